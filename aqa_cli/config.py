@@ -1,0 +1,238 @@
+"""Typed configuration: dataclasses, YAML files and `--set key=value` overrides.
+
+A run is described by one `RunConfig` with three sections, each a dataclass:
+
+    model:  ModelConfig   what `build_model` builds (also stored in every checkpoint)
+    data:   DataConfig    how samples are read and augmented
+    train:  TrainConfig   optimisation and schedule
+
+Configs shipped with aqa live in `aqa_cli/configs/NAME.yaml`; `load_config("tiny-mtl")` or
+`load_config("my.yaml")` reads one, then `--set train.lr=3e-4` style overrides are applied with type
+checking. A misspelled key is a `ConfigError` that names the closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aqa_cli.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+# Label spaces of the MTL-AQA release (see dive.py): position free/pike/tuck; armstand no/yes;
+# rotation back/forward/inward/reverse; half somersaults 0..9; half twists 0..7.
+DEFAULT_CLASSES = {"position": 3, "armstand": 2, "rotation_type": 4, "ss_no": 10, "tw_no": 8}
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model; stored in checkpoints as `model_config`.
+
+    backbone: "c3d" (Tran et al. 2015; `width_divisor` > 1 gives the small CPU backbone) or "mscadc".
+    task: "stl" (score head only) or "mtl" (score, five classification heads, captioner).
+    """
+
+    backbone: str = "c3d"
+    task: str = "mtl"
+    clip_len: int = 16  # frames per clip fed to the 3D CNN
+    crop_size: int = 112  # spatial input (MSCADC: 180)
+    width_divisor: int = 1  # divide every conv width by this (8 → the small demo backbone)
+    feature_dim: int = 4096  # width of fc6, the shared feature the heads read
+    dropout: float = 0.5
+    classes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
+    caption: bool = True  # MTL only: include the S2VT-style captioner
+    caption_hidden: int = 512
+    caption_embed: int = 512
+    caption_layers: int = 2
+    caption_dropout: float = 0.5
+    caption_max_len: int = 100
+    vocab_size: int = 0  # set from the dataset's vocabulary at training time
+    pretrained: str = ""  # aqa backbone file (see `aqa weights import-c3d`) loaded into the convs
+
+
+@dataclass
+class DataConfig:
+    """How samples are read from a dataset root and turned into clips."""
+
+    root: str = ""
+    frames: int = 103  # the MTL-AQA window: 103 frames ending at end_frame
+    clips: int = 6  # the first clips × clip_len (= 96) frames of the window form the clips
+    jitter: int = 3  # training: shift the window by up to ± this many frames
+    resize: tuple[int, int] = (171, 128)  # (width, height) frames are stored at
+    hflip: float = 0.5  # training: probability of a horizontal flip
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # ImageNet, RGB in [0, 1]
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    workers: int = 2  # DataLoader worker processes
+    caption_max_len: int = 100  # training captions are cut to this many tokens
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, loss weights and schedule."""
+
+    epochs: int = 100
+    batch_size: int = 3
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    scheduler: str = "none"  # none | cosine
+    score_mse: float = 1.0  # weight of the MSE term on the score
+    score_l1: float = 1.0  # weight of the L1 term on the score
+    cls_weight: float = 1.0  # weight of the sum of the five cross-entropies
+    caption_weight: float = 0.01  # weight of the captioning cross-entropy
+    seed: int = 0
+    max_minutes: float = 0.0  # stop after this many minutes of training (0: no limit)
+    limit_batches: int = 0  # use only this many batches per epoch (0: all); for smoke runs
+    grad_clip: float = 0.0  # clip the gradient norm to this (0: off)
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def available_configs() -> list[str]:
+    """Names of the configs shipped with aqa (`aqa_cli/configs/*.yaml`)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a shipped config by name or a YAML file by path, then apply `key=value` overrides."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = CONFIG_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ConfigError(
+                f"no config named {str(name_or_path)!r}; available: {', '.join(available_configs())}"
+            )
+    elif not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with sections model/data/train")
+    cfg = from_dict(RunConfig, raw, where=str(path))
+    return apply_overrides(cfg, overrides)
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...]) -> RunConfig:
+    """Apply `section.key=value` strings (values parsed as YAML, then type-checked)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        target: Any = cfg
+        for i, part in enumerate(parts):
+            names = [f.name for f in dataclasses.fields(target)]
+            if part not in names:
+                prefix = ".".join(parts[:i])
+                full = [f"{prefix}.{n}" if prefix else n for n in names]
+                raise ConfigError(f"unknown config key {key!r}{_did_you_mean(key, _all_keys(cfg), full)}")
+            if i == len(parts) - 1:
+                ftype = _field_types(type(target))[part]
+                value = _coerce(yaml.safe_load(text) if text.strip() else "", ftype, key)
+                setattr(target, part, value)
+            else:
+                target = getattr(target, part)
+                if not dataclasses.is_dataclass(target):
+                    raise ConfigError(f"config key {key!r}: {'.'.join(parts[: i + 1])} is not a section")
+    return cfg
+
+
+def to_dict(obj: Any) -> dict:
+    """A plain dict (lists for tuples) that YAML, JSON and `torch.load(weights_only=True)` accept."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return {k: plain(v) for k, v in dataclasses.asdict(obj).items()}
+
+
+def from_dict(cls: type, data: dict, where: str = "config") -> Any:
+    """Build dataclass `cls` from a dict, recursing into nested dataclasses, checking every key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    types = _field_types(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if key not in types:
+            raise ConfigError(f"{where}: unknown key {key!r}{_did_you_mean(key, list(types))}")
+        ftype = types[key]
+        if dataclasses.is_dataclass(ftype):
+            kwargs[key] = from_dict(ftype, value or {}, where=f"{where}:{key}")
+        else:
+            kwargs[key] = _coerce(value, ftype, key)
+    return cls(**kwargs)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _all_keys(cfg: RunConfig) -> list[str]:
+    return [
+        f"{section.name}.{f.name}"
+        for section in dataclasses.fields(cfg)
+        for f in dataclasses.fields(getattr(cfg, section.name))
+    ]
+
+
+def _did_you_mean(key: str, *candidate_lists: list[str]) -> str:
+    candidates = [c for lst in candidate_lists for c in lst]
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _coerce(value: Any, ftype: Any, key: str) -> Any:
+    """Check `value` against the annotated type; ints are accepted where floats are expected."""
+    origin = typing.get_origin(ftype)
+    bad = ConfigError(f"config key {key!r}: expected {_type_name(ftype)}, got {value!r}")
+    if ftype is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if ftype is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if ftype is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if ftype is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise bad
+        return str(value)
+    if origin is tuple:
+        args = typing.get_args(ftype)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise bad
+        return tuple(_coerce(v, t, key) for v, t in zip(value, args))
+    if origin is dict:
+        kt, vt = typing.get_args(ftype)
+        if not isinstance(value, dict):
+            raise bad
+        return {_coerce(k, kt, key): _coerce(v, vt, key) for k, v in value.items()}
+    raise bad
+
+
+def _type_name(ftype: Any) -> str:
+    return getattr(ftype, "__name__", None) or str(ftype).replace("typing.", "")
