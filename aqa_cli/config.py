@@ -47,6 +47,7 @@ class ModelConfig:
     feature_dim: int = 4096  # width of fc6, the shared feature the heads read
     dropout: float = 0.5
     classes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
+    execution: bool = True  # MTL only: also regress execution (sum of the counted judges' marks)
     caption: bool = True  # MTL only: include the S2VT-style captioner
     caption_hidden: int = 512
     caption_embed: int = 512
@@ -85,6 +86,7 @@ class TrainConfig:
     scheduler: str = "none"  # none | cosine
     score_mse: float = 1.0  # weight of the MSE term on the score
     score_l1: float = 1.0  # weight of the L1 term on the score
+    execution_weight: float = 1.0  # weight of MSE + L1 on execution (MTL models with that head)
     cls_weight: float = 1.0  # weight of the sum of the five cross-entropies
     caption_weight: float = 0.01  # weight of the captioning cross-entropy
     seed: int = 0
