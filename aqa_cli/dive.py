@@ -1,0 +1,251 @@
+"""Dive rules: dive numbers ↔ MTL-AQA labels, readable names, degree of difficulty, the judges' rule.
+
+Dive numbers (World Aquatics Diving Rules 1.5):
+
+    1–4 group (forward 1, back 2, reverse 3, inward 4), then 0 or 1 (1 = flying), then the number of
+        half somersaults (one or two digits: 107 = forward 3½ somersaults, 1011 = forward 5½)
+    5   twisting: take-off direction (1–4 as above), half somersaults, half twists (5253 = back 2½
+        somersaults 1½ twists)
+    6   armstand: direction (1–4), half somersaults, and half twists when it twists (626, 6243)
+    then the position letter: A straight, B pike, C tuck, D free.
+
+MTL-AQA labels (`DiveLabels`) code a dive as position 0 free (D) / 1 pike (B) / 2 tuck (C); armstand
+0/1; rotation_type 0 back / 1 forward / 2 inward / 3 reverse (the take-off direction, for groups 5 and 6
+the second digit); ss_no half somersaults; tw_no half twists.
+
+**Straight (A).** MTL-AQA has no straight class; its 1412 dives contain none. aqa maps A onto class 0
+(free): a free position is in practice a straight body with twists, so of the three classes it is the
+closest in what a camera sees. `DiveLabels.straight` keeps the letter so that `dive_number` round-trips
+("101A" → position 0, straight=True → "101A"); a model predicting class 0 gives "D".
+**Flying** dives (second digit 1 in groups 1–4) keep the flag in `DiveLabels.flying`, which MTL-AQA
+does not label either.
+
+The degree of difficulty comes from the World Aquatics 2025 tables (Appendices 9 and 11), shipped as
+`aqa_cli/data/wa_dd_2025.csv`. DD values change between rule editions: prefer the DD on the
+scoresheet when there is one.
+
+The judges' rule (Rules 7.5–7.10, 9): with 7 judges the 2 highest and 2 lowest marks are dropped, with
+5 judges 1 and 1; the sum of the rest (`judged_execution`) times DD is the final score. Synchronised
+panels of 11 are ordered [3 execution marks of diver 1, 3 of diver 2, 5 synchronisation marks]: the
+highest and lowest of each group are dropped, and the 5 kept marks are summed and multiplied by 0.6
+(= 3/5, so synchro scores are on the individual scale).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+POSITIONS = {"D": 0, "B": 1, "C": 2, "A": 0}  # letter → MTL-AQA position class (A: see docstring)
+POSITION_NAMES = {"A": "Straight", "B": "Pike", "C": "Tuck", "D": "Free"}
+# Group / direction digit ↔ MTL-AQA rotation_type (0 back, 1 forward, 2 inward, 3 reverse).
+DIGIT_TO_ROTATION = {1: 1, 2: 0, 3: 3, 4: 2}
+ROTATION_TO_DIGIT = {r: d for d, r in DIGIT_TO_ROTATION.items()}
+DIRECTION_NAMES = ["Back", "Forward", "Inward", "Reverse"]  # indexed by rotation_type
+
+HEIGHTS = ("1m", "3m", "5m", "7.5m", "10m")
+
+
+def _halves(n: int) -> str:
+    """Half turns as a readable count: 1 → '½', 5 → '2½', 4 → '2'."""
+    whole, half = divmod(n, 2)
+    if not half:
+        return str(whole)
+    return f"{whole}½" if whole else "½"
+
+
+# Class names of the MTL-AQA heads, indexed by class id (ss_no 0–9 and tw_no 0–7 half turns).
+LABEL_NAMES: dict[str, list[str]] = {
+    "position": ["free", "pike", "tuck"],
+    "armstand": ["no", "yes"],
+    "rotation_type": ["back", "forward", "inward", "reverse"],
+    "ss_no": [_halves(n) for n in range(10)],
+    "tw_no": [_halves(n) for n in range(8)],
+}
+
+
+@dataclass(frozen=True)
+class DiveLabels:
+    """A dive in MTL-AQA label codes (see the module docstring). `flying`/`straight` are not MTL-AQA
+    classes: they only keep what the dive number says so numbers round-trip."""
+
+    position: int
+    armstand: int
+    rotation_type: int
+    ss_no: int
+    tw_no: int
+    flying: bool = False
+    straight: bool = False
+
+
+_NUMBER = re.compile(r"^(?P<digits>\d{3,4})(?P<letter>[A-D])$")
+
+
+def parse_dive(number: str) -> DiveLabels:
+    """'5253B' → DiveLabels(position=1, armstand=0, rotation_type=0, ss_no=5, tw_no=3).
+
+    Case and surrounding spaces are ignored. Raises ValueError with a one-line reason for a number
+    that the numbering rules do not allow.
+    """
+    text = str(number).strip().upper()
+    m = _NUMBER.match(text)
+    if not m:
+        raise ValueError(f"dive number {number!r}: expected 3 or 4 digits and a position letter "
+                         "A-D, e.g. 107B or 5253B")
+    digits, letter = m["digits"], m["letter"]
+    group = int(digits[0])
+    position, straight = POSITIONS[letter], letter == "A"
+    if group in (1, 2, 3, 4):
+        if digits[1] not in "01":
+            raise ValueError(f"dive number {number!r}: in groups 1-4 the second digit is 0 or 1 "
+                             f"(flying), got {digits[1]}")
+        if len(digits) == 4 and digits[2] == "0":
+            raise ValueError(f"dive number {number!r}: half somersaults are written without a "
+                             "leading zero")
+        return DiveLabels(position, 0, DIGIT_TO_ROTATION[group], int(digits[2:]), 0,
+                          flying=digits[1] == "1", straight=straight)
+    if group in (5, 6):
+        direction = int(digits[1])
+        if direction not in DIGIT_TO_ROTATION:
+            raise ValueError(f"dive number {number!r}: group {group} needs a direction digit 1-4 "
+                             f"(forward, back, reverse, inward), got {direction}")
+        twists = int(digits[3]) if len(digits) == 4 else 0
+        if group == 5 and len(digits) != 4:
+            raise ValueError(f"dive number {number!r}: twisting dives (group 5) have 4 digits")
+        if len(digits) == 4 and twists == 0:
+            raise ValueError(f"dive number {number!r}: a fourth digit counts half twists and is "
+                             "never 0 (write the dive with 3 digits)" if group == 6 else
+                             f"dive number {number!r}: a twisting dive needs at least a half twist")
+        return DiveLabels(position, int(group == 6), DIGIT_TO_ROTATION[direction], int(digits[2]),
+                          twists, straight=straight)
+    raise ValueError(f"dive number {number!r}: the group (first digit) must be 1-6, got {group}")
+
+
+def dive_number(labels: DiveLabels) -> str:
+    """DiveLabels → dive number, e.g. '5253B'. Position class 0 gives 'D' unless `straight`."""
+    p, a, r, s, t = labels.position, labels.armstand, labels.rotation_type, labels.ss_no, labels.tw_no
+    if p not in (0, 1, 2) or a not in (0, 1) or r not in ROTATION_TO_DIGIT or s < 0 or t < 0:
+        raise ValueError(f"invalid dive labels {labels}: position 0-2, armstand 0/1, rotation_type "
+                         "0-3, ss_no and tw_no >= 0")
+    letter = "A" if labels.straight and p == 0 else "DBC"[p]
+    direction = ROTATION_TO_DIGIT[r]
+    if a or t:
+        if s > 9 or t > 9:
+            raise ValueError(f"invalid dive labels {labels}: twisting and armstand dives have one "
+                             "digit each for half somersaults and half twists")
+        if labels.flying:
+            raise ValueError(f"invalid dive labels {labels}: only groups 1-4 have flying dives")
+        group = 6 if a else 5
+        return f"{group}{direction}{s}{t if t else ''}{letter}"
+    return f"{direction}{int(labels.flying)}{s}{letter}"
+
+
+def describe(number: str | DiveLabels) -> str:
+    """A readable name: '105B' → 'Forward 2½ Somersaults Pike', '626C' → 'Armstand Back 3 Somersaults
+    Tuck', '5253D' → 'Back 2½ Somersaults 1½ Twists Free'.
+
+    Half somersault counts that the rules do not use (a standing dive with 0, from label errors
+    such as '300D' in the MTL-AQA annotations) read as '0 Somersaults'.
+    """
+    labels = number if isinstance(number, DiveLabels) else parse_dive(number)
+    words = ["Armstand"] if labels.armstand else []
+    words.append(DIRECTION_NAMES[labels.rotation_type])
+    if labels.flying:
+        words.append("Flying")
+    s = labels.ss_no
+    if s == 1 and not labels.armstand:
+        words.append("Dive")  # half a somersault from a standing take-off is a plain dive
+    elif s == 0 and labels.armstand:
+        words.append("Dive")  # from a handstand, no rotation at all is the armstand dive
+    elif s == 2:
+        words.append("Somersault")
+    else:
+        words.append(f"{_halves(s)} Somersault{'' if s == 1 else 's'}")
+    if labels.tw_no:
+        words.append(f"{_halves(labels.tw_no)} Twist{'' if labels.tw_no <= 2 else 's'}")
+    letter = "A" if labels.straight else "DBC"[labels.position]
+    words.append(POSITION_NAMES[letter])
+    return " ".join(words)
+
+
+@dataclass(frozen=True)
+class DDEntry:
+    """One cell of the World Aquatics DD tables."""
+
+    dive: str  # e.g. "107B"
+    code: str  # the digits, e.g. "107"
+    position: str  # A-D
+    height: str  # one of HEIGHTS
+    apparatus: str  # "springboard" or "platform"
+    dd: float
+    description: str  # as printed in the table (abbreviations included)
+    group: str  # e.g. "Forward Group", "Twisting Group (Back)"
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> tuple[DDEntry, ...]:
+    text = resources.files("aqa_cli").joinpath("data/wa_dd_2025.csv").read_text(encoding="utf-8")
+    return tuple(DDEntry(dive=row["dive"], code=row["code"], position=row["position"],
+                         height=row["height"], apparatus=row["apparatus"], dd=float(row["dd"]),
+                         description=row["description"], group=row["group"])
+                 for row in csv.DictReader(text.splitlines()))
+
+
+@functools.lru_cache(maxsize=1)
+def _index() -> dict[tuple[str, str], float]:
+    return {(e.dive, e.height): e.dd for e in _table()}
+
+
+def normalize_height(height: str | float) -> str:
+    """'10', '10 m', 10, 10.0, '10m' → '10m'; ValueError for a height without a DD table."""
+    text = str(height).strip().lower().replace(" ", "").removesuffix("m")
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    for h in HEIGHTS:
+        if value is not None and float(h[:-1]) == value:
+            return h
+    raise ValueError(f"height {height!r}: expected one of {', '.join(HEIGHTS)}")
+
+
+def dd_entries(height: str | float | None = None) -> list[DDEntry]:
+    """Every DD table row, or those of one height, in table order."""
+    if height is None:
+        return list(_table())
+    h = normalize_height(height)
+    return [e for e in _table() if e.height == h]
+
+
+def difficulty(number: str, height: str | float) -> float | None:
+    """DD of a dive at a height from the 2025 tables, or None when the table has no value for it.
+
+    Raises ValueError for a malformed dive number or an unknown height.
+    """
+    canonical = dive_number(parse_dive(number))
+    return _index().get((canonical, normalize_height(height)))
+
+
+def judged_execution(judge_scores) -> float:
+    """Sum of the counted judges' marks (see the module docstring): 7 → middle 3; 5 → middle 3;
+    11 (synchro: 3 + 3 execution, 5 synchronisation) → middle of each group, summed, × 0.6."""
+    marks = [float(m) for m in judge_scores]
+    bad = [m for m in marks if not 0.0 <= m <= 10.0]
+    if bad:
+        raise ValueError(f"judges' marks run 0-10, got {bad[0]}")
+    if len(marks) == 7:
+        return sum(sorted(marks)[2:-2])
+    if len(marks) == 5:
+        return sum(sorted(marks)[1:-1])
+    if len(marks) == 11:
+        kept = (sorted(marks[0:3])[1:-1] + sorted(marks[3:6])[1:-1] + sorted(marks[6:11])[1:-1])
+        return sum(kept) * 0.6
+    raise ValueError(f"panels have 5 or 7 judges (11 in synchro), got {len(marks)} marks")
+
+
+def final_score(judge_scores, dd: float) -> float:
+    """The dive's score: judged execution × DD, rounded to 2 decimals as scoreboards show it."""
+    return round(judged_execution(judge_scores) * float(dd), 2)

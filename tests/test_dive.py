@@ -1,0 +1,175 @@
+"""Dive rules: numbers ↔ labels, names, DD tables and the judges' rule, checked on the real MTL-AQA data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aqa_cli.dive import (
+    HEIGHTS,
+    LABEL_NAMES,
+    DiveLabels,
+    dd_entries,
+    describe,
+    difficulty,
+    dive_number,
+    final_score,
+    judged_execution,
+    parse_dive,
+)
+from aqa_cli.pickles import safe_load
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DERIVED = SHARED / "data" / "mtl-aqa" / "derived" / "final_annotations_dict_with_dive_number.pkl"
+
+
+@pytest.fixture(scope="module")
+def mtl_aqa():
+    if not DERIVED.is_file():
+        pytest.skip(f"shared MTL-AQA annotations not found at {DERIVED}")
+    return safe_load(DERIVED)
+
+
+@pytest.mark.parametrize("number, labels", [
+    ("107B", DiveLabels(position=1, armstand=0, rotation_type=1, ss_no=7, tw_no=0)),
+    ("305C", DiveLabels(position=2, armstand=0, rotation_type=3, ss_no=5, tw_no=0)),
+    ("407C", DiveLabels(position=2, armstand=0, rotation_type=2, ss_no=7, tw_no=0)),
+    ("5253B", DiveLabels(position=1, armstand=0, rotation_type=0, ss_no=5, tw_no=3)),
+    ("626C", DiveLabels(position=2, armstand=1, rotation_type=0, ss_no=6, tw_no=0)),
+    ("6245D", DiveLabels(position=0, armstand=1, rotation_type=0, ss_no=4, tw_no=5)),
+    ("101A", DiveLabels(position=0, armstand=0, rotation_type=1, ss_no=1, tw_no=0, straight=True)),
+    ("112B", DiveLabels(position=1, armstand=0, rotation_type=1, ss_no=2, tw_no=0, flying=True)),
+    ("1011C", DiveLabels(position=2, armstand=0, rotation_type=1, ss_no=11, tw_no=0)),
+])
+def test_number_labels_round_trip(number, labels):
+    assert parse_dive(number) == labels
+    assert dive_number(labels) == number
+    assert parse_dive(number.lower()) == labels
+
+
+def test_straight_is_class_free_and_a_predicted_free_is_written_d():
+    assert parse_dive("5231A").position == parse_dive("5231D").position == 0
+    assert dive_number(DiveLabels(0, 0, 0, 3, 1)) == "5231D"
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("", "3 or 4 digits"), ("107", "position letter"), ("107E", "position letter"),
+    ("707B", "group"), ("127B", "flying"), ("5053B", "direction"), ("525B", "4 digits"),
+    ("5250B", "half twist"), ("6240D", "never 0"), ("1005B", "leading zero"), ("12345B", "3 or 4"),
+])
+def test_bad_numbers_say_why(bad, reason):
+    with pytest.raises(ValueError, match=reason) as info:
+        parse_dive(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_labels_are_refused():
+    with pytest.raises(ValueError):
+        dive_number(DiveLabels(3, 0, 0, 5, 0))
+    with pytest.raises(ValueError):
+        dive_number(DiveLabels(1, 1, 0, 5, 0, flying=True))
+
+
+@pytest.mark.parametrize("number, text", [
+    ("107B", "Forward 3½ Somersaults Pike"),
+    ("105B", "Forward 2½ Somersaults Pike"),
+    ("5253D", "Back 2½ Somersaults 1½ Twists Free"),
+    ("5111D", "Forward Dive ½ Twist Free"),
+    ("5132D", "Forward 1½ Somersaults 1 Twist Free"),
+    ("626C", "Armstand Back 3 Somersaults Tuck"),
+    ("6243D", "Armstand Back 2 Somersaults 1½ Twists Free"),
+    ("612B", "Armstand Forward Somersault Pike"),
+    ("611B", "Armstand Forward ½ Somersault Pike"),
+    ("112C", "Forward Flying Somersault Tuck"),
+    ("101A", "Forward Dive Straight"),
+    ("300D", "Reverse 0 Somersaults Free"),
+])
+def test_describe(number, text):
+    assert describe(number) == text
+
+
+def test_label_names_match_the_heads():
+    assert LABEL_NAMES["position"] == ["free", "pike", "tuck"]
+    assert LABEL_NAMES["rotation_type"] == ["back", "forward", "inward", "reverse"]
+    assert len(LABEL_NAMES["ss_no"]) == 10 and LABEL_NAMES["ss_no"][7] == "3½"
+    assert len(LABEL_NAMES["tw_no"]) == 8 and LABEL_NAMES["tw_no"][3] == "1½"
+
+
+@pytest.mark.parametrize("number, height, dd", [
+    # Rows of the World Aquatics 2025 tables (Appendix 9 springboard, 11 platform).
+    ("107B", "10m", 3.0), ("107B", "3m", 3.1), ("107B", "1m", 3.3), ("5253B", "10m", 3.2),
+    ("5253B", "3m", 3.4), ("626C", "10m", 3.3), ("626C", "5m", 3.5), ("6243D", "7.5m", 3.1),
+    ("101A", "1m", 1.4), ("1011C", "10m", 4.7),
+])
+def test_difficulty_from_the_table(number, height, dd):
+    assert difficulty(number, height) == dd
+
+
+def test_difficulty_heights_and_misses():
+    assert difficulty("107b", 10) == difficulty("107B", "10 m") == 3.0
+    assert difficulty("626C", "3m") is None  # armstand dives only exist on platform
+    assert difficulty("300D", "10m") is None  # not a dive in the rules
+    with pytest.raises(ValueError, match="height"):
+        difficulty("107B", "2m")
+    with pytest.raises(ValueError, match="dive number"):
+        difficulty("10B", "3m")
+
+
+def test_dd_entries():
+    everything = dd_entries()
+    assert len(everything) == 973
+    per_height = {h: len(dd_entries(h)) for h in HEIGHTS}
+    assert per_height == {"1m": 139, "3m": 182, "5m": 188, "7.5m": 205, "10m": 259}
+    entry = next(e for e in dd_entries("10m") if e.dive == "407C")
+    assert (entry.code, entry.position, entry.apparatus, entry.group) == ("407", "C", "platform", "Inward Group")
+    # Every table entry parses and names itself the same way back.
+    assert all(dive_number(parse_dive(e.dive)) == e.dive for e in everything)
+
+
+def test_judges_rule_on_hand_examples():
+    # 7 judges: drop 10.0, 9.5 (highest two) and 6.0, 7.0 (lowest two); keep 8.0 + 8.5 + 9.0.
+    assert judged_execution([9.5, 8.0, 6.0, 9.0, 10.0, 7.0, 8.5]) == 25.5
+    assert final_score([9.5, 8.0, 6.0, 9.0, 10.0, 7.0, 8.5], 3.2) == 81.6
+    # 5 judges: drop 9.0 and 5.0; keep 7.0 + 7.5 + 8.0.
+    assert judged_execution([7.0, 9.0, 5.0, 8.0, 7.5]) == 22.5
+    assert final_score([7.0, 9.0, 5.0, 8.0, 7.5], 2.0) == 45.0
+    # Synchro, 11 judges: execution diver 1 [6, 7, 8] keeps 7; diver 2 [8.5, 6.5, 7.5] keeps 7.5;
+    # synchronisation [9, 8, 7, 8.5, 6] keeps 7 + 8 + 8.5; (7 + 7.5 + 23.5) × 0.6 = 22.8.
+    marks = [6.0, 7.0, 8.0, 8.5, 6.5, 7.5, 9.0, 8.0, 7.0, 8.5, 6.0]
+    assert judged_execution(marks) == pytest.approx(22.8)
+    assert final_score(marks, 3.0) == 68.4
+    with pytest.raises(ValueError, match="judges"):
+        judged_execution([7.0] * 6)
+    with pytest.raises(ValueError, match="0-10"):
+        judged_execution([7.0] * 6 + [11.0])
+
+
+def test_labels_agree_with_dive_numbers_on_every_mtl_aqa_dive(mtl_aqa):
+    assert len(mtl_aqa) == 1412
+    for key, rec in mtl_aqa.items():
+        labels = DiveLabels(rec["position"], rec["armstand"], rec["rotation_type"], rec["ss_no"], rec["tw_no"])
+        assert parse_dive(rec["dive_number"]) == labels, key
+        assert dive_number(labels) == rec["dive_number"], key
+        describe(rec["dive_number"])
+
+
+def test_judges_rule_reproduces_1382_mtl_aqa_scores(mtl_aqa):
+    """The middle 3 of 7 marks × DD gives the annotated final score for 1382 of the 1412 dives.
+
+    The 30 others are annotation errors, not rule exceptions (each checked by hand from the marks):
+    - 7 differ by at most 0.25 points (e.g. (13, 17): 57.8 annotated, 57.75 computed): rounding or a
+      mistyped final score;
+    - 2 fit the marks with another DD: (5, 63) 626C 69.3 = 21.0 × 3.3 (annotated DD 3.2) and (26, 39)
+      305B 60.2 = 21.5 × 2.8 (annotated 3.0);
+    - (1, 70) 626C: 18.15 = 5.5 × 3.3, far below the marks' 11.5 × 3.3 (a failed dive whose marks were
+      transcribed from another dive);
+    - 18 are exactly 0.5 or 1.0 judged points off (15 and 3): a transcribed mark differs from the
+      scoreboard by half a point or a point (e.g. (5, 29) 107B: 48.0 annotated = 16.0 × 3.0, the
+      marks give 17.0);
+    - 2 fit no half-point sum with the annotated DD: (13, 4) 107B 75.5 (marks × 3.0 = 76.5) and
+      (18, 43) 407C 78.5 (marks × 3.4 = 76.5).
+    """
+    matches = [key for key, rec in mtl_aqa.items()
+               if abs(final_score(rec["judge_scores"], rec["difficulty"]) - rec["final_score"]) < 1e-6]
+    assert len(matches) == 1382
