@@ -1,0 +1,115 @@
+"""A torch `Dataset` over one split of a dataset root: memory-mapped frames → clips and targets.
+
+Every dataset source (SynDive, MTL-AQA, ...) writes the same root (see layout.py), so this is the one
+loader for training and evaluation. Frames were decoded once at preprocessing time; an item only
+slices a memory-mapped uint8 array, crops, flips and normalises (transforms.py).
+
+Augmentation is drawn from `numpy.random.default_rng((seed, epoch, index))`: an item depends on nothing
+but those three numbers, so results do not depend on the number of DataLoader workers or processes,
+and a resumed run sees exactly the samples an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from aqa_cli import dive
+from aqa_cli.config import DataConfig, ModelConfig
+from aqa_cli.datasets.layout import DatasetRoot, Sample
+from aqa_cli.text import Vocabulary
+from aqa_cli.transforms import sample_clips
+
+HEADS = ("position", "armstand", "rotation_type", "ss_no", "tw_no")
+
+
+def execution_target(sample: Sample) -> float:
+    """Judged execution (sum of the counted marks) of a sample; NaN when it cannot be known.
+
+    From the judges' marks when the root has them, else final_score / difficulty (the same number
+    when the score was computed by the rules); NaN marks "no target" and is left out of the loss.
+    """
+    if sample.judge_scores:
+        try:
+            return dive.judged_execution(sample.judge_scores)
+        except ValueError:
+            pass
+    if sample.difficulty > 0:
+        return sample.final_score / sample.difficulty
+    return math.nan
+
+
+class FramesDataset(Dataset):
+    """Split `split` of `root` as dicts of tensors (see `__getitem__`).
+
+    train=True draws a jittered window, a random crop and a flip per item; train=False takes the
+    annotated window with a centre crop, as inference does.
+    """
+
+    def __init__(self, root: DatasetRoot, split: str, data: DataConfig, model: ModelConfig,
+                 vocab: Vocabulary | None = None, train: bool = False, seed: int = 0):
+        self.root = root
+        self.samples = root.split(split)
+        self.split = split
+        self.data = data
+        self.model = model
+        self.vocab = vocab
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+        stored = (root.info.width, root.info.height)
+        # Resize only when the config asks for a size other than the stored one (MSCADC: 640×360).
+        self.size = None if tuple(data.resize) == stored else tuple(data.resize)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the augmentation stream of `epoch` (call before building each epoch's iterator)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        """One sample:
+
+        clips      float32 (N, 3, clip_len, crop, crop)
+        score      float32 ()   final score
+        execution  float32 ()   judged execution, NaN when unknown
+        labels     int64 (5,)   position, armstand, rotation_type, ss_no, tw_no; -1 when unknown
+        caption    int64 (L,)   `<sos> ... <eos>` ids (only with a vocabulary), L ≤ caption_max_len
+        index      int64 ()     position of the sample in the split
+        """
+        sample = self.samples[index]
+        rng = np.random.default_rng((self.seed, self.epoch, index)) if self.train else None
+        frames = self.root.load_frames(sample.id)
+        d, m = self.data, self.model
+        clips = sample_clips(frames, self.root.info.pad, d.frames, d.clips, m.clip_len, m.crop_size,
+                             d.mean, d.std, size=self.size, jitter=d.jitter if self.train else 0,
+                             hflip=d.hflip if self.train else 0.0, rng=rng)
+        item = {
+            "clips": clips,
+            "score": torch.tensor(sample.final_score, dtype=torch.float32),
+            "execution": torch.tensor(execution_target(sample), dtype=torch.float32),
+            "labels": torch.tensor([getattr(sample, h) for h in HEADS], dtype=torch.int64),
+            "index": torch.tensor(index, dtype=torch.int64),
+        }
+        if self.vocab is not None:
+            ids = self.vocab.encode(sample.commentary, max_len=d.caption_max_len)
+            item["caption"] = torch.tensor(ids, dtype=torch.int64)
+        return item
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack items into a batch; captions are right-padded with `<eos>` (id 0) to the longest one and
+    come with `caption_len` (B,) so losses can mask the padding."""
+    batch = {k: torch.stack([it[k] for it in items]) for k in items[0] if k != "caption"}
+    if "caption" in items[0]:
+        lengths = torch.tensor([len(it["caption"]) for it in items], dtype=torch.int64)
+        ids = torch.zeros(len(items), int(lengths.max()), dtype=torch.int64)
+        for row, it in enumerate(items):
+            ids[row, : len(it["caption"])] = it["caption"]
+        batch["caption"] = ids
+        batch["caption_len"] = lengths
+    return batch

@@ -1,0 +1,175 @@
+"""Evaluation: run a model over a dataset split and compute the honest metrics of `aqa eval`.
+
+    predict(model, loader, ...)      → Predictions (numpy arrays + generated captions), batch by batch
+    compute_metrics(pred, samples)   → the report dict (score, classes, dive number, DD × execution,
+                                       captions, and the oracle ceiling on synthetic data)
+    evaluate_checkpoint(weights, root, split)   → both, from a checkpoint file alone
+
+Training calls `predict` + `compute_metrics` on the validation split every epoch and on the test split
+once at the end; `aqa eval` calls `evaluate_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aqa_cli import dive, metrics
+from aqa_cli.datasets.layout import DatasetRoot, Sample
+from aqa_cli.text import Vocabulary
+
+HEADS = ("position", "armstand", "rotation_type", "ss_no", "tw_no")
+
+
+@dataclass
+class Predictions:
+    """Model outputs over a split, in split order. Arrays have shape (S,) for S samples."""
+
+    score: np.ndarray
+    execution: np.ndarray | None = None
+    classes: dict[str, np.ndarray] = field(default_factory=dict)  # head → predicted class ids
+    captions: list[list[str]] | None = None  # generated commentary tokens
+
+
+def predict(model, loader, device, vocab: Vocabulary | None = None, captions: bool = True,
+            autocast: bool = False) -> Predictions:
+    """Evaluate `model` (eval mode, no grad) on every batch of `loader` (see datasets/frames.py).
+
+    captions: generate commentary greedily (only for models with a captioner; needs `vocab`).
+    """
+    import torch
+
+    model.eval()
+    scores, execs, classes, texts = [], [], {h: [] for h in HEADS}, []
+    has_exec = has_cls = False
+    with torch.no_grad():
+        for batch in loader:
+            clips = batch["clips"].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                out = model(clips)
+                if captions and vocab is not None:
+                    ids = model.generate(clips)
+                    texts.extend(vocab.decode(row.tolist()) for row in ids.cpu())
+            scores.append(out["score"].float().cpu())
+            if "execution" in out:
+                has_exec = True
+                execs.append(out["execution"].float().cpu())
+            for head, logits in (out.get("logits") or {}).items():
+                has_cls = True
+                classes[head].append(logits.argmax(-1).cpu())
+    cat = lambda xs: torch.cat(xs).numpy() if xs else np.zeros(0)  # noqa: E731
+    return Predictions(
+        score=cat(scores),
+        execution=cat(execs) if has_exec else None,
+        classes={h: cat(v) for h, v in classes.items()} if has_cls else {},
+        captions=texts if texts else None,
+    )
+
+
+def has_captioner(cfg) -> bool:
+    """Whether a model built from ModelConfig `cfg` has a commentary head."""
+    return cfg.task == "mtl" and cfg.caption
+
+
+def score_range(root: DatasetRoot) -> tuple[float, float]:
+    """(lowest, highest) final score over every sample of the root: R-ℓ2's normaliser."""
+    values = [s.final_score for s in root.samples.values()]
+    return (min(values), max(values)) if values else (0.0, 1.0)
+
+
+def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: float,
+                    synthetic: bool = False) -> dict:
+    """Every number `aqa eval` reports for predictions `pred` of `samples` (same order).
+
+    score:        n, spearman, relative_l2 (×100 over the dataset's range lo..hi)
+    accuracy:     per head and `dive_number` (all five heads right), on samples with that label
+    dd_x_execution: DD(predicted dive number, height) × predicted execution, where both are known
+    captions:     bleu4, cider_d against the sample's commentary
+    oracle:       synthetic roots only: Spearman(expected_score, final_score), the best any model can do
+    """
+    true = np.array([s.final_score for s in samples], dtype=float)
+    report: dict = {"score": metrics.score_report(pred.score, true, lo, hi)}
+    if pred.classes:
+        acc = {}
+        for head, p in pred.classes.items():
+            t = np.array([getattr(s, head) for s in samples])
+            known = t >= 0
+            acc[head] = metrics.accuracy(p[known], t[known])
+        numbers = [_dive_number(pred, i) for i in range(len(samples))]
+        known = [i for i, s in enumerate(samples) if s.dive_number]
+        acc["dive_number"] = metrics.accuracy([numbers[i] for i in known],
+                                              [samples[i].dive_number for i in known])
+        report["accuracy"] = acc
+        if pred.execution is not None:
+            report["dd_x_execution"] = _dd_times_execution(pred, numbers, samples, lo, hi)
+    if pred.execution is not None:
+        from aqa_cli.datasets.frames import execution_target
+
+        t = np.array([execution_target(s) for s in samples])
+        ok = np.isfinite(t)
+        report["execution"] = {"n": int(ok.sum()), "spearman": metrics.spearman(pred.execution[ok], t[ok])}
+    if pred.captions is not None:
+        refs = {i: [s.commentary.split()] for i, s in enumerate(samples) if s.commentary.strip()}
+        hyps = {i: pred.captions[i] for i in refs}
+        report["captions"] = ({"n": len(refs), "bleu4": metrics.bleu4(refs, hyps),
+                               "cider_d": metrics.cider_d(refs, hyps)} if refs else {"n": 0})
+    expected = [s.expected_score for s in samples]
+    if synthetic and samples and all(e is not None for e in expected):
+        report["oracle"] = {"spearman": metrics.spearman(expected, true)}
+    return report
+
+
+def _dive_number(pred: Predictions, i: int) -> str:
+    """The dive number the five predicted classes spell, or "" when they spell no valid dive."""
+    labels = dive.DiveLabels(*(int(pred.classes[h][i]) for h in HEADS))
+    try:
+        return dive.dive_number(labels)
+    except (ValueError, KeyError):
+        return ""
+
+
+def _dd_times_execution(pred: Predictions, numbers: list[str], samples: list[Sample],
+                        lo: float, hi: float) -> dict:
+    """The score the rules give the predicted dive: DD(number, height) × predicted execution."""
+    recomputed, true = [], []
+    for i, s in enumerate(samples):
+        dd = dive.difficulty(numbers[i], s.height) if numbers[i] and s.height else None
+        if dd is not None:
+            recomputed.append(dd * float(pred.execution[i]))
+            true.append(s.final_score)
+    if not recomputed:
+        return {"n": 0, "spearman": math.nan, "relative_l2": math.nan}
+    return metrics.score_report(recomputed, true, lo, hi)
+
+
+def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str = "test",
+                        device: str = "auto", batch_size: int = 4, workers: int = 0) -> dict:
+    """Load a checkpoint, run it on `split` of `data_root` and return the report (see compute_metrics)
+    with `split`, `weights`, `data` and `samples` added."""
+    from torch.utils.data import DataLoader
+
+    from aqa_cli.config import DataConfig, ModelConfig, from_dict
+    from aqa_cli.datasets.frames import FramesDataset, collate
+    from aqa_cli.train import resolve_device
+    from aqa_cli.weights import load_checkpoint, model_from_checkpoint
+
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(weights)
+    model = model_from_checkpoint(ckpt).to(dev)
+    root = DatasetRoot(data_root)
+    mcfg = from_dict(ModelConfig, ckpt["model_config"], where="checkpoint model_config")
+    pre = ckpt["preprocess"]
+    dcfg = DataConfig(root=str(data_root), frames=pre["frames"], clips=pre["clips"], resize=tuple(pre["resize"]),
+                      mean=tuple(pre["mean"]), std=tuple(pre["std"]), workers=workers)
+    vocab = Vocabulary(list(ckpt["vocab"])) if ckpt.get("vocab") else None
+    ds = FramesDataset(root, split, dcfg, mcfg, vocab=None, train=False)
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate)
+    pred = predict(model, loader, dev, vocab, captions=has_captioner(mcfg), autocast=dev.type == "cuda")
+    lo, hi = score_range(root)
+    report = compute_metrics(pred, ds.samples, lo, hi, synthetic=root.info.synthetic)
+    report.update(split=split, weights=str(weights), samples=len(ds),
+                  data={"name": root.info.name, "source": root.info.source, "synthetic": root.info.synthetic})
+    return report

@@ -1,0 +1,462 @@
+"""Training: the loop behind `aqa train`, single process or DistributedDataParallel under torchrun.
+
+One epoch = one pass over the train split (augmented), then the validation split picks the best
+checkpoint; the test split is evaluated once, at the end, with the best checkpoint (aqa never picks an
+epoch on the test set). A run directory holds:
+
+    last.pt        checkpoint after the latest epoch, with optimiser/scheduler/RNG state (--resume)
+    best.pt        checkpoint of the epoch with the best validation Spearman (plus test metrics at the end)
+    metrics.jsonl  one line per epoch: losses, throughput, validation metrics
+    report.json    best epoch, its validation metrics and the test metrics
+
+Loss (the MTL-AQA recipe, Parmar & Morris 2019, and its released code): MSE + L1 on the final score
+divided by a scale (the paper divides by 17, the sd of MTL-AQA scores; aqa uses the train split's sd,
+16.9 on MTL-AQA), + the same on execution when the model regresses it, + the sum of the five
+classification cross-entropies, + 0.01 × the caption cross-entropy (tokens after `<sos>`, up to and
+including `<eos>`). Each term's weight is in TrainConfig.
+
+Determinism: the model is initialised from `train.seed`, each epoch's order comes from (seed, epoch)
+and each sample's augmentation from (seed, epoch, index) (datasets/frames.py), and `last.pt` stores the
+torch RNG state, so `--resume` ends where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from aqa_cli.config import RunConfig, from_dict, to_dict
+from aqa_cli.datasets.layout import atomic_write_text
+from aqa_cli.errors import UsageError
+
+LABEL_NAMES = {
+    "position": ["free", "pike", "tuck"],
+    "armstand": ["no", "yes"],
+    "rotation_type": ["back", "forward", "inward", "reverse"],
+}
+
+
+def resolve_device(name: str = "auto"):
+    """`auto` → CUDA when present, else CPU; `cuda`/`cuda:N` without CUDA is a UsageError, never a
+    silent fallback."""
+    import torch
+
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {name}: CUDA is not available on this machine",
+                             hint="use --device cpu (or auto)")
+        index = name.split(":", 1)[1] if ":" in name else "0"
+        if not index.isdigit() or int(index) >= torch.cuda.device_count():
+            raise UsageError(f"--device {name}: no such GPU (found {torch.cuda.device_count()})")
+        return torch.device(f"cuda:{index}")
+    raise UsageError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N")
+
+
+@dataclass
+class _Dist:
+    """Where this process sits in a torchrun job (world 1 when run plainly)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device_name: str):
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on CUDA)."""
+    import torch
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist(), resolve_device(device_name)
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name)
+    if device.type == "cuda":
+        device = torch.device(f"cuda:{local}")
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return _Dist(rank, world, local), device
+
+
+def label_maps(classes: dict[str, int]) -> dict[str, list[str]]:
+    """Class names per head for the checkpoint; counts get their number as name ("0", "1", ...)."""
+    return {h: (LABEL_NAMES[h] if h in LABEL_NAMES and len(LABEL_NAMES[h]) == k else [str(i) for i in range(k)])
+            for h, k in classes.items()}
+
+
+def source_revision() -> str:
+    """git commit of the aqa source tree that is running ("" when not a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exec_scale: float):
+    """The training loss and its parts (floats, for logging). See the module docstring."""
+    import torch
+    import torch.nn.functional as F
+
+    t = cfg.train
+    pred = out["score"].float() / score_scale
+    true = batch["score"] / score_scale
+    score_loss = t.score_mse * F.mse_loss(pred, true) + t.score_l1 * F.l1_loss(pred, true)
+    loss, parts = score_loss, {"score": score_loss.item()}
+    if "execution" in out:
+        known = torch.isfinite(batch["execution"])
+        if known.any():
+            p, y = out["execution"].float()[known] / exec_scale, batch["execution"][known] / exec_scale
+            exec_loss = t.score_mse * F.mse_loss(p, y) + t.score_l1 * F.l1_loss(p, y)
+            loss = loss + t.execution_weight * exec_loss
+            parts["execution"] = exec_loss.item()
+    if out.get("logits"):
+        heads = list(out["logits"])
+        # Unknown labels are -1 in a dataset root; a batch where a head has none adds 0, not NaN.
+        ces = [F.cross_entropy(out["logits"][h].float(), batch["labels"][:, i], ignore_index=-1)
+               if (batch["labels"][:, i] >= 0).any() else out["logits"][h].sum() * 0.0
+               for i, h in enumerate(heads)]
+        cls_loss = torch.stack(ces).sum()
+        loss = loss + t.cls_weight * cls_loss
+        parts["cls"] = cls_loss.item()
+    if "caption_logits" in out:
+        logits = out["caption_logits"].float()  # (B, L-1, V) predicting tokens 1..L-1
+        target = batch["caption"][:, 1:]
+        steps = torch.arange(target.shape[1], device=target.device)
+        mask = steps[None, :] < (batch["caption_len"][:, None] - 1)  # real tokens and the first <eos>
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
+        cap_loss = (ce * mask.reshape(-1)).sum() / mask.sum().clamp(min=1)
+        loss = loss + t.caption_weight * cap_loss
+        parts["caption"] = cap_loss.item()
+    parts["loss"] = loss.item()
+    return loss, parts
+
+
+def _init_output_bias(head, value: float) -> None:
+    """Start a regression head at the train mean: its last one-output layer's bias := `value`.
+
+    Scores are regressed in points (MTL-AQA: mean 67); from a zero bias, Adam at lr 1e-4 would spend
+    thousands of steps just walking the bias to the mean before learning anything about quality.
+    """
+    import torch
+
+    if head is None:
+        return
+    last = [m for m in head.modules() if getattr(m, "bias", None) is not None and m.bias.numel() == 1]
+    if last:
+        with torch.no_grad():
+            last[-1].bias.fill_(value)
+
+
+def _selection_value(val: dict) -> float:
+    """Validation Spearman; NaN (constant predictions, empty split) ranks below every number."""
+    rho = val.get("score", {}).get("spearman", math.nan)
+    return -math.inf if rho is None or math.isnan(rho) else rho
+
+
+def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: str = "auto",
+          quiet: bool = False, console=None) -> dict:
+    """Train `cfg` on `cfg.data.root`, writing the run directory `out_dir`; returns the report dict.
+
+    With `resume`, continues from `out_dir/last.pt`; `cfg` must then describe the same model and data
+    (training keys such as `train.epochs` may differ: extending a finished run is allowed).
+    """
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    from aqa_cli import models
+    from aqa_cli.datasets.frames import FramesDataset, collate
+    from aqa_cli.datasets.frames import execution_target
+    from aqa_cli.datasets.layout import DatasetRoot
+    from aqa_cli.evaluate import compute_metrics, has_captioner, predict, score_range
+    from aqa_cli.text import Vocabulary
+    from aqa_cli.weights import load_checkpoint, save_checkpoint
+
+    out_dir = Path(out_dir)
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if not cfg.data.root:
+        raise UsageError("no dataset root: pass --data ROOT (or set data.root in the config)")
+    if resume and not last_path.is_file():
+        raise UsageError(f"--resume: no {last_path} to resume from", hint="drop --resume to start a new run")
+    if not resume and last_path.is_file():
+        raise UsageError(f"{out_dir} already holds a run (last.pt)",
+                         hint="pass --resume to continue it, or choose another --out")
+    dist_info, dev = _init_distributed(device)
+    torch.set_num_threads(max(1, torch.get_num_threads() // dist_info.world))
+
+    root = DatasetRoot(cfg.data.root)
+    train_samples = root.split("train")
+    if not train_samples:
+        raise UsageError(f"{root.root}: the train split is empty")
+    mcfg = replace(cfg.model, classes=dict(cfg.model.classes))
+    vocab = None
+    if has_captioner(mcfg):
+        vocab = Vocabulary.build(s.commentary for s in train_samples)
+        mcfg.vocab_size = len(vocab)
+    scores = np.array([s.final_score for s in train_samples], dtype=float)
+    score_scale = float(scores.std()) if scores.std() > 0 else 1.0
+    execs = np.array([execution_target(s) for s in train_samples])
+    execs = execs[np.isfinite(execs)]
+    exec_scale = float(execs.std()) if execs.size and execs.std() > 0 else 1.0
+
+    t = cfg.train
+    torch.manual_seed(t.seed)
+    model = models.build_model(mcfg)
+    if not resume:
+        _init_output_bias(getattr(model.heads, "score", None), float(scores.mean()))
+        if execs.size:
+            _init_output_bias(getattr(model.heads, "execution", None), float(execs.mean()))
+    model = model.to(dev)
+    if dev.type == "cpu":
+        model = model.to(memory_format=torch.channels_last_3d)
+    optim = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(1, t.epochs))
+             if t.scheduler == "cosine" else None)
+    if t.optimizer != "adam" or t.scheduler not in ("none", "cosine"):
+        raise UsageError(f"train.optimizer={t.optimizer!r}, train.scheduler={t.scheduler!r}: "
+                         "supported are adam and none|cosine")
+
+    start_epoch, best = 0, {"epoch": -1, "value": -math.inf, "val": {}}
+    if resume:
+        ckpt = load_checkpoint(last_path)
+        saved = from_dict(RunConfig, ckpt["train_config"], where=f"{last_path} train_config")
+        if to_dict(saved.model) != to_dict(cfg.model) or to_dict(saved.data) != to_dict(cfg.data):
+            raise UsageError(f"--resume: the model/data config differs from the one {last_path} was trained with",
+                             hint="resume with the same --config and model/data --set overrides")
+        model.load_state_dict(ckpt["model"])
+        optim.load_state_dict(ckpt["optimizer"])
+        if sched is not None and ckpt.get("scheduler"):
+            sched.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        start_epoch, best = ckpt["epoch"] + 1, ckpt["best"]
+
+    net = model
+    if dist_info.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+    train_ds = FramesDataset(root, "train", cfg.data, mcfg, vocab=vocab, train=True, seed=t.seed)
+    val_ds = FramesDataset(root, "val", cfg.data, mcfg, train=False)
+    sampler = DistributedSampler(train_ds, num_replicas=dist_info.world, rank=dist_info.rank, shuffle=True,
+                                 seed=t.seed)
+    loader_args = dict(num_workers=cfg.data.workers, collate_fn=collate, pin_memory=dev.type == "cuda",
+                       persistent_workers=False)
+    train_loader = DataLoader(train_ds, batch_size=t.batch_size, sampler=sampler, drop_last=False,
+                              generator=torch.Generator().manual_seed(t.seed), **loader_args)
+    val_loader = DataLoader(val_ds, batch_size=max(t.batch_size, 4), shuffle=False, **loader_args)
+    batches = len(train_loader) if t.limit_batches <= 0 else min(t.limit_batches, len(train_loader))
+    lo, hi = score_range(root)
+    autocast = dev.type == "cuda"
+    data_meta = {"name": root.info.name, "source": root.info.source, "synthetic": root.info.synthetic,
+                 "version": root.info.version, "train_samples": len(train_samples)}
+    base = {
+        "model_config": to_dict(replace(mcfg, pretrained="")),  # the weights are in the state dict
+        "preprocess": {"frames": cfg.data.frames, "clips": cfg.data.clips, "clip_len": mcfg.clip_len,
+                       "resize": list(cfg.data.resize), "crop": mcfg.crop_size, "mean": list(cfg.data.mean),
+                       "std": list(cfg.data.std)},
+        "vocab": list(vocab.words) if vocab else [],
+        "label_maps": label_maps(mcfg.classes),
+        "train_config": to_dict(cfg),
+        "data": data_meta,
+        "source_revision": source_revision() if dist_info.main else "",
+    }
+
+    display = _Display(console, quiet or not dist_info.main, t.epochs, batches, start_epoch)
+    clips_per_sample = cfg.data.clips
+    started = time.monotonic()
+    stopped_early = False
+    with display:
+        for epoch in range(start_epoch, t.epochs):
+            net.train()
+            sampler.set_epoch(epoch)
+            train_ds.set_epoch(epoch)
+            sums: dict[str, float] = {}
+            seen, t0 = 0, time.monotonic()
+            display.start_epoch(epoch)
+            for step, batch in enumerate(train_loader):
+                if step >= batches:
+                    break
+                batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+                clips = batch["clips"]
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                    out = net(clips, captions=batch.get("caption") if vocab is not None else None)
+                loss, parts = compute_loss(out, batch, cfg, score_scale, exec_scale)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                if t.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+                optim.step()
+                n = clips.shape[0]
+                seen += n
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0.0) + v * n
+                rate = seen * clips_per_sample * dist_info.world / max(time.monotonic() - t0, 1e-9)
+                display.step(sums["loss"] / seen, rate)
+                if t.max_minutes > 0 and time.monotonic() - started > t.max_minutes * 60:
+                    stopped_early = True
+                    break
+            if sched is not None:
+                sched.step()
+            seconds = time.monotonic() - t0
+            record = {"epoch": epoch, **{f"train_{k}": v / max(seen, 1) for k, v in sums.items()},
+                      "lr": optim.param_groups[0]["lr"], "seconds": round(seconds, 3),
+                      "clips_per_s": round(seen * clips_per_sample * dist_info.world / max(seconds, 1e-9), 2)}
+            if dist_info.main:
+                val = (compute_metrics(predict(model, val_loader, dev, vocab, captions=vocab is not None,
+                                               autocast=autocast), val_ds.samples, lo, hi, root.info.synthetic)
+                       if len(val_ds) else {})
+                record["val"] = val
+                value = _selection_value(val)
+                improved = best["epoch"] < 0 or value > best["value"]
+                if improved:
+                    best = {"epoch": epoch, "value": value, "val": val}
+                _append_metrics(out_dir / "metrics.jsonl", record)
+                ckpt = {**base, "model": _cpu_state(model), "metrics": {"val": val}, "epoch": epoch}
+                if improved:
+                    save_checkpoint(best_path, ckpt)
+                save_checkpoint(last_path, {**ckpt, "optimizer": optim.state_dict(),
+                                            "scheduler": sched.state_dict() if sched else {},
+                                            "rng": {"torch": torch.get_rng_state()}, "best": best})
+                display.end_epoch(record)
+            if dist_info.world > 1:
+                dist.barrier()
+            if stopped_early:
+                break
+
+    report = {}
+    if dist_info.main:
+        report = _finish(best_path, out_dir, model, root, mcfg, cfg, vocab, dev, best, lo, hi, autocast,
+                         stopped_early, time.monotonic() - started)
+        display.summary(report)
+    if dist_info.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return report
+
+
+def _finish(best_path, out_dir, model, root, mcfg, cfg, vocab, dev, best, lo, hi, autocast,
+            stopped_early, seconds) -> dict:
+    """Test the best checkpoint once, store the test metrics in best.pt and write report.json."""
+    from torch.utils.data import DataLoader
+
+    from aqa_cli.datasets.frames import FramesDataset, collate
+    from aqa_cli.evaluate import compute_metrics, predict
+    from aqa_cli.weights import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(best_path)
+    model.load_state_dict(ckpt["model"])
+    test_ds = FramesDataset(root, "test", cfg.data, mcfg, train=False)
+    loader = DataLoader(test_ds, batch_size=max(cfg.train.batch_size, 4), shuffle=False,
+                        num_workers=cfg.data.workers, collate_fn=collate)
+    test = (compute_metrics(predict(model, loader, dev, vocab, captions=vocab is not None, autocast=autocast),
+                            test_ds.samples, lo, hi, root.info.synthetic) if len(test_ds) else {})
+    ckpt["metrics"] = {"val": best["val"], "test": test}
+    save_checkpoint(best_path, {k: v for k, v in ckpt.items() if k != "format_version"})
+    report = {"best_epoch": best["epoch"], "selected_on": "val spearman", "val": best["val"], "test": test,
+              "stopped_early": stopped_early, "train_seconds": round(seconds, 1),
+              "data": ckpt["data"], "task": mcfg.task, "config": cfg.model.backbone}
+    atomic_write_text(out_dir / "report.json", json.dumps(_jsonable(report), indent=2) + "\n")
+    return report
+
+
+def _cpu_state(model) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _jsonable(obj):
+    """NaN → None so report files are strict JSON."""
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _append_metrics(path: Path, record: dict) -> None:
+    """Append one epoch to metrics.jsonl, first dropping lines of epochs ≥ this one (left by a run that
+    stopped after writing metrics but before its checkpoint)."""
+    lines = path.read_text().splitlines() if path.is_file() else []
+    kept = [ln for ln in lines if ln.strip() and json.loads(ln)["epoch"] < record["epoch"]]
+    kept.append(json.dumps(_jsonable(record)))
+    atomic_write_text(path, "\n".join(kept) + "\n")
+
+
+class _Display:
+    """Rich live progress on stderr: an epoch bar, a batch bar with loss, clips/s and ETA, and one
+    printed line per finished epoch. Silent when `quiet`."""
+
+    def __init__(self, console, quiet: bool, epochs: int, batches: int, start_epoch: int):
+        self.quiet = quiet
+        if quiet:
+            return
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=self.console, transient=True)
+        self.epochs_task = self.progress.add_task("epochs", total=epochs, completed=start_epoch, info="")
+        self.batch_task = self.progress.add_task("batches", total=batches, info="")
+        self.batches = batches
+
+    def __enter__(self):
+        if not self.quiet:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if not self.quiet:
+            self.progress.__exit__(*exc)
+
+    def start_epoch(self, epoch: int) -> None:
+        if not self.quiet:
+            self.progress.reset(self.batch_task, total=self.batches, description=f"epoch {epoch + 1}", info="")
+
+    def step(self, loss: float, clips_per_s: float) -> None:
+        if not self.quiet:
+            self.progress.update(self.batch_task, advance=1, info=f"loss {loss:.4f}  {clips_per_s:.1f} clips/s")
+
+    def end_epoch(self, record: dict) -> None:
+        if self.quiet:
+            return
+        self.progress.advance(self.epochs_task)
+        val = record.get("val", {})
+        rho = val.get("score", {}).get("spearman")
+        acc = val.get("accuracy", {})
+        extra = "".join(f"  {h} {acc[h]:.2f}" for h in ("position", "rotation_type") if h in acc)
+        self.console.print(f"epoch {record['epoch'] + 1}: loss {record.get('train_loss', math.nan):.4f}  "
+                           f"val ρ {_fmt(rho)}{extra}  {record['clips_per_s']:.1f} clips/s  "
+                           f"{record['seconds']:.0f}s", highlight=False)
+
+    def summary(self, report: dict) -> None:
+        if self.quiet:
+            return
+        rho = report.get("test", {}).get("score", {}).get("spearman")
+        self.console.print(f"best epoch {report['best_epoch'] + 1} (by val); test ρ {_fmt(rho)}", highlight=False)
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"

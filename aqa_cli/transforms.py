@@ -1,0 +1,121 @@
+"""Frames → normalised clips: the one preprocessing path shared by training, evaluation and scoring.
+
+Every function is small and pure: randomness comes in as a `numpy.random.Generator`, so a sample's
+augmentation is a function of (seed, epoch, index) and resuming a run replays it exactly.
+
+    frames uint8 (T, H, W, 3)
+      --window (103 frames, ±jitter)--> (F, H, W, 3)
+      --first clips × clip_len frames, resize, crop (random | centre), hflip--> uint8 (N·L, c, c, 3)
+      --to float, /255, ImageNet mean/std--> float32 (N, 3, L, c, c)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def window_start(pad: int, jitter: int = 0, rng: np.random.Generator | None = None) -> int:
+    """First frame of the sample window in an array stored with `pad` extra frames on each side.
+
+    Training shifts the window by k ∈ [-jitter, jitter] frames (clamped to what is stored);
+    evaluation (rng None or jitter 0) uses the annotated window, which starts at index `pad`.
+    """
+    reach = min(jitter, pad)
+    if rng is None or reach == 0:
+        return pad
+    return pad + int(rng.integers(-reach, reach + 1))
+
+
+def crop_box(height: int, width: int, crop: int, rng: np.random.Generator | None = None) -> tuple[int, int]:
+    """Top-left corner (y, x) of a `crop`×`crop` box: uniform at random with `rng`, else centred."""
+    if crop > height or crop > width:
+        raise ValueError(f"crop {crop} is larger than the frame ({width}x{height})")
+    if rng is None:
+        return (height - crop) // 2, (width - crop) // 2
+    return int(rng.integers(0, height - crop + 1)), int(rng.integers(0, width - crop + 1))
+
+
+def resize(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of uint8 (T, H, W, 3) frames to `size` = (width, height); no-op when equal."""
+    width, height = size
+    if frames.shape[1:3] == (height, width):
+        return frames
+    x = frames.permute(0, 3, 1, 2).float()
+    x = torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear", align_corners=False,
+                                        antialias=True)
+    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (T, H, W, 3) → float32 (3, T, H, W), scaled to [0, 1] then standardised per channel."""
+    x = frames.permute(3, 0, 1, 2).float().div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1)
+    return x.sub_(m).div_(s)
+
+
+def clips_from_frames(
+    frames: np.ndarray | torch.Tensor,
+    clips: int = 6,
+    clip_len: int = 16,
+    crop: int = 112,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    *,
+    size: tuple[int, int] | None = None,
+    hflip: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> torch.Tensor:
+    """Cut a window of frames into `clips` consecutive clips of `clip_len` frames, ready for a 3D CNN.
+
+    frames: uint8 (T, H, W, 3), T ≥ clips × clip_len; only the first clips × clip_len frames are used
+        (103-frame MTL-AQA windows → the first 96 frames → 6 clips, as the paper does).
+    size: (width, height) to resize to first (MSCADC's 640×360); None keeps the stored size.
+    rng: None is the evaluation path (centre crop, no flip); a Generator draws a random crop and
+        flips with probability `hflip` (the same crop and flip for every frame of the sample).
+    Returns float32 (clips, 3, clip_len, crop, crop).
+    """
+    need = clips * clip_len
+    if frames.shape[0] < need:
+        raise ValueError(f"need at least {need} frames for {clips} clips of {clip_len}, got {frames.shape[0]}")
+    # np.array copies: a memmap is read-only and only the frames used are read from disk.
+    x = torch.from_numpy(np.array(frames[:need])) if isinstance(frames, np.ndarray) else frames[:need]
+    if size is not None:
+        x = resize(x, size)
+    y0, x0 = crop_box(x.shape[1], x.shape[2], crop, rng)
+    x = x[:, y0:y0 + crop, x0:x0 + crop]
+    if rng is not None and hflip > 0 and rng.random() < hflip:
+        x = x.flip(2)
+    x = normalize(x, mean, std)  # (3, need, crop, crop)
+    return x.view(3, clips, clip_len, crop, crop).transpose(0, 1).contiguous()
+
+
+def sample_clips(
+    frames: np.ndarray,
+    pad: int,
+    window: int,
+    clips: int = 6,
+    clip_len: int = 16,
+    crop: int = 112,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    *,
+    size: tuple[int, int] | None = None,
+    jitter: int = 0,
+    hflip: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> torch.Tensor:
+    """Clips of one stored sample: pick its (jittered) `window`-frame window, then `clips_from_frames`.
+
+    frames: uint8 (window + 2·pad, H, W, 3), as in a dataset root's frames/<id>.npy (may be a memmap;
+    only the frames used are read). Returns float32 (clips, 3, clip_len, crop, crop).
+    """
+    start = window_start(pad, jitter, rng)
+    return clips_from_frames(frames[start:start + window], clips, clip_len, crop, mean, std,
+                             size=size, hflip=hflip, rng=rng)
