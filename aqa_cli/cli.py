@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import Enum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -76,22 +78,307 @@ def _root(
     """
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def score(ctx: typer.Context) -> None:
-    """Score dive videos: final score, dive number, classes and commentary."""
-    _not_built("score")
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def train(ctx: typer.Context) -> None:
-    """Train a single-task or multitask model on a dataset root."""
-    _not_built("train")
+class Height(str, Enum):
+    h1 = "1m"
+    h3 = "3m"
+    h5 = "5m"
+    h7_5 = "7.5m"
+    h10 = "10m"
 
 
-@app.command(name="eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def eval_(ctx: typer.Context) -> None:
-    """Evaluate a checkpoint on a dataset split with honest metrics."""
-    _not_built("eval")
+@app.command()
+def score(
+    paths: Annotated[list[str], typer.Argument(
+        help="Video files, folders (their videos, sorted) or quoted glob patterns.", show_default=False)],
+    weights: Annotated[Optional[str], typer.Option(
+        "--weights", envvar="AQA_WEIGHTS", help="Weights NAME (see `aqa weights list`) or checkpoint FILE; "
+        "default: the bundled demo weights.", show_default=False)] = None,
+    device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE",
+                                        help="auto, cpu, cuda or cuda:N.")] = "auto",
+    fmt: Annotated[Optional[OutputFormat], typer.Option(
+        "--format", "-f", help="Output format; default table, or from the -o suffix (.csv, .json).",
+        show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the output here instead of stdout; a CSV is resumable.",
+        show_default=False)] = None,
+    csv_file: Annotated[Optional[Path], typer.Option(
+        "--csv", help="Also write a resumable CSV here (rerun to skip videos already in it).",
+        show_default=False)] = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders' subfolders too.")] = False,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")] = False,
+    height: Annotated[Optional[Height], typer.Option(
+        "--height", help="DD table to use; default: the height the weights were trained on, else 3m.",
+        show_default=False)] = None,
+    dd: Annotated[Optional[float], typer.Option(
+        "--dd", min=0.1, max=5.0, help="The dive's DD from the scoresheet: final = DD × execution.",
+        show_default=False)] = None,
+    clips: Annotated[Optional[int], typer.Option(
+        "--clips", min=1, max=64, help="16-frame clips per video; default: the weights' setting.",
+        show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only data and errors: no panel, "
+                                        "progress or summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Per-video timings on stderr.")] = False,
+) -> None:
+    """Score dive videos: final score, execution, DD, dive number, classes and commentary.
+
+    stdout carries only data (table, JSON list or CSV); progress, messages and, for a single video,
+    a panel with each class's probability go to stderr (so `aqa score x.mp4 > out.txt` keeps just
+    the table). When stdout is a terminal and there is one video, the panel replaces the table.
+    Exit codes: 0 all scored, 1 some video failed, 2 usage error, 3 weights missing or corrupt.
+
+    Examples:
+
+      aqa score dive.mp4
+
+      aqa score meet/ --recursive --csv meet.csv
+
+      aqa score "clips/*.mp4" --height 10m -f json -o scores.json
+    """
+    from aqa_cli import scoring, writers
+    from aqa_cli.errors import UsageError
+
+    _one_line_warnings()
+    inputs = scoring.expand_inputs(paths, recursive=recursive)
+    fmt_name = fmt.value if fmt else {".csv": "csv", ".json": "json"}.get(output.suffix.lower() if output else "",
+                                                                      "table")
+    if output is not None and csv_file is not None and fmt_name == "csv":
+        raise UsageError("give either -o FILE.csv or --csv FILE, not both")
+    scorer = scoring.load_model(weights, device)
+    if verbose:
+        err.print(f"weights: {scorer.path} on {scorer.device}", highlight=False)
+    if scorer.synthetic and not quiet:
+        err.print(f"[yellow]note:[/yellow] {scorer.name}: {scoring.SYNTHETIC_NOTE}", highlight=False,
+                  soft_wrap=True)
+
+    resumable = writers.ResumableCsv(output if fmt_name == "csv" and output else csv_file) \
+        if (csv_file or (output and fmt_name == "csv")) else None
+    single = len(inputs) == 1
+    out_stream = None if resumable and output else (open(output, "w", encoding="utf-8") if output else sys.stdout)
+    panel_only = single and not quiet and fmt_name == "table" and output is None and sys.stdout.isatty()
+    data = None if out_stream is None or panel_only else writers.open_writer(fmt_name, out_stream)
+    height_name = height.value if height else None
+    results = scoring.score_inputs(inputs, scorer, done=resumable.done if resumable else None,
+                                   height=height_name, dd=dd, clips=clips, fail_fast=fail_fast)
+    scored, resumed_n, failed = 0, 0, []
+    try:
+        with _progress(len(inputs), enabled=not quiet and not single) as advance:
+            for result, resumed in results:
+                if resumable and not resumed:
+                    resumable.write(result)
+                if data:
+                    data.write(result)
+                if result.error:
+                    failed.append(result)
+                    err.print(f"[red]failed:[/red] {result.video}: {result.error}", highlight=False, soft_wrap=True)
+                else:
+                    scored += 1
+                    resumed_n += resumed
+                if verbose and result.timings:
+                    err.print(f"{result.video}: decode {result.timings['decode']:.2f} s, "
+                              f"model {result.timings['model']:.2f} s", highlight=False)
+                if single and not quiet and not result.error:
+                    _print_panel(result, scorer, height_name or scorer.default_height, dd)
+                advance()
+    finally:
+        results.close()
+        if data:
+            data.close()
+        if out_stream is not None and out_stream is not sys.stdout:
+            out_stream.close()
+        if resumable:
+            resumable.close()
+    if not quiet:
+        _print_summary(scored, len(inputs), resumed_n, failed, fail_fast, resumable)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _one_line_warnings() -> None:
+    """Decoder warnings (a short video, a damaged tail) as one yellow line each on stderr."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        err.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+
+    warnings.showwarning = show
+
+
+class _progress:
+    """A transient Rich progress bar on stderr; `advance()` moves it by one video."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.bar = total, enabled, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=err, transient=True)
+        self.bar.start()
+        task = self.bar.add_task("scoring", total=self.total)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.stop()
+        return False
+
+
+def _print_panel(result, scorer, height: str, dd: Optional[float]) -> None:
+    """The one-video view on stderr: scores, dive, each class with its probability, commentary."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from aqa_cli.scoring import SYNTHETIC_NOTE
+
+    def num(value, places=2):
+        return "-" if value is None else f"{value:.{places}f}"
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("Final score", f"[bold green]{num(result.final_score)}[/bold green]")
+    grid.add_row("Execution", num(result.execution))
+    dd_from = "given" if dd is not None else (f"table, {height}" if result.difficulty is not None
+                                              else f"not in the {height} table")
+    grid.add_row("Difficulty", f"{num(result.difficulty, 1)} ({dd_from})")
+    grid.add_row("Dive", f"{result.dive_number or '-'}  {result.description or ''}")
+    for head in ("position", "armstand", "rotation_type", "ss_no", "tw_no"):
+        value = getattr(result, head)
+        if value is None:
+            continue
+        shown = ("yes" if value else "no") if head == "armstand" else value
+        if head in ("ss_no", "tw_no"):
+            shown = f"{value} half {'somersaults' if head == 'ss_no' else 'twists'}"
+        grid.add_row(head.replace("_", " "), f"{shown}  [dim]p={result.probabilities.get(head, 0):.2f}[/dim]")
+    if result.commentary:
+        grid.add_row("Commentary", f"[italic]{result.commentary}[/italic]")
+    grid.add_row("Weights", scorer.name + (f"\n[yellow]{SYNTHETIC_NOTE}[/yellow]" if scorer.synthetic else ""))
+    err.print(Panel(grid, title=result.video, expand=False), highlight=False)
+
+
+def _print_summary(scored: int, total: int, resumed: int, failed: list, fail_fast: bool, resumable) -> None:
+    line = f"Scored {scored}/{total}"
+    if resumed:
+        line += f" ({resumed} already in {resumable.path})"
+    if failed:
+        names = ", ".join(f"{r.video} ({r.error})" for r in failed[:3])
+        more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+        line += f"; {len(failed)} failed: {names}{more}"
+        if fail_fast and scored + len(failed) < total:
+            line += f"; stopped there (--fail-fast), {total - scored - len(failed)} not tried"
+    err.print(line, highlight=False, soft_wrap=True)
+
+
+class Task(str, Enum):
+    stl = "stl"
+    mtl = "mtl"
+
+
+@app.command()
+def train(
+    data: Annotated[Optional[str], typer.Option("--data", help="Dataset root (see `aqa data synth`); "
+                                                "default: data.root of the config.", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="Run directory: last.pt, best.pt, metrics.jsonl, "
+                                      "report.json.")] = Path("runs/aqa"),
+    task: Annotated[Optional[Task], typer.Option("--task", help="stl: score only; mtl: score, dive "
+                                                 "classes and commentary. Default: the config's.",
+                                                 show_default=False)] = None,
+    config: Annotated[Optional[str], typer.Option(
+        "--config", "-c", help="Shipped config NAME (c3d-avg-mtl, tiny-mtl, smoke, ...) or a YAML FILE; "
+        "default c3d-avg-TASK.", show_default=False)] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override a config key, e.g. --set train.lr=3e-4 (repeatable).", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
+    device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Train a single-task or multitask model on a dataset root.
+
+    The validation split picks best.pt; the test split is evaluated once, at the end. Run the same
+    command under torchrun for DistributedDataParallel.
+
+    Examples:
+
+      aqa train --task mtl --config tiny-mtl --data syndive --out runs/tiny
+
+      aqa train --config smoke --data syndive --out runs/smoke --set train.epochs=1
+
+      torchrun --nproc-per-node 2 -m aqa_cli train --config c3d-avg-mtl --data mtl-aqa --out runs/paper
+    """
+    from aqa_cli.config import load_config
+    from aqa_cli.train import train as run_training
+
+    cfg = load_config(config or f"c3d-avg-{(task or Task.mtl).value}", overrides or [])
+    if task is not None:
+        cfg.model.task = task.value
+    if data is not None:
+        cfg.data.root = data
+    report = run_training(cfg, out, resume=resume, device=device, quiet=quiet, console=err)
+    if report and not quiet:
+        err.print(f"report: {out / 'report.json'}", highlight=False)
+
+
+class EvalFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command(name="eval")
+def eval_(
+    weights: Annotated[str, typer.Option("--weights", help="Checkpoint FILE (e.g. runs/tiny/best.pt).",
+                                         show_default=False)],
+    data: Annotated[str, typer.Option("--data", help="Dataset root to evaluate on.", show_default=False)],
+    split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
+    fmt: Annotated[EvalFormat, typer.Option("--format", "-f", help="table or json.")] = EvalFormat.table,
+    device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples per batch.")] = 4,
+) -> None:
+    """Evaluate a checkpoint on a dataset split with honest metrics.
+
+    Spearman's ρ, R-ℓ2, accuracy per head and of the whole dive number, DD × predicted execution,
+    BLEU-4 / CIDEr-D of the commentary, and on synthetic data the oracle ceiling.
+
+    Examples:
+
+      aqa eval --weights runs/tiny/best.pt --data syndive
+
+      aqa eval --weights runs/tiny/best.pt --data syndive --split val -f json > val.json
+    """
+    import json
+    import math
+
+    from aqa_cli.evaluate import evaluate_checkpoint
+
+    report = evaluate_checkpoint(weights, data, split=split, device=device, batch_size=batch_size)
+    if fmt == EvalFormat.json:
+        clean = json.loads(json.dumps(report), parse_constant=lambda c: None)  # NaN → null: strict JSON
+        typer.echo(json.dumps(clean, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    def num(x) -> str:
+        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
+
+    table = Table(title=f"{report['weights']} on {report['data']['name']} / {split} ({report['samples']} samples)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for group, values in report.items():
+        if isinstance(values, dict) and group != "data":
+            for key, value in values.items():
+                table.add_row(f"{group}.{key}", str(value) if isinstance(value, int) else num(value))
+    Console().print(table)
+    if report["data"].get("synthetic"):
+        err.print("[yellow]synthetic data:[/yellow] numbers measure the synthetic task, not real diving")
 
 
 @data_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -118,10 +405,97 @@ def info(ctx: typer.Context) -> None:
     _not_built("data info")
 
 
-@weights_app.command(name="list", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def weights_list(ctx: typer.Context) -> None:
-    """Show the available weights with their data and metrics."""
-    _not_built("weights list")
+@weights_app.command(name="import-c3d")
+def weights_import_c3d(
+    pickle_path: Annotated[Path, typer.Argument(help="The Sports-1M C3D weights (c3d.pickle).",
+                                                show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="aqa backbone file to write.")] = Path("c3d-sports1m.pt"),
+) -> None:
+    """Convert the Sports-1M C3D weights into an aqa backbone file (convolutions only).
+
+    The pickle is read without running code (tensors and numpy arrays only).
+
+    Examples:
+
+      aqa weights import-c3d c3d.pickle --out c3d-sports1m.pt
+
+      aqa train --config c3d-avg-mtl --data mtl-aqa --set model.pretrained=c3d-sports1m.pt
+    """
+    from aqa_cli.weights import import_c3d
+
+    info = import_c3d(pickle_path, out)
+    err.print(f"wrote {info['out']}: {info['tensors']} tensors, {info['parameters']:,} parameters "
+              f"(dropped {', '.join(info['dropped']) or 'nothing'})", highlight=False)
+
+
+@weights_app.command(name="list")
+def weights_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """Show the bundled and cached weights with their training data and test metrics.
+
+    Examples:
+
+      aqa weights list
+
+      aqa weights list --json
+    """
+    import json
+
+    from aqa_cli.weights import bundled_dir, cache_dir, list_weights
+
+    rows = list_weights()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        err.print(f"no weights in {bundled_dir()} or {cache_dir()}", highlight=False)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("name", "where", "size", "data", "test metrics"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        data = row["data"] or {}
+        kind = "synthetic" if data.get("synthetic") else "real"
+        metrics = (row["metrics"] or {}).get("test") or {}
+        shown = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+        name = row["name"] + (" (default)" if row["default"] else "")
+        table.add_row(name, row["where"], f"{row['size'] / 1e6:.1f} MB",
+                      row["error"] or f"{data.get('name', '?')} ({kind})", shown or "-")
+    Console(highlight=False).print(table)
+
+
+@weights_app.command(name="verify")
+def weights_verify(
+    files: Annotated[Optional[list[Path]], typer.Argument(
+        help="Checkpoints to check; default: every bundled and cached one.", show_default=False)] = None,
+    update: Annotated[bool, typer.Option(
+        "--update", help="Rewrite the bundled folder's manifest.yaml from the files there (after training "
+        "new demo weights).")] = False,
+) -> None:
+    """Re-hash weights against their folder's manifest.yaml (sha256 and size). Exit 3 if any is corrupt.
+
+    Examples:
+
+      aqa weights verify
+
+      aqa weights verify --update
+    """
+    from aqa_cli.weights import bundled_dir, verify_weights, write_manifest
+
+    if update:
+        err.print(f"wrote {write_manifest(bundled_dir())}", highlight=False)
+    results = verify_weights(list(files) if files else None)
+    if not results:
+        err.print("no weights to verify", highlight=False)
+    for path, status in results:
+        typer.echo(f"{status if status in ('ok', 'unlisted') else 'FAILED'}\t{path}")
+        if status not in ("ok", "unlisted"):
+            err.print(f"[red]error:[/red] {status}", highlight=False, soft_wrap=True)
+    if any(status not in ("ok", "unlisted") for _, status in results):
+        raise typer.Exit(3)
 
 
 def main() -> None:

@@ -72,3 +72,273 @@ def model_from_checkpoint(checkpoint: dict[str, Any]):
         raise WeightsError(f"checkpoint does not fit its own model config: missing {list(missing)[:5]}, "
                            f"unexpected {list(unexpected)[:5]}")
     return model.eval()
+
+
+# --- Finding and verifying weights ------------------------------------------------------------------
+#
+# Weights are looked up in this order (the first that names or holds a checkpoint wins):
+#   1. `--weights NAME|FILE` (the `name_or_path` argument)
+#   2. `$AQA_WEIGHTS` (a NAME or FILE, same rules)
+#   3. the bundled folder: `aqa_cli/bundled/` in an installed wheel (setup.py copies the repository's
+#      top-level `weights/` there), else `weights/` next to the package in a source checkout
+#   4. the user cache `$XDG_CACHE_HOME/aqa` (default `~/.cache/aqa`)
+# A NAME is a checkpoint file stem (`syndive-small-mtl` for `syndive-small-mtl.pt`) searched in 3 then 4.
+# Without a NAME, the bundled folder's manifest `default` (or its only checkpoint) is used, then the
+# cache's. A folder's `manifest.yaml` records each checkpoint's sha256 and size:
+#
+#     default: syndive-small-mtl
+#     files:
+#       syndive-small-mtl.pt: {sha256: 3f5c..., size: 5243012}
+#
+# A checkpoint listed there is re-hashed before every load; a mismatch is a WeightsError (exit 3).
+# Checkpoints in the bundled folder must be listed; `aqa weights verify --update` writes the manifest.
+
+MANIFEST = "manifest.yaml"
+WEIGHT_SUFFIXES = (".pt", ".pth")
+
+
+def bundled_dir() -> Path:
+    """The folder holding the bundled weights (installed package first, then the source checkout)."""
+    package = Path(__file__).resolve().parent
+    installed = package / "bundled"
+    return installed if installed.is_dir() else package.parent / "weights"
+
+
+def cache_dir() -> Path:
+    """The user cache folder for weights: `$XDG_CACHE_HOME/aqa`, default `~/.cache/aqa`."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aqa"
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """A folder's manifest as {"default": str | None, "files": {filename: {"sha256", "size"}}}."""
+    import yaml
+
+    path = folder / MANIFEST
+    if not path.is_file():
+        return {"default": None, "files": {}}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise WeightsError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})",
+                           hint="aqa weights verify --update") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("files", {}), dict):
+        raise WeightsError(f"{path}: expected keys 'default' and 'files'", hint="aqa weights verify --update")
+    return {"default": raw.get("default"), "files": raw.get("files") or {}}
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: str | Path | None = None, default: str | None = None) -> Path:
+    """Hash every checkpoint in `folder` (default: the bundled one) into its manifest.yaml."""
+    import yaml
+
+    folder = Path(folder) if folder else bundled_dir()
+    files = {p.name: {"sha256": file_sha256(p), "size": p.stat().st_size} for p in _checkpoints_in(folder)}
+    if not files:
+        raise WeightsError(f"no checkpoints (*.pt) in {folder} to write a manifest for")
+    old = read_manifest(folder)["default"]
+    stems = [Path(n).stem for n in files]
+    chosen = default or (old if old in stems else stems[0])
+    if chosen not in stems:
+        raise WeightsError(f"default {chosen!r} is not one of the checkpoints in {folder}: {', '.join(stems)}")
+    text = yaml.safe_dump({"default": chosen, "files": files}, sort_keys=False)
+    (folder / MANIFEST).write_text(text)
+    return folder / MANIFEST
+
+
+def _checkpoints_in(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+
+
+def _search_dirs() -> list[tuple[str, Path]]:
+    return [("bundled", bundled_dir()), ("cache", cache_dir())]
+
+
+def find_weights(name_or_path: str | Path | None = None) -> Path:
+    """Resolve which checkpoint to use (order in the comment above); WeightsError naming every place looked."""
+    import os
+
+    looked: list[str] = []
+    for origin, value in (("--weights", name_or_path), ("$AQA_WEIGHTS", os.environ.get("AQA_WEIGHTS"))):
+        if value:
+            return _resolve(str(value), origin)
+        looked.append(f"{origin} (not set)")
+    for origin, folder in _search_dirs():
+        found = _default_in(folder)
+        if found:
+            return found
+        looked.append(f"{origin} {folder} ({'no checkpoints' if folder.is_dir() else 'missing'})")
+    raise WeightsError("no weights found; looked in " + ", ".join(looked),
+                       hint="train some with `aqa train ... --out runs/x` and pass `--weights runs/x/best.pt`, "
+                            "or reinstall aqa to get the bundled demo weights")
+
+
+def _resolve(value: str, origin: str) -> Path:
+    path = Path(value).expanduser()
+    if path.is_file():
+        return path
+    if path.suffix in WEIGHT_SUFFIXES or len(path.parts) > 1:
+        raise WeightsError(f"weights file not found: {value} (from {origin})")
+    names = []
+    for _, folder in _search_dirs():
+        for p in _checkpoints_in(folder):
+            if p.stem == value or p.name == value:
+                return p
+            names.append(p.stem)
+    available = ", ".join(dict.fromkeys(names)) or "none"
+    raise WeightsError(f"weights {value!r} (from {origin}) not found; available: {available}",
+                       hint="`aqa weights list` shows them; or pass a checkpoint file")
+
+
+def _default_in(folder: Path) -> Path | None:
+    found = _checkpoints_in(folder)
+    if not found:
+        return None
+    default = read_manifest(folder)["default"]
+    return next((p for p in found if p.stem == default), found[0])
+
+
+def verify_file(path: str | Path) -> str:
+    """Check a checkpoint against its folder's manifest: "ok", "unlisted" (no entry; allowed outside
+    the bundled folder), or raise WeightsError for a size or sha256 mismatch."""
+    path = Path(path)
+    entry = read_manifest(path.parent)["files"].get(path.name)
+    if entry is None:
+        if path.parent.resolve() == bundled_dir().resolve():
+            raise WeightsError(f"{path}: bundled checkpoint missing from {path.parent / MANIFEST}",
+                               hint="aqa weights verify --update")
+        return "unlisted"
+    size = path.stat().st_size
+    if size != entry.get("size"):
+        raise WeightsError(f"{path}: corrupt: {size} bytes, manifest says {entry.get('size')}",
+                           hint="reinstall aqa or download the file again")
+    if file_sha256(path) != entry.get("sha256"):
+        raise WeightsError(f"{path}: corrupt: sha256 differs from {path.parent / MANIFEST}",
+                           hint="reinstall aqa or download the file again")
+    return "ok"
+
+
+def verify_weights(paths: list[str | Path] | None = None) -> list[tuple[Path, str]]:
+    """Re-hash checkpoints (default: every bundled and cached one): [(path, "ok" | "unlisted" | error)]."""
+    targets = [Path(p) for p in paths] if paths else [p for _, d in _search_dirs() for p in _checkpoints_in(d)]
+    results = []
+    for path in targets:
+        try:
+            results.append((path, verify_file(path) if path.is_file() else f"missing: {path}"))
+        except WeightsError as exc:
+            results.append((path, str(exc)))
+    return results
+
+
+def list_weights() -> list[dict[str, Any]]:
+    """Every bundled and cached checkpoint: name, where, path, size, synthetic, data, metrics (read from it)."""
+    rows = []
+    for origin, folder in _search_dirs():
+        default = _default_in(folder)
+        for path in _checkpoints_in(folder):
+            row: dict[str, Any] = {"name": path.stem, "where": origin, "path": str(path),
+                                   "size": path.stat().st_size, "default": path == default}
+            try:
+                ckpt = load_checkpoint(path)
+                row.update(data=ckpt.get("data", {}), metrics=ckpt.get("metrics", {}), error=None)
+            except WeightsError as exc:
+                row.update(data={}, metrics={}, error=str(exc))
+            rows.append(row)
+    return rows
+
+
+def is_synthetic(checkpoint: dict[str, Any]) -> bool:
+    """True when the checkpoint says it was trained on synthetic renderings (`data.synthetic`)."""
+    return bool((checkpoint.get("data") or {}).get("synthetic"))
+
+
+# Sports-1M C3D checkpoint layout (Tran et al. 2015, as converted for PyTorch and used by MTL-AQA):
+# conv1 … conv5b (3×3×3 kernels) followed by fc6 (8192→4096), fc7 (4096→4096) and fc8 (487 classes).
+SPORTS1M_FC = ("fc6", "fc7", "fc8")
+
+
+def _c3d_conv_shapes() -> dict[str, tuple[int, ...]]:
+    """Expected shapes of the full-width C3D convolutions, keyed as in the Sports-1M file."""
+    from aqa_cli.models.c3d import C3D_LAYERS, C3D_WIDTHS
+
+    shapes, c_in = {}, 3
+    for name, c_out in zip(C3D_LAYERS, C3D_WIDTHS):
+        shapes[f"{name}.weight"] = (c_out, c_in, 3, 3, 3)
+        shapes[f"{name}.bias"] = (c_out,)
+        c_in = c_out
+    return shapes
+
+
+def _read_state_dict(path: Path) -> Any:
+    """A pickled state dict, read without running code: torch files through torch's weights-only
+    unpickler (tensors only), plain pickles through `pickles.safe_load` (numpy arrays only)."""
+    import pickle
+
+    import torch
+
+    from aqa_cli.errors import DataError
+    from aqa_cli.pickles import DEFAULT_ALLOW, safe_load
+
+    if not path.is_file():
+        raise WeightsError(f"C3D weights file not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):
+        pass  # not a torch file: a plain pickle, handled below
+    try:
+        return safe_load(path, allow=DEFAULT_ALLOW | {("collections", "OrderedDict")}, encoding="latin1")
+    except DataError as exc:  # UnsafePickleError included: it names the refused global
+        raise WeightsError(f"cannot import {path}: {exc}", hint=exc.hint) from None
+
+
+def import_c3d(pickle_path: str | Path, out: str | Path) -> dict[str, Any]:
+    """Convert the Sports-1M C3D weights (`c3d.pickle`) into an aqa backbone file at `out`.
+
+    Keeps the convolutions only, as the MTL-AQA paper does (its fc6 is trained from scratch); the
+    fc6/fc7/fc8 classifier of the file is dropped. Writes `{"format": "aqa-backbone", "arch": "c3d",
+    "state_dict": {conv1.weight: (64, 3, 3, 3, 3), …}}` (see models/c3d.py), which
+    `--set model.pretrained=FILE` loads into a full-width C3D (width_divisor 1).
+    Raises WeightsError listing missing, unexpected and mis-shaped keys.
+    Returns {"out", "tensors", "parameters", "dropped"}.
+    """
+    import numpy as np
+    import torch
+
+    from aqa_cli.models.c3d import save_backbone_weights
+
+    path = Path(pickle_path)
+    blob = _read_state_dict(path)
+    if not isinstance(blob, dict):
+        raise WeightsError(f"{path}: expected a pickled state dict, found {type(blob).__name__}")
+    expected = _c3d_conv_shapes()
+    fc = sorted(k for k in blob if str(k).split(".")[0] in SPORTS1M_FC)
+    missing = sorted(set(expected) - set(blob))
+    unexpected = sorted(str(k) for k in set(blob) - set(expected) - set(fc))
+    bad_type = sorted(k for k in set(blob) & set(expected) if not isinstance(blob[k], (torch.Tensor, np.ndarray)))
+    shapes = sorted(f"{k} {tuple(blob[k].shape)} (expected {expected[k]})"
+                    for k in set(blob) & set(expected) if k not in bad_type and tuple(blob[k].shape) != expected[k])
+    if missing or unexpected or shapes or bad_type:
+        parts = [f"{label}: {', '.join(items[:8])}{' …' if len(items) > 8 else ''}"
+                 for label, items in (("missing", missing), ("unexpected", unexpected),
+                                      ("wrong shape", shapes), ("not a tensor", bad_type)) if items]
+        raise WeightsError(f"{path}: not the Sports-1M C3D layout ({'; '.join(parts)})",
+                           hint="expected a state dict with conv1.weight … conv5b.bias (and fc6/fc7/fc8)")
+    state = {k: torch.as_tensor(np.asarray(blob[k]) if isinstance(blob[k], np.ndarray) else blob[k]).float()
+             for k in expected}
+    save_backbone_weights(state, out, arch="c3d")
+    return {"out": str(out), "tensors": len(state), "parameters": sum(v.numel() for v in state.values()),
+            "dropped": fc}
