@@ -245,10 +245,12 @@ def verify_weights(paths: list[str | Path] | None = None) -> list[tuple[Path, st
 
 
 def list_weights() -> list[dict[str, Any]]:
-    """Every bundled and cached checkpoint: name, where, path, size, synthetic, data, metrics (read from it)."""
+    """Every bundled and cached checkpoint: name, where, path, size, default, data, metrics (read from
+    it), error (why it could not be read, else None)."""
     rows = []
+    # The default is what `find_weights()` picks without --weights / $AQA_WEIGHTS.
+    default = next((found for _, folder in _search_dirs() if (found := _default_in(folder))), None)
     for origin, folder in _search_dirs():
-        default = _default_in(folder)
         for path in _checkpoints_in(folder):
             row: dict[str, Any] = {"name": path.stem, "where": origin, "path": str(path),
                                    "size": path.stat().st_size, "default": path == default}

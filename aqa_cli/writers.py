@@ -125,7 +125,7 @@ class TableWriter:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(box=None, header_style="bold")
+        table = Table(box=None, pad_edge=False, header_style="bold")
         for name in self.COLUMNS:
             table.add_column(name, overflow="fold")
         for rec in self.rows:

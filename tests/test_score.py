@@ -1,0 +1,258 @@
+"""`aqa score` and the scoring API: formats, inputs, bad files, exit codes, DD rules, resume after a kill.
+
+The checkpoint is a tiny random-init model (tests/checkpoints.py): predictions are meaningless, so
+the tests check plumbing, formats and rules, never accuracy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from checkpoints import make_checkpoint
+from media import make_audio_only, make_empty, make_text, make_truncated, make_video
+from typer.testing import CliRunner
+
+from aqa_cli import cli, scoring
+from aqa_cli.dive import difficulty
+from aqa_cli.errors import AqaError, UsageError, VideoDecodeError
+from aqa_cli.scoring import FIELDS, ScoreResult, load_model, score_video, score_videos
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return str(make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt"))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_video(tmp_path_factory.mktemp("clip") / "dive.mp4", 40)
+
+
+@pytest.fixture(scope="module")
+def scorer(ckpt):
+    torch.set_num_threads(1)
+    return load_model(ckpt, device="cpu")
+
+
+@pytest.fixture
+def meet(tmp_path, clip):
+    """meet/ with b.mp4, A.MOV, notes.txt and sub/c.mkv (copies of one small video)."""
+    root = tmp_path / "meet"
+    (root / "sub").mkdir(parents=True)
+    for name in ("b.mp4", "A.MOV", "sub/c.mkv"):
+        shutil.copy(clip, root / name)
+    (root / "notes.txt").write_text("not a video")
+    return root
+
+
+def score(*args, ckpt=None):
+    """Run `aqa score` in-process; AqaErrors map to their exit code as cli.main() does."""
+    res = runner.invoke(cli.app, ["score", *args, *(["--weights", ckpt] if ckpt else [])])
+    code = res.exception.exit_code if isinstance(res.exception, AqaError) else res.exit_code
+    return code, res.stdout, res.stderr, res
+
+
+def test_json_has_exact_fields_and_one_record_per_input(meet, ckpt):
+    code, out, err, _ = score(str(meet), "-f", "json", ckpt=ckpt)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [list(r) for r in rows] == [list(FIELDS)] * 2
+    assert [r["video"] for r in rows] == [str(meet / "A.MOV"), str(meet / "b.mp4")]  # sorted, any case
+    r = rows[0]
+    assert isinstance(r["final_score"], float) and isinstance(r["execution"], float)
+    assert r["position"] in ("free", "pike", "tuck") and isinstance(r["armstand"], bool)
+    assert r["rotation_type"] in ("back", "forward", "inward", "reverse")
+    assert 0 <= r["ss_no"] < 10 and 0 <= r["tw_no"] < 8 and r["error"] is None
+    assert r["weights"] == ckpt and r["commentary"].endswith(".")
+    assert rows[0] | {"video": ""} == rows[1] | {"video": ""}  # same content, same scores
+    assert "Scored 2/2" in err and "synthetic renderings: not calibrated for real footage" in err
+
+
+def test_csv_and_table_formats(meet, ckpt):
+    code, out, _, _ = score(str(meet), "-f", "csv", ckpt=ckpt)
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert tuple(rows[0]) == FIELDS and len(rows) == 3
+    code, out, _, _ = score(str(meet), ckpt=ckpt)
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[0].split()[:3] == ["video", "final_score", "execution"] and len(lines) == 3
+
+
+def test_recursion_and_globs(meet, ckpt):
+    _, out, _, _ = score(str(meet), "--recursive", "-f", "json", ckpt=ckpt)
+    assert [r["video"] for r in json.loads(out)] == [str(meet / n) for n in ("A.MOV", "b.mp4", "sub/c.mkv")]
+    _, out, _, _ = score(str(meet / "*.mp4"), str(meet / "sub" / "*"), "-f", "json", ckpt=ckpt)
+    assert [r["video"] for r in json.loads(out)] == [str(meet / "b.mp4"), str(meet / "sub" / "c.mkv")]
+
+
+def test_no_videos_is_a_usage_error(tmp_path, ckpt):
+    (tmp_path / "empty").mkdir()
+    code, out, _, res = score(str(tmp_path / "empty"), ckpt=ckpt)
+    assert code == 2 and out == "" and "no videos found" in str(res.exception)
+    code, *_ = score(str(tmp_path / "empty" / "*.mp4"), ckpt=ckpt)
+    assert code == 2
+
+
+def test_bad_inputs_each_give_a_one_line_error_row(tmp_path, clip, ckpt):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    inputs = [
+        make_text(bad / "text.mp4"),
+        make_truncated(bad / "truncated.mp4", 50, keep=0.3, index_first=False),
+        make_audio_only(bad / "audio.mp4", 0.3),
+        make_empty(bad / "empty.mp4"),
+        tmp_path / "no-videos",  # a folder with no videos, next to inputs that have some
+        tmp_path / "missing.mp4",
+    ]
+    (tmp_path / "no-videos").mkdir()
+    code, out, err, _ = score(*map(str, inputs), str(clip), "-f", "json", ckpt=ckpt)
+    rows = json.loads(out)
+    assert code == 1
+    assert [r["video"] for r in rows] == [str(p) for p in inputs] + [str(clip)]
+    for r in rows[:-1]:
+        assert r["error"] and "\n" not in r["error"] and r["final_score"] is None, r
+    assert rows[-1]["error"] is None and rows[-1]["final_score"] is not None
+    assert "Traceback" not in err and "Scored 1/7; 6 failed" in err
+    assert "no video stream" in rows[2]["error"].lower() or "audio" in rows[2]["error"].lower()
+    assert rows[4]["error"].startswith("no videos in this folder")
+    assert rows[5]["error"] == "file not found"
+
+
+def test_unreadable_file_gives_an_error_row(tmp_path, clip, ckpt, monkeypatch):
+    locked = tmp_path / "locked.mp4"
+    shutil.copy(clip, locked)
+    if os.geteuid() == 0:
+        # Root reads chmod-000 files, so simulate the OS refusing to open it instead.
+        def refuse(path, *a, **k):
+            raise PermissionError(13, "Permission denied", str(path))
+        monkeypatch.setattr("aqa_cli.video.read_even", refuse)
+    else:
+        locked.chmod(0)
+    code, out, err, _ = score(str(locked), "-f", "json", ckpt=ckpt)
+    (row,) = json.loads(out)
+    assert code == 1 and "Permission denied" in row["error"] and "Traceback" not in err
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path, clip, ckpt):
+    text = make_text(tmp_path / "text.mp4")
+    code, out, err, _ = score(str(text), str(clip), "--fail-fast", "-f", "json", ckpt=ckpt)
+    assert code == 1 and [r["video"] for r in json.loads(out)] == [str(text)]
+    assert "--fail-fast" in err and "1 not tried" in err
+
+
+def test_weights_errors_exit_3_with_one_line(tmp_path, clip, monkeypatch, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00" * 100)
+    monkeypatch.setattr(sys, "argv", ["aqa", "score", str(clip), "--weights", str(bad)])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    captured = capsys.readouterr()
+    assert info.value.code == 3 and captured.out == ""
+    assert captured.err.startswith("error: ") and "bad.pt" in captured.err and "Traceback" not in captured.err
+
+
+def test_bad_device_is_a_usage_error(clip, ckpt):
+    code, *_ = score(str(clip), "--device", "tpu", ckpt=ckpt)
+    assert code == 2
+    if not torch.cuda.is_available():
+        code, _, _, res = score(str(clip), "--device", "cuda", ckpt=ckpt)
+        assert code == 2 and "CUDA is not available" in str(res.exception)
+
+
+def test_single_video_panel_goes_to_stderr_and_output_file(tmp_path, clip, ckpt):
+    code, out, err, _ = score(str(clip), ckpt=ckpt)
+    assert code == 0 and "Final score" in err and "p=" in err and "Final score" not in out
+    assert out.strip().splitlines()[1].startswith(str(clip))
+    code, out, err, _ = score(str(clip), "-q", "-o", str(tmp_path / "r.json"), ckpt=ckpt)
+    assert code == 0 and out == "" and err == ""
+    assert json.loads((tmp_path / "r.json").read_text())[0]["video"] == str(clip)
+
+
+class FixedModel(torch.nn.Module):
+    """Stands in for the network: always predicts dive 105B (forward 2½ somersaults pike)."""
+
+    def forward(self, x):
+        def onehot(k, n):
+            return torch.nn.functional.one_hot(torch.tensor([k]), n).float() * 10
+        return {"score": torch.tensor([60.0]), "execution": torch.tensor([25.0]),
+                "logits": {"position": onehot(1, 3), "armstand": onehot(0, 2), "rotation_type": onehot(1, 4),
+                           "ss_no": onehot(5, 10), "tw_no": onehot(0, 8)}}
+
+    def generate(self, x):
+        return torch.tensor([[3, 4, 0]])
+
+
+def test_dd_from_table_at_height_or_given(scorer, clip, monkeypatch):
+    monkeypatch.setattr(scorer, "model", FixedModel())
+    r = score_video(clip, scorer)
+    assert (r.dive_number, r.description) == ("105B", "Forward 2½ Somersaults Pike")
+    assert r.difficulty == difficulty("105B", "3m") and r.final_score == 60.0 and r.execution == 25.0
+    assert r.probabilities["position"] > 0.99
+    assert score_video(clip, scorer, height="1m").difficulty == difficulty("105B", "1m")
+    given = score_video(clip, scorer, dd=3.1)
+    assert given.difficulty == 3.1 and given.final_score == pytest.approx(3.1 * 25.0)
+    assert given.commentary == scorer.vocab.words[3].capitalize() + " " + scorer.vocab.words[4] + "."
+
+
+def test_default_height_comes_from_the_checkpoint():
+    assert scoring.default_height({"heights": {"10m": 5, "3m": 2}}) == "10m"
+    assert scoring.default_height({"height": 1}) == "1m"
+    assert scoring.default_height({}) == "3m"
+
+
+def test_python_api_batch_keeps_order_and_errors(tmp_path, scorer, clip):
+    text = make_text(tmp_path / "x.mp4")
+    results = list(score_videos([clip, text, clip], scorer))
+    assert [r.video for r in results] == [str(clip), str(text), str(clip)]
+    assert [r.error is None for r in results] == [True, False, True]
+    assert isinstance(results[0], ScoreResult) and results[0].timings["model"] > 0
+    assert results[0].record() == results[2].record()
+    with pytest.raises(VideoDecodeError):
+        score_video(text, scorer)
+    with pytest.raises(UsageError):
+        scoring.expand_inputs([tmp_path / "nothing-here"])
+
+
+def test_csv_resume_after_killing_the_process(tmp_path, clip, ckpt):
+    videos = tmp_path / "many"
+    videos.mkdir()
+    n = 40
+    for i in range(n):
+        shutil.copy(clip, videos / f"d{i:02d}.mp4")
+    out = tmp_path / "meet.csv"
+    cmd = [sys.executable, "-m", "aqa_cli", "score", str(videos), "--csv", str(out), "--weights", ckpt,
+           "-q", "--clips", "8", "-f", "json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        if out.exists() and out.read_text().count("\n") >= 4:  # header + 3 rows
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = out.read_text().splitlines()
+    assert 4 <= len(first) < n + 1, "the run was not interrupted mid-batch"
+
+    rerun = [c for c in cmd if c != "-q"][:-2] + ["-f", "csv"]
+    done = subprocess.run(rerun, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    final = out.read_text().splitlines()
+    kept = len([line for line in first[1:] if line.endswith(",")])  # complete rows (error column empty)
+    assert final[: kept + 1] == first[: kept + 1]  # rows from the killed run are kept as they were
+    videos_in = [row.split(",")[0] for row in final[1:]]
+    assert sorted(videos_in) == [str(videos / f"d{i:02d}.mp4") for i in range(n)]  # none lost, none twice
+    assert list(csv.reader(io.StringIO(done.stdout)))[1:] == list(csv.reader(io.StringIO("\n".join(final[1:]))))
+    assert f"Scored {n}/{n} ({kept} already in {out})" in done.stderr
