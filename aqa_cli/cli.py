@@ -381,10 +381,57 @@ def eval_(
         err.print("[yellow]synthetic data:[/yellow] numbers measure the synthetic task, not real diving")
 
 
-@data_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def download(ctx: typer.Context) -> None:
-    """Download a dataset's annotations (and videos) into a root."""
-    _not_built("data download")
+class DatasetName(str, Enum):
+    mtl_aqa = "mtl-aqa"
+
+
+@data_app.command()
+def download(
+    dataset: Annotated[DatasetName, typer.Argument(help="Dataset to get: mtl-aqa.")],
+    root: Annotated[Path, typer.Option("--root", help="Dataset root to fill (created if needed).",
+                                       show_default=False)],
+    from_dir: Annotated[Optional[Path], typer.Option(
+        "--from", help="Copy the release (and videos/NN.mp4) from this local folder instead of downloading.",
+        show_default=False)] = None,
+    videos: Annotated[bool, typer.Option("--videos/--no-videos",
+                                         help="Also get the 15 source videos (yt-dlp, optional).")] = True,
+    link: Annotated[bool, typer.Option("--link", help="Hard-link --from files instead of copying.")] = False,
+    base_url: Annotated[Optional[str], typer.Option(
+        "--base-url", help="A mirror holding the release layout, instead of the official repositories.",
+        show_default=False)] = None,
+) -> None:
+    """Download a dataset's annotations (and videos) into a root.
+
+    The MTL-AQA release (annotations, splits, captions, video list, and the judges' marks and dive
+    numbers added by CoRe) goes to ROOT/release with sha256 checks recorded in ROOT/SHA256SUMS;
+    ROOT/dataset.yaml, annotations.jsonl and splits/ are written from it; the source videos go to
+    ROOT/videos/NN.mp4 through yt-dlp when it is installed. Interrupted downloads resume.
+
+    Examples:
+
+      aqa data download mtl-aqa --root data/mtl-aqa
+
+      aqa data download mtl-aqa --root data/mtl-aqa --from ~/MTL-AQA/MTL-AQA_dataset_release --no-videos
+
+      aqa data info data/mtl-aqa
+    """
+    from aqa_cli.datasets import mtl_aqa
+
+    result = mtl_aqa.download(root, from_dir=from_dir, videos=videos, base_url=base_url, link=link,
+                              console=err)
+    err.print(f"{dataset.value}: {result.samples} dives annotated in {root} "
+              f"({len(result.files)} release files); {len(result.videos)} of "
+              f"{len(result.videos) + len(result.missing_videos)} source videos present", highlight=False)
+    for problem in result.problems:
+        err.print("[yellow]warning:[/yellow] ", end="")
+        err.print(problem, markup=False, highlight=False, soft_wrap=True)
+    if result.missing_videos and videos:
+        err.print(f"[red]missing source videos[/red] (save each as {root}/videos/NN.mp4, NN = the number "
+                  "below, then run `aqa data preprocess mtl-aqa`):")
+        for video, url in sorted(result.missing_videos.items()):
+            err.print(f"  {video:02d}  {url}", markup=False, highlight=False)
+        err.print("or fetch annotations only with --no-videos")
+        raise typer.Exit(1)
 
 
 @data_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -399,10 +446,73 @@ def synth(ctx: typer.Context) -> None:
     _not_built("data synth")
 
 
-@data_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def info(ctx: typer.Context) -> None:
-    """Summarise a dataset root: counts, label histograms, score ranges."""
-    _not_built("data info")
+class InfoFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@data_app.command()
+def info(
+    root: Annotated[Path, typer.Argument(help="Dataset root (any source: MTL-AQA, SynDive, ...).",
+                                         show_default=False)],
+    fmt: Annotated[InfoFormat, typer.Option("--format", "-f", help="table or json.")] = InfoFormat.table,
+) -> None:
+    """Summarise a dataset root: counts, label histograms, score ranges.
+
+    Also DD range, heights, judges per dive, caption vocabulary, missing or corrupt frame files, and
+    for synthetic roots the oracle ceiling (Spearman of the noise-free score with the final score on
+    test). The JSON keys are documented in aqa_cli/datasets/summary.py.
+
+    Examples:
+
+      aqa data info data/mtl-aqa
+
+      aqa data info syndive -f json > syndive.json
+    """
+    import json
+
+    from aqa_cli.datasets.summary import summarize
+
+    summary = summarize(root)
+    if fmt == InfoFormat.json:
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    _print_summary_tables(summary)
+
+
+def _print_summary_tables(summary: dict) -> None:
+    from rich.table import Table
+
+    out = Console()
+    kind = " [yellow](synthetic)[/yellow]" if summary["synthetic"] else ""
+    facts = Table(title=f"{summary['name']}: {summary['source']}{kind}", show_header=False)
+    facts.add_column("fact")
+    facts.add_column("value")
+    counts = summary["counts"]
+    facts.add_row("samples", f"{counts['total']} (train {counts['train']}, val {counts['val']}, test {counts['test']})")
+    fs, dd = summary["final_score"], summary["difficulty"]
+    if fs:
+        facts.add_row("final score", f"{fs['min']:g} to {fs['max']:g} (mean {fs['mean']:g}, sd {fs['std']:g})")
+    if dd:
+        facts.add_row("difficulty", f"{dd['min']:g} to {dd['max']:g} ({dd['distinct']} values)")
+    facts.add_row("heights", ", ".join(f"{h} {n}" for h, n in summary["heights"].items()))
+    facts.add_row("judges per dive", ", ".join(f"{k}: {n}" for k, n in summary["judges"].items()))
+    facts.add_row("dive numbers", str(summary["dive_numbers"]))
+    vocab = summary["vocabulary"]
+    facts.add_row("caption vocabulary", f"{vocab['train']} words (train), {vocab['all']} (all); "
+                                        f"{vocab['captioned']} captioned")
+    frames = summary["frames"]
+    facts.add_row("frames", f"{frames['present']} present, {frames['missing']} missing, {frames['corrupt']} corrupt "
+                            f"(shape {tuple(frames['expected_shape'])})")
+    if summary["oracle_spearman"] is not None:
+        facts.add_row("oracle Spearman (test)", f"{summary['oracle_spearman']:.4f}")
+    out.print(facts)
+    labels = Table(title="labels")
+    labels.add_column("head")
+    labels.add_column("classes (count)")
+    for head, hist in summary["labels"].items():
+        labels.add_row(head, "  ".join(f"{name}: {n}" for name, n in hist.items()))
+    out.print(labels)
 
 
 @weights_app.command(name="import-c3d")
