@@ -3,7 +3,7 @@
 Every reader returns uint8 frames shaped (T, H, W, 3) in RGB order, upright (the display matrix
 a phone writes is applied), resized by libswscale while it converts from YUV, so a full-size RGB
 frame never exists in numpy. Each reader decodes the file in one sequential pass (seeking per
-sampled frame was measured 35-60x slower) and converts only the frames it keeps.
+sampled frame was measured 35-60x slower, issue #2) and converts only the frames it keeps.
 
 `size` is (width, height) for a landscape picture, e.g. (171, 128) as in C3D / MTL-AQA. A
 portrait picture (taller than wide once upright) gets (height, width) instead, e.g. 128 wide and
@@ -29,10 +29,13 @@ from .errors import VideoDecodeError
 
 CLIP = 16  # frames per clip: a video shorter than this cannot fill one clip with distinct frames
 
-# Chosen with benchmarks/bench_video.py on the 2-core build CPU (figures in that script's output):
-# libswscale scaling algorithm for the downscale; its own threads (0 = one per core) only add
-# overhead at these small outputs; and the decoder's threading ("FRAME"/"AUTO" buffer extra
-# frames and were slower on 2 cores than FFmpeg's default "SLICE").
+# Chosen with benchmarks/bench_video.py (720p H.264 -> 171x128, 2 shared cores; figures vary with load):
+# - BILINEAR: swscale's bilinear filter widens with the downscale, so it antialiases (41.5 dB PSNR
+#   against torch's antialiased bilinear); FAST_BILINEAR and POINT were 20-60 % faster but alias
+#   badly (18-22 dB); AREA and BICUBIC were not reliably faster and further from it (33 dB).
+# - swscale threads=1: its default (one thread per core) was 1.6-2.5x slower at these small outputs.
+# - decoder threading: FFmpeg's default "SLICE"; "FRAME"/"AUTO" were within run-to-run noise of it
+#   on 2 cores and hold extra frames in flight.
 INTERPOLATION = "BILINEAR"
 SWS_THREADS = 1
 THREAD_TYPE = "SLICE"
@@ -269,8 +272,29 @@ class _Decoder:
         elif self.container.duration:
             self.duration = self.container.duration / 1_000_000 - start  # container: microseconds
         else:
-            self.duration = self.declared_frames / self.fps if self.declared_frames else 0.0
+            self._scan_packets()
         self.end_time = start + self.duration
+
+    def _scan_packets(self) -> None:
+        """Count frames and find the duration by demuxing (no decoding), for headers without either.
+
+        Raw elementary streams (.h264) and some live recordings carry no duration; a demux-only
+        pass reads the file once more but costs little next to decoding it.
+        """
+        import av
+
+        packets, end = 0, 0.0
+        try:
+            with av.open(str(self.path)) as container:
+                for packet in container.demux(container.streams.video[0]):
+                    if packet.size:
+                        packets += 1
+                        if packet.pts is not None and packet.time_base:
+                            end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+        except av.FFmpegError:
+            pass  # damage is reported by the decoding pass, with its position
+        self.declared_frames = self.declared_frames or packets
+        self.duration = end or packets / self.fps
 
     def __iter__(self) -> Iterator:
         import av
@@ -296,7 +320,7 @@ class _Decoder:
         declared = self.declared_frames
         if declared > self.count:
             raise VideoDecodeError(
-                f"{self.path}: truncated: its header declares {declared} frames but decoding stopped "
+                f"{self.path}: truncated: the container lists {declared} frames but decoding stopped "
                 f"{where}; {need}"
             )
         raise VideoDecodeError(f"{self.path}: the video has only {self.count} frames (0..{self.count - 1}); {need}")

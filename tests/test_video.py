@@ -38,6 +38,7 @@ def videos(tmp_path_factory):
         "vfr": make_video(d / "vfr.mp4", 60, vfr=True),
         "audio": make_video(d / "av.mp4", 30, audio=True),
         "mkv": make_video(d / "v.mkv", 30, codec="mpeg4"),
+        "raw": make_video(d / "raw.h264", 30),  # elementary stream: no timestamps, no duration
     }
 
 
@@ -161,6 +162,8 @@ def test_read_even_odd_size_audio_and_other_codecs(videos):
         assert indices(read_even(videos["odd"], n=20)) == list(range(20))
         assert indices(read_even(videos["audio"], n=30)) == list(range(30))
         assert indices(read_even(videos["mkv"], n=30)) == list(range(30))
+        assert indices(read_even(videos["raw"], n=10)) == [3 * k + 1 for k in range(10)]
+    assert (probe(videos["raw"]).frames, probe(videos["raw"]).duration) == (30, 1.2)
 
 
 def test_colours_come_out_in_rgb_order(tmp_path):
