@@ -261,6 +261,8 @@ class _Decoder:
             kinds = sorted({s.type for s in streams}) or ["no"]
             raise VideoDecodeError(f"{self.path}: no video stream (only {', '.join(kinds)} streams)")
         self.stream = stream = streams.video[0]
+        if stream.codec_context is None:  # FFmpeg found the stream but has no decoder for its codec
+            raise VideoDecodeError(f"{self.path}: no decoder for its video codec in this FFmpeg build")
         stream.codec_context.thread_type = THREAD_TYPE
         tb = stream.time_base
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -391,7 +393,8 @@ def write_video(
     `frames` is uint8 (T, H, W, 3) or any iterable of (H, W, 3) uint8 frames of one size, so long
     renders can be streamed. yuv420p stores colour at half resolution, so H.264 needs even
     width and height: an odd size is padded by one row / column that repeats the edge pixels
-    (the picture is never scaled). `crf` is x264's constant rate factor (0 lossless .. 51;
+    (the picture is never scaled; reading it back at the odd size rescales by under one pixel,
+    reading at the stored even size and cropping gives the exact pixels). `crf` is x264's constant rate factor (0 lossless .. 51;
     default 23, visually clean for our synthetic renders). The container follows the suffix
     (.mp4, .mkv, .mov); mp4/mov files get their index at the front (faststart).
     """

@@ -202,6 +202,9 @@ def test_iter_frame_ranges_past_the_end_fails_after_the_good_ranges(videos):
     assert i == 1 and len(frames) == 11
     with pytest.raises(VideoDecodeError, match=r"only 500 frames.*range 0 needs frames 490..520"):
         next(it)
+    # damage after the last frame any range needs does not matter
+    cut = make_truncated(videos["500"].with_name("cut_late.mp4"), 200, keep=0.5)
+    assert [indices(f) for _, f in iter_frame_ranges(cut, [(10, 40)], size=(32, 24))] == [list(range(10, 41))]
     with pytest.raises(ValueError, match="range 0"):
         iter_frame_ranges(videos["500"], [(5, 4)])
 
