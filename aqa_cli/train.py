@@ -34,13 +34,6 @@ from aqa_cli.config import RunConfig, from_dict, to_dict
 from aqa_cli.datasets.layout import atomic_write_text
 from aqa_cli.errors import UsageError
 
-LABEL_NAMES = {
-    "position": ["free", "pike", "tuck"],
-    "armstand": ["no", "yes"],
-    "rotation_type": ["back", "forward", "inward", "reverse"],
-}
-
-
 def resolve_device(name: str = "auto"):
     """`auto` → CUDA when present, else CPU; `cuda`/`cuda:N` without CUDA is a UsageError, never a
     silent fallback."""
@@ -94,8 +87,10 @@ def _init_distributed(device_name: str):
 
 
 def label_maps(classes: dict[str, int]) -> dict[str, list[str]]:
-    """Class names per head for the checkpoint; counts get their number as name ("0", "1", ...)."""
-    return {h: (LABEL_NAMES[h] if h in LABEL_NAMES and len(LABEL_NAMES[h]) == k else [str(i) for i in range(k)])
+    """Class names per head for the checkpoint (dive.LABEL_NAMES; plain numbers for other sizes)."""
+    from aqa_cli.dive import LABEL_NAMES
+
+    return {h: (LABEL_NAMES[h] if len(LABEL_NAMES.get(h, [])) == k else [str(i) for i in range(k)])
             for h, k in classes.items()}
 
 

@@ -289,6 +289,7 @@ def _read_state_dict(path: Path) -> Any:
     """A pickled state dict, read without running code: torch files through torch's weights-only
     unpickler (tensors only), plain pickles through `pickles.safe_load` (numpy arrays only)."""
     import pickle
+    import warnings
 
     import torch
 
@@ -298,7 +299,9 @@ def _read_state_dict(path: Path) -> Any:
     if not path.is_file():
         raise WeightsError(f"C3D weights file not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of plain pickles
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):
         pass  # not a torch file: a plain pickle, handled below
     try:

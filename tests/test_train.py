@@ -1,0 +1,144 @@
+"""Training: a smoke run learns, resume equals an uninterrupted run, torchrun with 2 CPU processes,
+the frames Dataset, and the CLI's errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from aqa_cli.config import DataConfig, ModelConfig, load_config
+from aqa_cli.datasets.frames import FramesDataset, collate, execution_target
+from aqa_cli.datasets.layout import DatasetRoot, Sample
+from aqa_cli.errors import UsageError
+from aqa_cli.text import Vocabulary
+from aqa_cli.train import train
+from aqa_cli.weights import load_checkpoint, model_from_checkpoint
+from trainroot import SMALL, make_root
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return make_root(tmp_path_factory.mktemp("root"))
+
+
+def _cfg(root, *extra):
+    return load_config("smoke", [f"data.root={root}", *SMALL, "train.limit_batches=0", *extra])
+
+
+def _epochs(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_smoke_training_lowers_the_loss_and_writes_a_self_describing_run(root, tmp_path):
+    torch.set_num_threads(1)
+    report = train(_cfg(root, "train.epochs=4"), tmp_path, quiet=True)
+    epochs = _epochs(tmp_path)
+    assert [e["epoch"] for e in epochs] == [0, 1, 2, 3]
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    assert {"score", "accuracy", "captions", "oracle"} <= set(epochs[0]["val"])
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["best_epoch"] == report["best_epoch"]
+    assert saved["test"]["score"]["n"] == 2
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["metrics"]["test"]["score"]["n"] == 2  # the test split was measured once, at the end
+    assert best["vocab"][:3] == ["<eos>", "<sos>", "<unk>"] and "pike" in best["vocab"]
+    assert best["model_config"]["vocab_size"] == len(best["vocab"])
+    assert best["preprocess"]["crop"] == 16 and best["preprocess"]["resize"] == [20, 16]
+    assert best["label_maps"]["position"] == ["free", "pike", "tuck"]
+    assert best["data"]["synthetic"] is True
+    assert best["train_config"]["train"]["epochs"] == 4
+    model_from_checkpoint(best)  # rebuilt from the checkpoint alone
+    assert "optimizer" in load_checkpoint(tmp_path / "last.pt")
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(root, tmp_path):
+    torch.set_num_threads(1)
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(_cfg(root, "train.epochs=2"), straight, quiet=True)
+    train(_cfg(root, "train.epochs=1"), split, quiet=True)
+    train(_cfg(root, "train.epochs=2"), split, quiet=True, resume=True)
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(split / "last.pt")
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    timing = ("seconds", "clips_per_s")
+    strip = lambda e: {k: v for k, v in e.items() if k not in timing}  # noqa: E731
+    assert [strip(e) for e in _epochs(straight)] == [strip(e) for e in _epochs(split)]
+
+
+def test_a_run_directory_is_never_overwritten_and_resume_needs_one(root, tmp_path):
+    train(_cfg(root, "train.epochs=1", "train.limit_batches=1"), tmp_path, quiet=True)
+    with pytest.raises(UsageError, match="already holds a run"):
+        train(_cfg(root, "train.epochs=1"), tmp_path, quiet=True)
+    with pytest.raises(UsageError, match="no .*last.pt"):
+        train(_cfg(root), tmp_path / "fresh", quiet=True, resume=True)
+    with pytest.raises(UsageError, match="differs"):
+        train(_cfg(root, "train.epochs=2", "model.feature_dim=32"), tmp_path, quiet=True, resume=True)
+
+
+def test_torchrun_with_two_cpu_processes(root, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "aqa_cli", "train",
+           "--config", "smoke", "--data", str(root), "--out", str(tmp_path), "-q", "--device", "cpu",
+           *[x for s in [*SMALL, "train.epochs=1"] for x in ("--set", s)]]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    (epoch,) = _epochs(tmp_path)  # rank 0 alone writes
+    assert epoch["epoch"] == 0 and np.isfinite(epoch["train_loss"])
+    assert json.loads((tmp_path / "report.json").read_text())["test"]["score"]["n"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt", "metrics.jsonl", "report.json"]
+
+
+def _aqa(*args):
+    return subprocess.run([sys.executable, "-m", "aqa_cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_set_typo_names_the_closest_key(root, tmp_path):
+    out = _aqa("train", "--config", "smoke", "--data", str(root), "--out", str(tmp_path / "r"),
+               "--set", "train.epoks=3")
+    assert out.returncode == 2
+    assert "train.epochs" in out.stderr and out.stdout == ""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
+def test_cli_device_cuda_without_cuda_is_an_error(root, tmp_path):
+    out = _aqa("train", "--config", "smoke", "--data", str(root), "--out", str(tmp_path / "r"), "--device", "cuda")
+    assert out.returncode == 2
+    assert "CUDA is not available" in out.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_dataset_items_targets_and_augmentation(root):
+    droot = DatasetRoot(root)
+    data = DataConfig(root=str(root), resize=(20, 16))
+    model = ModelConfig(crop_size=16)
+    vocab = Vocabulary.build(s.commentary for s in droot.split("train"))
+    ds = FramesDataset(droot, "train", data, model, vocab=vocab, train=True, seed=1)
+    item = ds[3]
+    assert item["clips"].shape == (6, 3, 16, 16, 16) and item["clips"].dtype == torch.float32
+    sample = ds.samples[3]
+    assert item["score"].item() == pytest.approx(sample.final_score)
+    assert item["execution"].item() == pytest.approx(sum(sample.judge_scores[2:5]))
+    assert item["labels"].tolist() == [sample.position, sample.armstand, sample.rotation_type, sample.ss_no,
+                                       sample.tw_no]
+    assert vocab.decode(item["caption"].tolist()) == sample.commentary.split()
+    assert torch.equal(ds[3]["clips"], item["clips"])  # a function of (seed, epoch, index)
+    ds.set_epoch(1)
+    assert not torch.equal(ds[3]["clips"], item["clips"])
+    evaluation = FramesDataset(droot, "train", data, model, train=False)
+    assert torch.equal(evaluation[3]["clips"], evaluation[3]["clips"]) and "caption" not in evaluation[3]
+    batch = collate([ds[0], ds[1]])
+    assert batch["clips"].shape[:2] == (2, 6)
+    assert batch["caption"].shape[1] == int(batch["caption_len"].max())
+
+
+def test_execution_target_falls_back_to_score_over_difficulty():
+    assert execution_target(Sample(id="a", judge_scores=[6, 7, 7, 8, 8, 9, 10])) == 23.0
+    assert execution_target(Sample(id="b", final_score=60.0, difficulty=3.0)) == 20.0
+    assert np.isnan(execution_target(Sample(id="c", final_score=60.0)))
