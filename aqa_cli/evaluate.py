@@ -136,7 +136,10 @@ def _dd_times_execution(pred: Predictions, numbers: list[str], samples: list[Sam
     """The score the rules give the predicted dive: DD(number, height) × predicted execution."""
     recomputed, true = [], []
     for i, s in enumerate(samples):
-        dd = dive.difficulty(numbers[i], s.height) if numbers[i] and s.height else None
+        try:
+            dd = dive.difficulty(numbers[i], s.height) if numbers[i] and s.height else None
+        except ValueError:  # a height the DD tables do not know
+            dd = None
         if dd is not None:
             recomputed.append(dd * float(pred.execution[i]))
             true.append(s.final_score)

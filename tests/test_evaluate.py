@@ -1,0 +1,101 @@
+"""Evaluation: every reported number against hand-computed values, and `aqa eval` equal to the test
+numbers training wrote."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from aqa_cli import dive
+from aqa_cli.config import load_config
+from aqa_cli.datasets.layout import Sample
+from aqa_cli.evaluate import Predictions, compute_metrics, evaluate_checkpoint
+from aqa_cli.train import train
+from aqa_cli.weights import load_checkpoint
+from trainroot import SMALL, make_root
+
+# (dive number, position, armstand, rotation_type, ss_no, tw_no)
+LABELS = {"107B": (1, 0, 1, 7, 0), "205C": (2, 0, 0, 5, 0), "405C": (2, 0, 2, 5, 0)}
+
+
+def _samples(expected=True):
+    numbers = ["107B", "205C", "405C", "107B"]
+    execution = [21.0, 24.0, 18.0, 27.0]
+    out = []
+    for i, (number, e) in enumerate(zip(numbers, execution)):
+        dd = dive.difficulty(number, "3m")
+        out.append(Sample(id=f"s{i}", final_score=round(dd * e, 2), difficulty=dd, dive_number=number,
+                          height="3m", commentary="a clean entry with little splash",
+                          expected_score=dd * e + (0.5 if expected else 0.0),
+                          **dict(zip(("position", "armstand", "rotation_type", "ss_no", "tw_no"), LABELS[number]))))
+    return out, np.array(execution)
+
+
+def _predictions(samples, execution):
+    heads = ("position", "armstand", "rotation_type", "ss_no", "tw_no")
+    classes = {h: np.array([getattr(s, h) for s in samples]) for h in heads}
+    classes["position"][3] = 2  # sample 3 predicted as 107C instead of 107B
+    return Predictions(score=np.array([50.0, 70.0, 40.0, 90.0]), execution=execution.copy(), classes=classes,
+                       captions=[s.commentary.split() for s in samples])
+
+
+def test_metrics_against_hand_computed_values():
+    samples, execution = _samples()
+    pred = _predictions(samples, execution)
+    lo, hi = 40.0, 100.0
+    report = compute_metrics(pred, samples, lo, hi, synthetic=True)
+    true = [s.final_score for s in samples]  # 65.1, 67.2, 48.6, 83.7: ranks 2 3 1 4 vs predicted 2 3 1 4
+    assert report["score"]["spearman"] == pytest.approx(1.0)
+    expected_rl2 = 100 * np.mean(((pred.score - true) / (hi - lo)) ** 2)
+    assert report["score"]["relative_l2"] == pytest.approx(expected_rl2)
+    acc = report["accuracy"]
+    assert acc["position"] == 0.75 and acc["dive_number"] == 0.75
+    assert acc["armstand"] == acc["rotation_type"] == acc["ss_no"] == acc["tw_no"] == 1.0
+    # DD(predicted number) × predicted execution: exact for the three right dives, 107C's DD for the last.
+    recomputed = [s.final_score for s in samples[:3]] + [dive.difficulty("107C", "3m") * 27.0]
+    dd = report["dd_x_execution"]
+    assert dd["n"] == 4
+    assert dd["relative_l2"] == pytest.approx(100 * np.mean(((np.array(recomputed) - true) / (hi - lo)) ** 2))
+    assert report["execution"]["spearman"] == pytest.approx(1.0)
+    assert report["captions"]["n"] == 4 and report["captions"]["bleu4"] == pytest.approx(1.0)
+    assert report["oracle"]["spearman"] == pytest.approx(1.0)  # a constant offset keeps the ranks
+
+
+def test_unknown_labels_are_left_out_and_real_data_has_no_oracle():
+    samples, execution = _samples()
+    samples[3].position = -1
+    samples[3].dive_number = ""
+    report = compute_metrics(_predictions(samples, execution), samples, 40.0, 100.0, synthetic=False)
+    assert report["accuracy"]["position"] == 1.0 and report["accuracy"]["dive_number"] == 1.0
+    assert "oracle" not in report
+
+
+def test_stl_predictions_report_the_score_only():
+    samples, _ = _samples()
+    report = compute_metrics(Predictions(score=np.array([1.0, 1.0, 1.0, 1.0])), samples, 40.0, 100.0)
+    assert set(report) == {"score"}
+    assert math.isnan(report["score"]["spearman"])  # constant predictions have no ranking
+
+
+def test_eval_of_best_checkpoint_equals_the_test_numbers_of_training(tmp_path):
+    torch.set_num_threads(1)
+    root = make_root(tmp_path / "root")
+    cfg = load_config("smoke", [f"data.root={root}", *SMALL, "train.epochs=1", "train.limit_batches=2"])
+    train(cfg, tmp_path / "run", quiet=True)
+    stored = load_checkpoint(tmp_path / "run" / "best.pt")["metrics"]["test"]
+    report = evaluate_checkpoint(tmp_path / "run" / "best.pt", root, split="test", device="cpu")
+    assert report["samples"] == 2 and report["data"]["synthetic"] is True
+    assert report["score"] == pytest.approx(stored["score"], nan_ok=True)
+    assert report["accuracy"] == pytest.approx(stored["accuracy"], nan_ok=True)
+    out = subprocess.run([sys.executable, "-m", "aqa_cli", "eval", "--weights", str(tmp_path / "run" / "best.pt"),
+                          "--data", str(root), "--split", "val", "-f", "json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    parsed = json.loads(out.stdout)
+    assert parsed["split"] == "val" and parsed["score"]["n"] == 2 and "oracle" in parsed

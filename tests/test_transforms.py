@@ -1,0 +1,64 @@
+"""Clip transforms: windows, crops, flips and normalisation, checked on frames that carry their index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aqa_cli.transforms import IMAGENET_MEAN, IMAGENET_STD, clips_from_frames, crop_box, sample_clips, window_start
+
+
+def indexed_frames(t=110, h=12, w=14):
+    """uint8 (t, h, w, 3): channel 0 = frame index, channel 1 = column, channel 2 = row."""
+    f = np.zeros((t, h, w, 3), np.uint8)
+    f[..., 0] = np.arange(t)[:, None, None]
+    f[..., 1] = np.arange(w)[None, None, :]
+    f[..., 2] = np.arange(h)[None, :, None]
+    return f
+
+
+def raw(clips):
+    """Undo the normalisation: float (N, 3, L, c, c) → pixel values (N, 3, L, c, c)."""
+    m = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)
+    s = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1)
+    return ((clips * s + m) * 255).round()
+
+
+def test_eval_path_takes_the_first_frames_centre_crop_and_shape():
+    clips = clips_from_frames(indexed_frames(), clips=6, clip_len=16, crop=8)
+    assert clips.shape == (6, 3, 16, 8, 8) and clips.dtype == torch.float32
+    px = raw(clips)
+    assert px[2, 0, 5, 0, 0] == 2 * 16 + 5  # clip 2, frame 5 is frame 37 of the window
+    assert px[0, 1, 0, 0, 0] == 3 and px[0, 2, 0, 0, 0] == 2  # centre: x0 = (14-8)//2, y0 = (12-8)//2
+    norm = (np.array([37, 3, 2]) / 255 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    assert clips[2, :, 5, 0, 0].numpy() == pytest.approx(norm, abs=1e-5)
+
+
+def test_training_crop_and_flip_are_random_but_reproducible():
+    frames = indexed_frames()
+    rng = lambda: np.random.default_rng(7)  # noqa: E731
+    a = clips_from_frames(frames, crop=8, hflip=1.0, rng=rng())
+    assert torch.equal(a, clips_from_frames(frames, crop=8, hflip=1.0, rng=rng()))
+    cols = raw(a)[0, 1, 0, 0, :]
+    assert (cols[:-1] - cols[1:] == 1).all()  # flipped: columns run right to left
+    corners = {crop_box(12, 14, 8, np.random.default_rng(s)) for s in range(50)}
+    assert len(corners) > 5 and all(0 <= y <= 4 and 0 <= x <= 6 for y, x in corners)
+
+
+def test_window_jitter_stays_within_the_stored_padding():
+    assert window_start(pad=3) == 3
+    starts = {window_start(3, 3, np.random.default_rng(s)) for s in range(200)}
+    assert starts == set(range(0, 7))
+    assert {window_start(1, 3, np.random.default_rng(s)) for s in range(100)} == {0, 1, 2}
+    clips = sample_clips(indexed_frames(103 + 6), pad=3, window=103, crop=8)
+    assert raw(clips)[0, 0, 0, 0, 0] == 3  # the annotated window starts after the padding
+
+
+def test_resize_and_errors():
+    clips = clips_from_frames(indexed_frames(), clips=2, crop=16, size=(20, 18))
+    assert clips.shape == (2, 3, 16, 16, 16)
+    with pytest.raises(ValueError, match="larger than the frame"):
+        clips_from_frames(indexed_frames(), crop=16)
+    with pytest.raises(ValueError, match="need at least 96 frames"):
+        clips_from_frames(indexed_frames(t=50), crop=8)
