@@ -29,7 +29,8 @@ from .errors import VideoDecodeError
 
 CLIP = 16  # frames per clip: a video shorter than this cannot fill one clip with distinct frames
 
-# Chosen with benchmarks/bench_video.py (720p H.264 -> 171x128, 2 shared cores; figures vary with load):
+# Chosen with benchmarks/bench_video.py (720p H.264 -> 171x128, 2 cores shared with other jobs at
+# load ~2; at load 3.5 the speed ranking drowned in noise, so re-measure on a quiet machine):
 # - BILINEAR: swscale's bilinear filter widens with the downscale, so it antialiases (41.5 dB PSNR
 #   against torch's antialiased bilinear); FAST_BILINEAR and POINT were 20-60 % faster but alias
 #   badly (18-22 dB); AREA and BICUBIC were not reliably faster and further from it (33 dB).

@@ -11,7 +11,7 @@ so the encoder has real detail to code), then prints frames per second for:
      (full-size RGB downscaled by torch's antialiased bilinear), to pick speed vs quality;
   4. read_even under each decoder thread_type.
 
-Run: /work/venv/bin/python benchmarks/bench_video.py [--frames 150]   (about a minute on 2 cores)
+Run: /work/venv/bin/python benchmarks/bench_video.py [--frames 120]   (about a minute on 2 cores)
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def psnr_against_reference(path: Path, n: int = 8) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=150, help="length of the synthetic 720p clip")
+    parser.add_argument("--frames", type=int, default=120, help="length of the synthetic 720p clip")
     args = parser.parse_args()
     n = args.frames
 
