@@ -434,10 +434,51 @@ def download(
         raise typer.Exit(1)
 
 
-@data_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def preprocess(ctx: typer.Context) -> None:
-    """Cut dives from source videos into frame arrays of the common dataset root."""
-    _not_built("data preprocess")
+@data_app.command()
+def preprocess(
+    dataset: Annotated[DatasetName, typer.Argument(help="Dataset to preprocess: mtl-aqa.")],
+    root: Annotated[Path, typer.Option("--root", help="Dataset root filled by `aqa data download`.",
+                                       show_default=False)],
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Videos decoded in parallel.")] = 1,
+    size: Annotated[str, typer.Option("--size", help="Stored frame size WIDTHxHEIGHT.")] = "171x128",
+) -> None:
+    """Cut dives from source videos into frame arrays of the common dataset root.
+
+    Each dive becomes ROOT/frames/<id>.npy: the 103 frames ending at its end frame plus 3 on each
+    side, resized while decoding, written atomically; dives already done are skipped, so rerunning
+    after an interruption finishes the job. Writes the splits (val carved from train with a fixed
+    seed, the official test split untouched). Missing videos are listed; the rest goes on.
+
+    Examples:
+
+      aqa data preprocess mtl-aqa --root data/mtl-aqa
+
+      aqa data preprocess mtl-aqa --root data/mtl-aqa --workers 4 --size 171x128
+    """
+    from aqa_cli.datasets import mtl_aqa
+    from aqa_cli.errors import UsageError
+
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 171x128") from None
+    if width < 8 or height < 8:
+        raise UsageError(f"--size {size!r}: frames must be at least 8x8")
+    report = mtl_aqa.preprocess(root, workers=workers, size=(width, height), console=err)
+    for warning in report.warnings:
+        err.print("[yellow]warning:[/yellow] ", end="")
+        err.print(warning, markup=False, highlight=False, soft_wrap=True)
+    for sample, reason in sorted(report.failed.items()):
+        err.print(f"[red]failed[/red] {sample}: ", end="")
+        err.print(reason, markup=False, highlight=False, soft_wrap=True)
+    if report.missing_videos:
+        listed = ", ".join(f"{v:02d} ({n} dives)" for v, n in sorted(report.missing_videos.items()))
+        err.print(f"[yellow]missing source videos[/yellow] in {root}/videos: {listed}", highlight=False)
+    err.print(f"{dataset.value}: {len(report.written)} dives cut, {len(report.skipped)} already done, "
+              f"{len(report.failed)} failed, {sum(report.missing_videos.values())} without a video",
+              highlight=False)
+    if report.failed or report.missing_videos:
+        raise typer.Exit(1)
 
 
 @data_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -1,14 +1,22 @@
-"""MTL-AQA adapter: the release as shipped → the common dataset root; xlsx reading; the val carve."""
+"""MTL-AQA adapter: the release as shipped → the common dataset root; xlsx reading; the val carve;
+preprocessing synthetic broadcast videos into frame-exact windows."""
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from media import frame_index, make_video
 
-from aqa_cli.datasets import mtl_aqa
+from aqa_cli.datasets import layout, mtl_aqa
 from aqa_cli.datasets.layout import DatasetRoot
+from aqa_cli.datasets.summary import summarize
 from aqa_cli.datasets.xlsx import column_index, read_xlsx
 from aqa_cli.errors import DataError
 
@@ -36,7 +44,7 @@ def test_release_as_shipped(release):
 def test_samples_use_0_based_frames_and_keep_every_label(release):
     samples = {s.id: s for s in mtl_aqa.to_samples(release)}
     first = samples["01_001"]  # release: start 7377, end 7462 (1-based JPEG numbers)
-    assert (first.video, first.start_frame, first.end_frame) == ("01", 7376, 7461)
+    assert (first.video, first.start_frame, first.end_frame) == ("01.mp4", 7376, 7461)
     assert (first.dive_number, first.difficulty, first.final_score) == ("407C", 3.2, 88.0)
     assert first.judge_scores == [9.5, 9.0, 9.5, 9.0, 8.5, 9.5, 8.5]
     assert (first.position, first.armstand, first.rotation_type, first.ss_no, first.tw_no) == (2, 0, 2, 7, 0)
@@ -124,3 +132,104 @@ def test_raw_annotation_sheet_has_the_judges_marks():
     # Dive 1 of video 1: the same frames and marks as the annotation dict (1-based frame numbers).
     assert rows[1][:4] == [1.0, "s", 7377.0, 7462.0]
     assert rows[1][11:] == [88.0, 9.5, 9.0, 9.5, 9.0, 8.5, 9.5, 8.5]
+
+
+# ---------------------------------------------------------------------------------------------
+# Preprocessing on synthetic "broadcast" videos whose every frame shows its own index (media.py).
+
+SIZE = (32, 24)  # stored frame size: small, still large enough for frame_index
+# (video, dive) → 1-based end frame, as the release writes them. Video 1 has 400 frames, video 3 has
+# 200, video 2 is missing. (1, 4) ends too late for its window's padding, (3, 2) too early.
+DIVES = {(1, 1): 120, (1, 2): 250, (1, 3): 380, (1, 4): 399, (2, 1): 150, (3, 1): 160, (3, 2): 60}
+TRAIN, TEST = [(1, 1), (1, 3), (2, 1), (3, 1)], [(1, 2), (1, 4), (3, 2)]
+
+
+def _broadcast_root(root: Path) -> Path:
+    """A dataset root holding a synthetic release in the MTL-AQA schema and two source videos."""
+    rel = root / mtl_aqa.RELEASE_DIR
+    (rel / mtl_aqa.SPLIT_DIR).mkdir(parents=True)
+    annotations = {key: {"primary_view": 0, "start_frame": end - 60, "end_frame": end, "position": 1,
+                         "difficulty": 3.0, "armstand": 0, "rotation_type": 1, "ss_no": 7, "tw_no": 0,
+                         "final_score": 60.0, "judge_scores": np.array([7.0, 6.5, 7.0, 6.0, 7.0, 7.5, 6.5])}
+                   for key, end in DIVES.items()}
+    captions = {(np.int64(k[0]), k[1]): ["<sos>", "synthetic", "dive", "<eos>"] for k in DIVES}
+    for name, obj in ((mtl_aqa.ANNOTATIONS, annotations), (mtl_aqa.CAPTIONS, captions),
+                      (mtl_aqa.TRAIN_SPLIT, TRAIN), (mtl_aqa.TEST_SPLIT, TEST)):
+        (rel / name).write_bytes(pickle.dumps(obj, protocol=3))
+    (root / "videos").mkdir()
+    make_video(root / "videos" / "01.mp4", 400, size=(64, 48))
+    make_video(root / "videos" / "03.mkv", 200, size=(64, 48))
+    return root
+
+
+@pytest.fixture
+def broadcast(tmp_path):
+    return _broadcast_root(tmp_path / "root")
+
+
+def _check_frames(root: Path, sample: str, end_1based: int) -> None:
+    frames = np.load(root / "frames" / f"{sample}.npy", mmap_mode="r")
+    assert frames.shape == (mtl_aqa.WINDOW + 2 * mtl_aqa.PAD, SIZE[1], SIZE[0], 3)
+    first = end_1based - 1 - (mtl_aqa.WINDOW - 1) - mtl_aqa.PAD  # 0-based
+    assert [frame_index(f) for f in frames] == list(range(first, first + len(frames)))
+    # The unpadded window is the release's: JPEGs end-102 .. end (1-based) = decoded end-103 .. end-1.
+    window = frames[mtl_aqa.PAD: mtl_aqa.PAD + mtl_aqa.WINDOW]
+    assert frame_index(window[0]) == end_1based - 103 and frame_index(window[-1]) == end_1based - 1
+
+
+def test_preprocess_cuts_frame_exact_windows(broadcast):
+    report = mtl_aqa.preprocess(broadcast, size=SIZE, val_fraction=0.5)
+    assert sorted(report.written) == ["01_001", "01_002", "01_003", "03_001"]
+    assert sorted(report.failed) == ["01_004", "03_002"]
+    assert "before the video" in report.failed["03_002"]
+    assert report.missing_videos == {2: 1}
+    assert report.fps == {1: pytest.approx(25.0), 3: pytest.approx(25.0)}
+    for key in [(1, 1), (1, 2), (1, 3), (3, 1)]:
+        _check_frames(broadcast, mtl_aqa.sample_id(key), DIVES[key])
+    root = layout.DatasetRoot(broadcast)
+    assert root.info.counts == {"train": 2, "val": 2, "test": 3, "total": 7}
+    assert [s.id for s in root.split("test")] == ["01_002", "01_004", "03_002"]
+    assert (root.info.pad, root.info.width, root.info.height, root.info.fps) == (3, 32, 24, 25.0)
+    assert root.samples["03_001"].video == "03.mkv"
+    again = mtl_aqa.preprocess(broadcast, size=SIZE, val_fraction=0.5)
+    assert again.written == [] and sorted(again.skipped) == sorted(report.written)
+
+
+def test_interrupted_preprocess_rerun_leaves_no_corrupt_file(broadcast, monkeypatch):
+    real_save = layout.save_frames
+    calls = []
+
+    def save_then_die(path, frames):
+        calls.append(path)
+        if len(calls) == 2:  # the second dive: killed mid-write, leaving the temporary file behind
+            (Path(path).parent / f".{Path(path).name}.abc123.tmp").write_bytes(b"half a file")
+            raise KeyboardInterrupt
+        real_save(path, frames)
+
+    monkeypatch.setattr(layout, "save_frames", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        mtl_aqa.preprocess(broadcast, size=SIZE)
+    monkeypatch.setattr(layout, "save_frames", real_save)
+    # A frames file truncated by something else (a copy cut short) must be redone, not trusted.
+    good = np.load(broadcast / "frames" / "01_001.npy")
+    (broadcast / "frames" / "01_003.npy").write_bytes((broadcast / "frames" / "01_001.npy").read_bytes()[:5000])
+    report = mtl_aqa.preprocess(broadcast, size=SIZE)
+    assert report.skipped == ["01_001"] and sorted(report.written) == ["01_002", "01_003", "03_001"]
+    assert not list((broadcast / "frames").glob(".*"))
+    np.testing.assert_array_equal(np.load(broadcast / "frames" / "01_001.npy"), good)
+    frames = summarize(broadcast)["frames"]
+    assert (frames["present"], frames["corrupt"], frames["missing"]) == (4, 0, 3)
+
+
+def test_preprocess_cli_with_workers_reports_missing_video(broadcast):
+    out = subprocess.run([sys.executable, "-m", "aqa_cli", "data", "preprocess", "mtl-aqa", "--root", str(broadcast),
+                          "--workers", "2", "--size", "32x24"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 1  # a video is missing and two dives cannot be cut: not a silent success
+    assert "missing source videos" in out.stderr and "02 (1 dives)" in out.stderr
+    assert "4 dives cut, 0 already done, 2 failed, 1 without a video" in out.stderr
+    assert out.stdout == ""
+    _check_frames(broadcast, "03_001", DIVES[(3, 1)])
+    bad = subprocess.run([sys.executable, "-m", "aqa_cli", "data", "preprocess", "mtl-aqa", "--root", str(broadcast),
+                          "--size", "big"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "WIDTHxHEIGHT" in bad.stderr

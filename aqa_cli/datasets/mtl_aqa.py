@@ -149,8 +149,12 @@ def _keyed(data, source: Path) -> dict:
     return {_key(k, source): v for k, v in data.items()}
 
 
-def to_samples(release: Release) -> list[Sample]:
-    """One `Sample` per annotated dive (0-based frame numbers, see the module docstring)."""
+def to_samples(release: Release, video_files: dict[int, str] | None = None) -> list[Sample]:
+    """One `Sample` per annotated dive (0-based frame numbers, see the module docstring).
+
+    `video_files` maps a video number to its file name in ROOT/videos (default NN.mp4).
+    """
+    video_files = video_files or {}
     samples = []
     for key in sorted(release.annotations):
         rec = release.annotations[key]
@@ -159,7 +163,7 @@ def to_samples(release: Release) -> list[Sample]:
                                      int(rec["ss_no"]), int(rec["tw_no"]))
             number = str(rec.get("dive_number") or dive.dive_number(labels))
             sample = Sample(
-                id=sample_id(key), video=video_name(key[0]),
+                id=sample_id(key), video=video_files.get(key[0], f"{video_name(key[0])}.mp4"),
                 start_frame=int(rec["start_frame"]) - 1, end_frame=int(rec["end_frame"]) - 1,
                 final_score=float(rec["final_score"]), difficulty=float(rec["difficulty"]),
                 judge_scores=[float(m) for m in rec.get("judge_scores", [])], dive_number=number,
@@ -204,9 +208,11 @@ def write_annotations(root: str | Path, release: Release, val_fraction: float = 
     """Write ROOT's dataset.yaml, annotations.jsonl and splits from the release.
 
     `val_fraction` 0 keeps the official split (train 1059, val 0, test 353); preprocessing carves
-    val out of train. Returns the samples written.
+    val out of train. `fps` is that of the source videos (0 when unknown). Returns the samples.
     """
-    samples = to_samples(release)
+    root = Path(root)
+    files = {v: p.name for v in {k[0] for k in release.annotations} if (p := find_video(root, v))}
+    samples = to_samples(release, files)
     train = [sample_id(k) for k in release.train]
     val: list[str] = []
     if val_fraction > 0:
@@ -341,3 +347,177 @@ def _copy_local_video(root: Path, source: Path, video: int, link: bool) -> Path 
                 copy_file(src, target, link)
                 return target
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Preprocessing: cut every dive's frames out of its source video.
+
+HIGH_FPS = 40.0  # above this, a download is a 50/60 fps variant, not what the release was annotated on
+
+
+@dataclass
+class PreprocessReport:
+    """What `preprocess` did. Ids are sample ids ('01_007')."""
+
+    root: Path
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # frames already there and valid
+    missing_videos: dict[int, int] = field(default_factory=dict)  # video → dives it holds
+    failed: dict[str, str] = field(default_factory=dict)  # id → reason
+    fps: dict[int, float] = field(default_factory=dict)  # video → frame rate
+    warnings: list[str] = field(default_factory=list)
+
+
+def window(end_frame: int) -> tuple[int, int]:
+    """Inclusive 0-based frame range stored for a dive ending at 0-based `end_frame`:
+    the WINDOW frames ending there plus PAD on each side."""
+    return end_frame - WINDOW + 1 - PAD, end_frame + PAD
+
+
+def frames_ok(path: Path, shape: tuple[int, int, int, int]) -> bool:
+    """True when `path` is a complete uint8 .npy of `shape` (read from its header, memory-mapped)."""
+    import numpy as np
+
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except (OSError, ValueError, EOFError):
+        return False
+    return arr.dtype == np.uint8 and arr.shape == shape
+
+
+def preprocess(root: str | Path, workers: int = 1, size: tuple[int, int] = (171, 128),
+               val_fraction: float = VAL_FRACTION, console=None) -> PreprocessReport:
+    """Cut every dive of ROOT/release from ROOT/videos into ROOT/frames/<id>.npy and write the root.
+
+    Frames: uint8 (WINDOW + 2·PAD, H, W, 3) at `size` (width, height), resized by libswscale while
+    decoding, each video decoded once in one sequential pass, `workers` videos at a time, every file
+    written atomically. Dives whose frames are already valid are skipped, so an interrupted run
+    resumes; videos that are missing are listed and their dives left out of frames/ (`aqa data
+    info` counts them as missing). Splits: val carved from the official train split (`val_fraction`,
+    fixed seed), the official test split untouched.
+    """
+    root = Path(root)
+    release = load_release(root / RELEASE_DIR)
+    write_annotations(root, release, val_fraction, size=size)
+    shape = (WINDOW + 2 * PAD, size[1], size[0], 3)
+    report = PreprocessReport(root)
+    frames_dir = root / "frames"
+    frames_dir.mkdir(exist_ok=True)
+    for leftover in frames_dir.glob(".*.tmp"):  # temporary files of a run that was killed
+        leftover.unlink()
+    jobs = []
+    samples = {s.id: s for s in to_samples(release)}
+    by_video: dict[int, list[Sample]] = {}
+    for key in sorted(release.annotations):
+        by_video.setdefault(key[0], []).append(samples[sample_id(key)])
+    for video, group in sorted(by_video.items()):
+        path = find_video(root, video)
+        if path is None:
+            report.missing_videos[video] = len(group)
+            continue
+        todo = []
+        for s in group:
+            if frames_ok(frames_dir / f"{s.id}.npy", shape):
+                report.skipped.append(s.id)
+            else:
+                todo.append((s.id, s.end_frame))
+        if todo:
+            jobs.append((video, str(path), todo, str(frames_dir), size))
+        else:
+            report.fps[video] = _probe_fps(path)
+    total = sum(len(job[2]) for job in jobs)
+    with _dive_progress(console, total) as advance:
+        results = _run(jobs, workers)
+        for result in results:
+            video, written, failed, fps, warnings = result
+            report.written += written
+            report.failed.update(failed)
+            report.fps[video] = fps
+            report.warnings += warnings
+            advance(len(written) + len(failed))
+    rates = sorted(report.fps.values())
+    write_annotations(root, release, val_fraction, fps=rates[len(rates) // 2] if rates else 0.0, size=size)
+    return report
+
+
+def _run(jobs: list, workers: int):
+    """Results of `_cut_video` per job, as they finish; in this process when workers <= 1."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield _cut_video(*job)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futures = [pool.submit(_cut_video, *job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _probe_fps(path: Path) -> float:
+    from aqa_cli import video
+
+    return video.probe(path).fps
+
+
+def _cut_video(video_number: int, path: str, items: list[tuple[str, int]], frames_dir: str,
+               size: tuple[int, int]):
+    """Cut `items` ((id, 0-based end frame)) out of one video → (video, written ids, {id: reason},
+    fps, warnings). Runs in a worker process; everything it returns is plain data."""
+    from aqa_cli import video
+    from aqa_cli.datasets.layout import save_frames
+    from aqa_cli.errors import VideoDecodeError
+
+    info = video.probe(path)
+    name = Path(path).name
+    warnings = []
+    needed = max(window(end)[1] for _, end in items) + 1
+    if info.frames and info.frames < needed:
+        warnings.append(f"{name}: {info.frames} frames at {info.fps:g} fps, but the annotations need frame "
+                        f"{needed - 1} (0-based): this is not the download the release was annotated on "
+                        f"(another frame rate or edit), so its windows will not match the dives")
+    if info.fps > HIGH_FPS:
+        warnings.append(f"{name}: {info.fps:g} fps; the release's frame numbers were counted on the "
+                        "broadcast's 25/30 fps upload: download that format instead")
+    failed, written = {}, []
+    ranges, ids = [], []
+    for sample, end in items:
+        first, last = window(end)
+        if first < 0:
+            failed[sample] = f"window starts at frame {first}, before the video"
+            continue
+        ranges.append((first, last))
+        ids.append(sample)
+    done = set()
+    try:
+        for i, frames in video.iter_frame_ranges(path, ranges, size):
+            save_frames(Path(frames_dir) / f"{ids[i]}.npy", frames)
+            written.append(ids[i])
+            done.add(i)
+    except VideoDecodeError as exc:
+        for i, sample in enumerate(ids):
+            if i not in done:
+                failed[sample] = str(exc)
+    return video_number, written, failed, info.fps, warnings
+
+
+class _dive_progress:
+    """A Rich progress bar over dives on `console` (stderr); a no-op without one."""
+
+    def __init__(self, console, total: int):
+        self.console, self.total = console, total
+
+    def __enter__(self):
+        if self.console is None or not self.total:
+            return lambda n: None
+        from rich.progress import Progress
+
+        self.progress = Progress(console=self.console, transient=True)
+        self.progress.__enter__()
+        task = self.progress.add_task("cutting dives", total=self.total)
+        return lambda n: self.progress.advance(task, n)
+
+    def __exit__(self, *exc):
+        if hasattr(self, "progress"):
+            self.progress.__exit__(*exc)
+        return False
