@@ -1,0 +1,166 @@
+"""The AQA model: a 3D-CNN backbone, task heads and an optional captioner, built from a `ModelConfig`.
+
+Variants (`backbone` × `task`):
+
+- C3D-AVG (backbone "c3d"): every clip through C3D to pool5; the clips' pool5 features averaged;
+  fc6 (`feature_dim`, 4096 in the paper; ReLU, dropout) gives the video feature that all linear heads
+  share. `width_divisor=8` with `feature_dim=512` is the small CPU demo model.
+- MSCADC (backbone "mscadc"): BatchNorm trunk with dilated conv5 layers and a dilated context head per
+  task (see mscadc.py); 16 frames at 180×180 in the paper.
+- STL: the score head only. MTL: score, execution (if `execution`), one classifier per entry of
+  `classes`, and the S2VT captioner (if `caption`) reading per-clip features (C3D: pool5; MSCADC: its
+  caption head's features).
+
+The N clips of a batch run through the backbone as one batch of B·N clips (at batch 1 some oneDNN
+convolutions take a slow path). Conv weights are kept in `channels_last_3d` memory format and CPU input
+is converted to it, which oneDNN's 3D convolutions run faster (see benchmarks/bench_models.py).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from aqa_cli.config import ModelConfig, from_dict
+from aqa_cli.errors import ConfigError
+from aqa_cli.models.c3d import C3D, C3D_WIDTHS, load_backbone_weights
+from aqa_cli.models.captioner import Captioner
+from aqa_cli.models.heads import ClassHeads, RegressionHead
+from aqa_cli.models.mscadc import MSCADC_WIDTHS, MSCADCHeads, MSCADCTrunk
+
+BACKBONES = ("c3d", "mscadc")
+TASKS = ("stl", "mtl")
+
+
+class C3DAvgHeads(nn.Module):
+    """C3D-AVG heads: clip features averaged, then fc6 shared by linear heads.
+
+    forward: pool5 maps (B, N, C, t, h, w) → {"score": (B,), "execution": (B,), "logits": {name: (B, K)}}
+    (execution and logits only where the config asks for them).
+    """
+
+    def __init__(self, cfg: ModelConfig, in_features: int):
+        super().__init__()
+        mtl = cfg.task == "mtl"
+        self.fc6 = nn.Sequential(nn.Linear(in_features, cfg.feature_dim), nn.ReLU(inplace=True),
+                                 nn.Dropout(cfg.dropout))
+        self.score = RegressionHead(cfg.feature_dim)
+        self.execution = RegressionHead(cfg.feature_dim) if mtl and cfg.execution else None
+        self.classes = ClassHeads(cfg.feature_dim, cfg.classes) if mtl else None
+        self.caption_dim = in_features
+
+    def forward(self, maps: torch.Tensor) -> dict:
+        video = self.fc6(self.clip_features(maps).mean(1))
+        out: dict = {"score": self.score(video)}
+        if self.execution is not None:
+            out["execution"] = self.execution(video)
+        if self.classes is not None:
+            out["logits"] = self.classes(video)
+        return out
+
+    @staticmethod
+    def clip_features(maps: torch.Tensor) -> torch.Tensor:
+        """(B, N, C, t, h, w) → (B, N, C·t·h·w): the flattened pool5 map of each clip."""
+        return maps.flatten(2)
+
+    caption_features = clip_features
+
+
+class AQAModel(nn.Module):
+    """Backbone + heads (+ captioner). Input clips are float (B, N, 3, T, H, W), normalised frames.
+
+    forward(clips, captions=None) → dict:
+        score (B,); execution (B,) [MTL with execution]; logits {name: (B, K)} [MTL];
+        caption_logits (B, L-1, V) [when captions (B, L) long ids are given; teacher forcing].
+    generate(clips, max_len=None, beam=1) → (B, L) long ids after `<sos>`, 0-padded.
+    clip_features(clips) → (B, N, D) per-clip features (C3D: pool5; MSCADC: trunk map averaged).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        if cfg.backbone == "c3d":
+            self.backbone: nn.Module = C3D(cfg.width_divisor)
+            self.heads: nn.Module = C3DAvgHeads(cfg, self.backbone.out_features(cfg.clip_len, cfg.crop_size))
+        else:
+            self.backbone = MSCADCTrunk(cfg.width_divisor, cfg.dropout)
+            t, s = MSCADCTrunk.out_size(cfg.clip_len, cfg.crop_size)
+            self.heads = MSCADCHeads(cfg, self.backbone.out_channels, t, s)
+        self.captioner = None
+        if cfg.task == "mtl" and cfg.caption:
+            self.captioner = Captioner(self.heads.caption_dim, cfg.vocab_size, cfg.caption_hidden,
+                                       cfg.caption_embed, cfg.caption_layers, cfg.caption_dropout,
+                                       cfg.caption_max_len)
+        # oneDNN's 3D convolutions run faster on NDHWC weights (measured in benchmarks/bench_models.py);
+        # `.to(device)` keeps the format, load_state_dict copies into it.
+        self.to(memory_format=torch.channels_last_3d)
+
+    def _maps(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips (B, N, 3, T, H, W) → backbone maps (B, N, C, t, h, w), all B·N clips in one batch."""
+        if clips.dim() != 6:
+            raise ValueError(f"clips must be (B, N, 3, T, H, W), got shape {tuple(clips.shape)}")
+        x = clips.flatten(0, 1)
+        if x.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        return self.backbone(x).unflatten(0, clips.shape[:2])
+
+    def forward(self, clips: torch.Tensor, captions: torch.Tensor | None = None) -> dict:
+        maps = self._maps(clips)
+        out = self.heads(maps)
+        if captions is not None:
+            if self.captioner is None:
+                raise ValueError("captions were given to a model without a captioner")
+            out["caption_logits"] = self.captioner(self.heads.caption_features(maps), captions)
+        return out
+
+    def clip_features(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.heads.clip_features(self._maps(clips))
+
+    @torch.no_grad()
+    def generate(self, clips: torch.Tensor, max_len: int | None = None, beam: int = 1) -> torch.Tensor:
+        """Commentary ids (B, L) for clips (B, N, 3, T, H, W); call in eval mode (dropout off)."""
+        if self.captioner is None:
+            raise ValueError("this model has no captioner (task stl or caption: false)")
+        feats = self.heads.caption_features(self._maps(clips))
+        if beam <= 1:
+            return self.captioner.greedy(feats, max_len)
+        return self.captioner.beam_search(feats, beam, max_len)
+
+
+def build_model(cfg: ModelConfig | dict, load_pretrained: bool = True) -> AQAModel:
+    """Build the model a config describes; load `cfg.pretrained` into the backbone when set.
+
+    `load_pretrained=False` skips that file (rebuilding from a checkpoint, whose weights replace it).
+    Raises ConfigError for values no model can be built from.
+    """
+    if isinstance(cfg, dict):
+        cfg = from_dict(ModelConfig, cfg, where="model config")
+    _check(cfg)
+    model = AQAModel(cfg)
+    if cfg.pretrained and load_pretrained:
+        load_backbone_weights(model, cfg.pretrained)
+    return model
+
+
+def _check(cfg: ModelConfig) -> None:
+    if cfg.backbone not in BACKBONES:
+        raise ConfigError(f"model.backbone {cfg.backbone!r} is not one of {', '.join(BACKBONES)}")
+    if cfg.task not in TASKS:
+        raise ConfigError(f"model.task {cfg.task!r} is not one of {', '.join(TASKS)}")
+    widths = C3D_WIDTHS if cfg.backbone == "c3d" else MSCADC_WIDTHS
+    if cfg.width_divisor < 1 or any(w % cfg.width_divisor for w in widths):
+        raise ConfigError(f"model.width_divisor {cfg.width_divisor} must divide every conv width {widths}")
+    # Smallest clips whose maps survive every pool and trimming conv (see c3d.py / mscadc.py).
+    min_len, min_crop = (16, 16) if cfg.backbone == "c3d" else (16, 32)
+    if cfg.clip_len < min_len or cfg.crop_size < min_crop:
+        raise ConfigError(f"model.clip_len {cfg.clip_len} / crop_size {cfg.crop_size} too small for "
+                          f"{cfg.backbone} (needs at least {min_len} frames of {min_crop}×{min_crop})")
+    if cfg.feature_dim < 1:
+        raise ConfigError(f"model.feature_dim must be positive, got {cfg.feature_dim}")
+    bad = {k: v for k, v in cfg.classes.items() if v < 2}
+    if bad:
+        raise ConfigError(f"model.classes needs at least 2 classes per head, got {bad}")
+    if cfg.task == "mtl" and cfg.caption and cfg.vocab_size < 3:
+        raise ConfigError(f"model.vocab_size {cfg.vocab_size}: a captioning model needs the dataset's "
+                          "vocabulary size (at least 3: <eos>, <sos>, <unk>)",
+                          hint="set model.vocab_size, or model.caption=false")
