@@ -525,7 +525,7 @@ def _print_summary_tables(summary: dict) -> None:
     from rich.table import Table
 
     out = Console()
-    kind = " [yellow](synthetic)[/yellow]" if summary["synthetic"] else ""
+    kind = " [yellow](synthetic)[/yellow]" if summary["synthetic"] and "synthetic" not in summary["source"] else ""
     facts = Table(title=f"{summary['name']}: {summary['source']}{kind}", show_header=False)
     facts.add_column("fact")
     facts.add_column("value")

@@ -7,10 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from aqa_cli.cli import app
 from aqa_cli.datasets.layout import DatasetInfo, Sample, save_frames, write_root
 from aqa_cli.datasets.summary import summarize
 
@@ -18,8 +21,11 @@ SHARED_MTL_AQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtl-
 
 
 def aqa(*args):
-    return subprocess.run([sys.executable, "-m", "aqa_cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "120"}, timeout=120)
+    """Run the CLI in this process (fast); exit code, stdout and stderr as a real run has them."""
+    result = CliRunner(env={"COLUMNS": "120"}).invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
 
 
 def _synthetic_root(root: Path) -> None:
@@ -65,7 +71,9 @@ def test_info_cli_table_and_json(tmp_path):
     out = aqa("data", "info", str(tmp_path), "-f", "json")
     assert out.returncode == 0
     assert json.loads(out.stdout)["frames"]["corrupt"] == 2
-    missing = aqa("data", "info", str(tmp_path / "nope"))
+    # A real process, so main() maps the error to one line and exit code 1.
+    missing = subprocess.run([sys.executable, "-m", "aqa_cli", "data", "info", str(tmp_path / "nope")],
+                             capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert missing.returncode == 1 and "dataset root not found" in missing.stderr
 
 
