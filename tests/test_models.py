@@ -22,7 +22,7 @@ VOCAB = 23
 # Small but real variants: (name, config). Inputs are (B, N, 3, clip_len, crop, crop).
 SMALL = {
     "c3d-small": dict(backbone="c3d", width_divisor=8, feature_dim=64, crop_size=32),
-    "mscadc-small": dict(backbone="mscadc", width_divisor=4, crop_size=48),
+    "mscadc-small": dict(backbone="mscadc", width_divisor=4, crop_size=32),
 }
 
 
@@ -92,7 +92,9 @@ def test_small_models_output_shapes_and_gradients_reach_the_first_conv(name, tas
     cfg = small_cfg(name, task)
     model = build_model(cfg)
     captions = torch.randint(0, VOCAB, (2, 9)) if task == "mtl" else None
-    out = model(clips_for(cfg), captions)
+    # MSCADC's context heads cost ~0.5 GFLOP per clip each whatever the input size (their padding of 9
+    # sets the map size): one clip per video keeps the test fast.
+    out = model(clips_for(cfg, n=1 if cfg.backbone == "mscadc" else 2), captions)
     expected = {"score": (2,)}
     if task == "mtl":
         expected |= {"execution": (2,), "logits": {k: (2, v) for k, v in DEFAULT_CLASSES.items()},
@@ -138,7 +140,7 @@ def test_c3d_avg_averages_clips_so_their_order_does_not_matter():
 
 
 def test_mscadc_averages_per_clip_outputs_over_clips():
-    cfg = small_cfg("mscadc-small")
+    cfg = small_cfg("mscadc-small", execution=False, caption=False)
     model = build_model(cfg).eval()
     clips = clips_for(cfg, b=1, n=2)
     with torch.no_grad():
@@ -162,16 +164,15 @@ def _valid(ids: torch.Tensor, max_len: int) -> None:
 def test_greedy_and_beam_decoding_give_valid_sequences(name):
     cfg = small_cfg(name)
     model = build_model(cfg).eval()
-    clips = clips_for(cfg, b=3, n=1)
+    clips = clips_for(cfg, b=2, n=1)
     greedy = model.generate(clips, max_len=12)
-    beam1 = model.generate(clips, max_len=12, beam=1)
     beam4 = model.generate(clips, max_len=12, beam=4)
-    for ids in (greedy, beam1, beam4):
+    with torch.no_grad():
+        feats = model.heads.caption_features(model._maps(clips))
+    for ids in (greedy, beam4):
         _valid(ids, 12)
-    assert torch.equal(greedy, beam1)
-    assert torch.equal(model.captioner.beam_search(model.heads.caption_features(model._maps(clips)),
-                                                   beam=1, max_len=12), greedy)
-    assert model.generate(clips).shape[1] <= cfg.caption_max_len - 1
+    assert torch.equal(model.captioner.beam_search(feats, beam=1, max_len=12), greedy)
+    _valid(model.captioner.greedy(feats), cfg.caption_max_len)  # default length: the config's
 
 
 def _logprob_sums(model: AQAModel, feats: torch.Tensor, sequences: list[list[int]]) -> torch.Tensor:
