@@ -441,9 +441,10 @@ class _Display:
         val = record.get("val", {})
         rho = val.get("score", {}).get("spearman")
         acc = val.get("accuracy", {})
-        extra = "".join(f"  {h} {acc[h]:.2f}" for h in ("position", "rotation_type") if h in acc)
-        self.console.print(f"epoch {record['epoch'] + 1}: loss {record.get('train_loss', math.nan):.4f}  "
-                           f"val ρ {_fmt(rho)}{extra}  {record['clips_per_s']:.1f} clips/s  "
+        extra = "".join(f" {short} {acc[h]:.2f}" for h, short in (("position", "pos"), ("rotation_type", "rot"))
+                        if h in acc)
+        self.console.print(f"epoch {record['epoch'] + 1}: loss {record.get('train_loss', math.nan):.3f} "
+                           f"val ρ {_fmt(rho)}{extra} {record['clips_per_s']:.1f} clips/s "
                            f"{record['seconds']:.0f}s", highlight=False)
 
     def summary(self, report: dict) -> None:
