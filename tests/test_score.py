@@ -180,17 +180,27 @@ def test_single_video_panel_goes_to_stderr_and_output_file(tmp_path, clip, ckpt)
     assert json.loads((tmp_path / "r.json").read_text())[0]["video"] == str(clip)
 
 
-class FixedModel(torch.nn.Module):
-    """Stands in for the network: always predicts dive 105B (forward 2½ somersaults pike)."""
+class FixedModel:
+    """Stands in for AQAModel's parts (backbone maps, heads, captioner): always predicts dive 105B
+    (forward 2½ somersaults pike), score 60, execution 25, and the caption ids [3, 4]."""
 
-    def forward(self, x):
+    def __init__(self):
+        self.heads, self.captioner = self, self
+
+    def _maps(self, x):
+        return x
+
+    def __call__(self, maps):
         def onehot(k, n):
             return torch.nn.functional.one_hot(torch.tensor([k]), n).float() * 10
         return {"score": torch.tensor([60.0]), "execution": torch.tensor([25.0]),
                 "logits": {"position": onehot(1, 3), "armstand": onehot(0, 2), "rotation_type": onehot(1, 4),
                            "ss_no": onehot(5, 10), "tw_no": onehot(0, 8)}}
 
-    def generate(self, x):
+    def caption_features(self, maps):
+        return maps
+
+    def greedy(self, feats):
         return torch.tensor([[3, 4, 0]])
 
 
@@ -256,3 +266,18 @@ def test_csv_resume_after_killing_the_process(tmp_path, clip, ckpt):
     assert sorted(videos_in) == [str(videos / f"d{i:02d}.mp4") for i in range(n)]  # none lost, none twice
     assert list(csv.reader(io.StringIO(done.stdout)))[1:] == list(csv.reader(io.StringIO("\n".join(final[1:]))))
     assert f"Scored {n}/{n} ({kept} already in {out})" in done.stderr
+
+
+def test_prediction_matches_forward_and_generate(scorer):
+    """predict() runs the backbone once for heads and captioner: same numbers as forward + generate."""
+    from aqa_cli.text import detokenize
+
+    x = torch.randn(2, 3, 16, 32, 32, generator=torch.Generator().manual_seed(1))
+    r = scorer.predict("v.mp4", x)
+    with torch.inference_mode():
+        out = scorer.model(x[None])
+        ids = scorer.model.generate(x[None])[0].tolist()
+    assert r.final_score == pytest.approx(float(out["score"][0]), abs=1e-5)
+    assert r.execution == pytest.approx(float(out["execution"][0]), abs=1e-5)
+    assert r.ss_no == int(out["logits"]["ss_no"][0].argmax())
+    assert r.commentary == detokenize(scorer.vocab.decode(ids))
