@@ -5,7 +5,8 @@ checkpoint; the test split is evaluated once, at the end, with the best checkpoi
 epoch on the test set). A run directory holds:
 
     last.pt        checkpoint after the latest epoch, with optimiser/scheduler/RNG state (--resume)
-    best.pt        checkpoint of the epoch with the best validation Spearman (plus test metrics at the end)
+    best.pt        checkpoint of the epoch with the best validation Spearman (the last epoch when the root
+                   has no val split), with the test metrics added at the end
     metrics.jsonl  one line per epoch: losses, throughput, validation metrics
     report.json    best epoch, its validation metrics and the test metrics
 
@@ -320,7 +321,8 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                        if len(val_ds) else {})
                 record["val"] = val
                 value = _selection_value(val)
-                improved = best["epoch"] < 0 or value > best["value"]
+                # Without a val split nothing can pick an epoch honestly: the last one is kept.
+                improved = best["epoch"] < 0 or value > best["value"] or not len(val_ds)
                 if improved:
                     best = {"epoch": epoch, "value": value, "val": val}
                 _append_metrics(out_dir / "metrics.jsonl", record)
@@ -365,9 +367,10 @@ def _finish(best_path, out_dir, model, root, mcfg, cfg, vocab, dev, best, lo, hi
                             test_ds.samples, lo, hi, root.info.synthetic) if len(test_ds) else {})
     ckpt["metrics"] = {"val": best["val"], "test": test}
     save_checkpoint(best_path, {k: v for k, v in ckpt.items() if k != "format_version"})
-    report = {"best_epoch": best["epoch"], "selected_on": "val spearman", "val": best["val"], "test": test,
+    selected_on = "val spearman" if best["val"] else "last epoch (no val split)"
+    report = {"best_epoch": best["epoch"], "selected_on": selected_on, "val": best["val"], "test": test,
               "stopped_early": stopped_early, "train_seconds": round(seconds, 1),
-              "data": ckpt["data"], "task": mcfg.task, "config": cfg.model.backbone}
+              "data": ckpt["data"], "task": mcfg.task, "backbone": mcfg.backbone}
     atomic_write_text(out_dir / "report.json", json.dumps(_jsonable(report), indent=2) + "\n")
     return report
 
