@@ -266,3 +266,9 @@ def test_backbone_weights_errors_name_the_mismatch(tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "plain.pt")
     with pytest.raises(WeightsError, match="not an aqa backbone file"):
         load_backbone_weights(C3D(8), tmp_path / "plain.pt")
+
+
+def test_clips_of_the_wrong_size_are_refused_with_the_expected_shape():
+    cfg = small_cfg("c3d-small", task="stl")
+    with pytest.raises(ValueError, match=r"\(B, N, 3, 16, 32, 32\)"):
+        build_model(cfg)(torch.randn(1, 2, 3, 16, 48, 48))

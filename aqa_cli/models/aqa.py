@@ -97,8 +97,10 @@ class AQAModel(nn.Module):
 
     def _maps(self, clips: torch.Tensor) -> torch.Tensor:
         """clips (B, N, 3, T, H, W) → backbone maps (B, N, C, t, h, w), all B·N clips in one batch."""
-        if clips.dim() != 6:
-            raise ValueError(f"clips must be (B, N, 3, T, H, W), got shape {tuple(clips.shape)}")
+        c = self.config
+        if clips.dim() != 6 or tuple(clips.shape[2:]) != (3, c.clip_len, c.crop_size, c.crop_size):
+            raise ValueError(f"clips must be (B, N, 3, {c.clip_len}, {c.crop_size}, {c.crop_size}) for this "
+                             f"model, got shape {tuple(clips.shape)}")
         x = clips.flatten(0, 1)
         if x.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last_3d)
