@@ -97,8 +97,8 @@ def score(
     paths: Annotated[list[str], typer.Argument(
         help="Video files, folders (their videos, sorted) or quoted glob patterns.", show_default=False)],
     weights: Annotated[Optional[str], typer.Option(
-        "--weights", envvar="AQA_WEIGHTS", help="Weights NAME (see `aqa weights list`) or checkpoint FILE; "
-        "default: the bundled demo weights.", show_default=False)] = None,
+        "--weights", help="Weights NAME (see `aqa weights list`) or checkpoint FILE; default: $AQA_WEIGHTS, "
+        "then the bundled demo weights, then ~/.cache/aqa.", show_default=False)] = None,
     device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE",
                                         help="auto, cpu, cuda or cuda:N.")] = "auto",
     fmt: Annotated[Optional[OutputFormat], typer.Option(
@@ -108,7 +108,8 @@ def score(
         "--output", "-o", help="Write the output here instead of stdout; a CSV is resumable.",
         show_default=False)] = None,
     csv_file: Annotated[Optional[Path], typer.Option(
-        "--csv", help="Also write a resumable CSV here (rerun to skip videos already in it).",
+        "--csv", help="Also write a resumable CSV here: rerun to skip videos already in it (same path, size "
+        "and mtime, kept in FILE.aqa-resume.jsonl).",
         show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders' subfolders too.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")] = False,

@@ -281,3 +281,9 @@ def test_prediction_matches_forward_and_generate(scorer):
     assert r.execution == pytest.approx(float(out["execution"][0]), abs=1e-5)
     assert r.ss_no == int(out["logits"]["ss_no"][0].argmax())
     assert r.commentary == detokenize(scorer.vocab.decode(ids))
+
+
+def test_weights_from_environment(clip, ckpt, monkeypatch):
+    monkeypatch.setenv("AQA_WEIGHTS", ckpt)
+    code, out, _, _ = score(str(clip), "-f", "json")
+    assert code == 0 and json.loads(out)[0]["weights"] == "tiny"
