@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aqa_cli.errors import AqaError, UsageError
+from aqa_cli.errors import AqaError, UsageError, WeightsError
 
 # The public record: JSON keys = CSV columns, in this order (see writers.py for the value formats).
 FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "description", "position",
           "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error")
 HEADS = ("position", "armstand", "rotation_type", "ss_no", "tw_no")
+PREPROCESS_KEYS = ("clips", "clip_len", "resize", "crop", "mean", "std")  # what inference reads
 DEFAULT_HEIGHT = "3m"
 SYNTHETIC_NOTE = "demo weights trained on SynDive synthetic renderings: not calibrated for real footage"
 
@@ -84,6 +85,10 @@ class Scorer:
         self.path = path
         self.name = name or path.stem
         self.preprocess = dict(checkpoint["preprocess"])
+        missing = [k for k in PREPROCESS_KEYS if k not in self.preprocess]
+        if missing:
+            raise WeightsError(f"{path}: checkpoint 'preprocess' lacks {', '.join(missing)}",
+                               hint="re-save it with aqa train, which records every preprocessing value")
         self.data = dict(checkpoint.get("data") or {})
         self.metrics = dict(checkpoint.get("metrics") or {})
         self.synthetic = is_synthetic(checkpoint)

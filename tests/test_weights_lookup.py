@@ -139,3 +139,15 @@ def test_weights_list_and_verify_cli(places, tiny_ckpt):
     assert res.exit_code == 3
     assert res.stdout.splitlines()[0] == f"FAILED\t{bundled / 'demo.pt'}"
     assert "corrupt" in res.stderr
+
+
+def test_checkpoint_without_preprocessing_values_is_refused(tmp_path, tiny_ckpt):
+    import torch
+
+    from aqa_cli.scoring import load_model
+
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    del ckpt["preprocess"]["crop"]
+    weights.save_checkpoint(tmp_path / "old.pt", ckpt)
+    with pytest.raises(WeightsError, match="'preprocess' lacks crop"):
+        load_model(str(tmp_path / "old.pt"), device="cpu")
