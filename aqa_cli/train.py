@@ -179,8 +179,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     from torch.utils.data import DataLoader, DistributedSampler
 
     from aqa_cli import models
-    from aqa_cli.datasets.frames import FramesDataset, collate
-    from aqa_cli.datasets.frames import execution_target
+    from aqa_cli.datasets.frames import FramesDataset, collate, execution_target
     from aqa_cli.datasets.layout import DatasetRoot
     from aqa_cli.evaluate import compute_metrics, has_captioner, predict, score_range
     from aqa_cli.text import Vocabulary
@@ -214,6 +213,9 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     exec_scale = float(execs.std()) if execs.size and execs.std() > 0 else 1.0
 
     t = cfg.train
+    if t.optimizer != "adam" or t.scheduler not in ("none", "cosine"):
+        raise UsageError(f"train.optimizer={t.optimizer!r}, train.scheduler={t.scheduler!r}: "
+                         "supported are adam and none|cosine")
     torch.manual_seed(t.seed)
     model = models.build_model(mcfg)
     if not resume:
@@ -226,9 +228,6 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     optim = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(1, t.epochs))
              if t.scheduler == "cosine" else None)
-    if t.optimizer != "adam" or t.scheduler not in ("none", "cosine"):
-        raise UsageError(f"train.optimizer={t.optimizer!r}, train.scheduler={t.scheduler!r}: "
-                         "supported are adam and none|cosine")
 
     start_epoch, best = 0, {"epoch": -1, "value": -math.inf, "val": {}}
     if resume:
