@@ -388,6 +388,7 @@ def write_video(
     frames: np.ndarray | Iterable[np.ndarray],
     fps: float = 25,
     crf: int | None = None,
+    x264_params: str | None = None,
 ) -> Path:
     """Encode RGB frames to an H.264 (yuv420p) file, playable in browsers and phones.
 
@@ -397,19 +398,22 @@ def write_video(
     (the picture is never scaled; reading it back at the odd size rescales by under one pixel,
     reading at the stored even size and cropping gives the exact pixels). `crf` is x264's constant rate factor (0 lossless .. 51;
     default 23, visually clean for our synthetic renders). The container follows the suffix
-    (.mp4, .mkv, .mov); mp4/mov files get their index at the front (faststart).
+    (.mp4, .mkv, .mov); mp4/mov files get their index at the front (faststart). `x264_params`
+    passes extra x264 settings, e.g. "mbtree=0": with macroblock-tree rate control on, x264 gave
+    different bitstreams for the same frames from one call to the next (seen on 64x48 renders), so
+    SynDive turns it off to get identical files for the same seed.
     """
     path = Path(path)
     options = {"movflags": "+faststart"} if path.suffix.lower() in {".mp4", ".mov", ".m4v"} else {}
     try:
-        _encode(path, frames, fps, crf, options)
+        _encode(path, frames, fps, crf, options, x264_params)
     except BaseException:
         path.unlink(missing_ok=True)  # never leave a half-written file that looks like a video
         raise
     return path
 
 
-def _encode(path: Path, frames, fps: float, crf: int | None, options: dict) -> None:
+def _encode(path: Path, frames, fps: float, crf: int | None, options: dict, x264_params: str | None = None) -> None:
     """The body of `write_video`: one libx264 stream, created from the first frame's size."""
     import av
 
@@ -427,6 +431,8 @@ def _encode(path: Path, frames, fps: float, crf: int | None, options: dict) -> N
                 stream.pix_fmt = "yuv420p"
                 # veryfast: far quicker than x264's default preset on 2 cores; renders compress easily.
                 stream.options = {"crf": str(23 if crf is None else crf), "preset": "veryfast"}
+                if x264_params:
+                    stream.options = {**stream.options, "x264-params": x264_params}
                 size = (w, h)
             elif (w, h) != size:
                 raise ValueError(f"write_video: frame {count} is {w}x{h}, the first was {size[0]}x{size[1]}")

@@ -50,6 +50,7 @@ DEFAULT_HEIGHTS = ("1m", "3m", "10m")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, val, test
 JUDGES = 7
 JUDGE_BIAS, JUDGE_NOISE = 0.35, 0.4  # standard deviations in marks
+X264_PARAMS = "mbtree=0:threads=1"
 MIN_LEAD = 1.0  # s of stance, handstand or approach before the take-off, at least
 ROTATION_GROUPS = {0: "back", 1: "forward", 2: "inward", 3: "reverse"}
 
@@ -239,7 +240,9 @@ def _make_one(job: _Job) -> layout.Sample:
     spec, rng = make_spec(job.seed, job.index, job.heights)
     sample = make_sample(spec, rng)
     path = Path(job.root) / "videos" / sample.video
-    video.write_video(path, render_dive(spec, rng, job.size, job.frames, job.fps), fps=job.fps)
+    # One x264 thread and no macroblock tree: the same frames then always give the same bitstream.
+    video.write_video(path, render_dive(spec, rng, job.size, job.frames, job.fps), fps=job.fps,
+                      x264_params=X264_PARAMS)
     frames = video.read_window(path, end_frame=job.frames - 1, frames=job.frames, size=job.size)
     layout.save_frames(Path(job.root) / "frames" / f"{sample.id}.npy", frames)
     sample.end_frame = job.frames - 1
