@@ -134,8 +134,10 @@ def main() -> None:
         print("one video, fresh process (best of %d)" % args.repeats)
         print(f"  aqa score          {total:6.2f} s = start-up {startup:.2f} + decode {decode_s:.2f} "
               f"+ model {model_s:.2f} + other {other:.2f}")
-        print(f"    other includes   aqa's own imports (typer, rich, aqa modules) {with_aqa - startup:.2f} s, "
-              f"finding + hashing + loading the weights {loading:.2f} s")
+        rest = other - (with_aqa - startup) - loading
+        print(f"    other            = aqa's own imports (typer, rich, aqa modules) {with_aqa - startup:.2f} s "
+              f"+ finding, hashing, loading the weights {loading:.2f} s + the rest (argument parsing, "
+              f"threads, output, exit) {rest:.2f} s")
         print(f"  floor              {floor:6.2f} s = import torch+av {startup:.2f} + bare decode {bare:.2f} "
               f"+ forward {forward:.2f}   (caption generation alone: {generate:.2f} s)")
         print(f"  ratio              {total / floor:6.2f} x   (goal <= 1.25)\n")
