@@ -7,6 +7,7 @@ import math
 import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -100,6 +101,13 @@ def test_contact_sheet_is_a_png_grid(roots, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (4 * (SIZE[0] + 2), 3 * (SIZE[1] + 2))
+    at = data.index(b"IDAT")
+    raw = np.frombuffer(zlib.decompress(data[at + 4 : at + 4 + struct.unpack(">I", data[at - 4 : at])[0]]), np.uint8)
+    raw = raw.reshape(height, 1 + 3 * width)
+    assert (raw[:, 0] == 2).all()  # every row uses the "Up" filter
+    pixels = (np.cumsum(raw[:, 1:].astype(np.int64), axis=0) % 256).reshape(height, width, 3)
+    first = layout.DatasetRoot(roots[0]).load_frames(samples[0].id)[0]
+    assert np.array_equal(pixels[1 : 1 + SIZE[1], 1 : 1 + SIZE[0]], first)  # top-left cell = dive 0, frame 0
 
 
 def _scene(plan: DivePlan) -> Scene:

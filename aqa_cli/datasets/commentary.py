@@ -63,12 +63,14 @@ def _remarks(rng: np.random.Generator, number: str, faults: dict) -> list[tuple[
     pick = lambda *options: str(rng.choice(options))
     out: list[tuple[float, str]] = []
     rot, low, dist = faults["rotation_error_deg"], faults["height_loss"], faults["distance_m"]
-    if rot > 12:
-        out.append((rot / 10, pick("she went over on the entry", "just a little bit over on the entry",
-                                   "too much rotation there and she goes past vertical")))
+    if rot > 30:
+        out.append((rot / 10, pick("way over on the entry", "far too much rotation and she goes well past vertical")))
+    elif rot > 12:
+        out.append((rot / 10, pick("she went over on the entry", "just a little bit over on the entry")))
+    elif rot < -30:
+        out.append((-rot / 10, pick("badly short on the entry", "nowhere near enough rotation, she lands flat")))
     elif rot < -12:
-        out.append((-rot / 10, pick("she came up short on the entry", "a touch short on that entry",
-                                    "not quite enough rotation and she lands short")))
+        out.append((-rot / 10, pick("she came up short on the entry", "a touch short on that entry")))
     if faults["splash_m"] < 0.15:
         out.append((1.5, pick("a rip entry with hardly any splash", "beautiful entry, no splash at all",
                               "she ripped that entry")))

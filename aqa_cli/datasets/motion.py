@@ -24,6 +24,7 @@ G = 9.81  # m/s²
 SPIN_GAIN = {"A": 1.0, "B": 2.5, "C": 3.5, "D": 1.4}
 TAKEOFF_SPEED = {"springboard": 5.0, "1m": 4.3, "platform": 3.3, "armstand": 1.4}  # vertical, m/s
 ENTRY_COM = 0.95  # height of the centre of mass (m) when the hands or feet reach the water
+COME_OUT = 0.5  # rad still to turn after coming out of a tuck or pike, in the straight line to the entry
 ENTRY_X = 1.0  # a safe, ideal entry point (m beyond the board tip)
 
 
@@ -66,11 +67,18 @@ class DivePlan:
         # Closed window (tuck/pike) and twist window as fractions of the flight.
         closed = self.letter in "BC"
         twisting = self.tw_no > 0
-        span = min(0.2 + 0.1 * self.ss_no, 0.65) if not twisting else 0.4
+        gain = SPIN_GAIN[self.letter] if closed or self.letter == "D" else 1.0
+        if closed and not twisting:
+            # Come out of the tuck/pike late enough that only COME_OUT rad are left to turn slowly
+            # in the straight line before entry: solve for the open fraction a at the end.
+            turn = abs(self.end_pitch - start)
+            a = (0.08 + 0.92 * gain) / max(turn / COME_OUT - 1 + gain, 1e-3)
+            span = 0.92 - min(max(a, 0.1), 0.6)
+        else:
+            span = 0.4
         self.closed_win = (0.08, 0.08 + span) if closed or self.letter == "D" else (0.0, 0.0)
         self.twist_win = ((0.08 + span, 0.88) if closed else (0.15, 0.8)) if twisting else (0.0, 0.0)
         grid = np.linspace(0.0, 1.0, 201)
-        gain = SPIN_GAIN[self.letter] if closed or self.letter == "D" else 1.0
         rate = 1.0 + (gain - 1.0) * self._closedness(grid)
         cum = np.concatenate([[0.0], np.cumsum((rate[1:] + rate[:-1]) / 2)])
         self._grid, self._spin = grid, cum / cum[-1]  # fraction of the flight's rotation done
@@ -125,7 +133,8 @@ class DivePlan:
         head_first = math.cos(self.end_pitch) < 0
         entry = dict(hip=0.0, knee=self.knee_bend, shoulder=math.pi if head_first else 0.0,
                      arm_spread=0.05, elbow=0.0)
-        e = _smooth((u - max(self.closed_win[1], 0.62)) / 0.2)
+        line_up = min(max(self.closed_win[1] - 0.04, 0.6), 0.9)  # reach for the water from here
+        e = _smooth((u - line_up) / (0.97 - line_up))
         joints = {j: (open_[j] * (1 - k) + shut[j] * k) * (1 - e) + entry[j] * e for j in open_}
         com = (self.x0 + self.vx * tau, self.y0 + self.vy * tau - G * tau * tau / 2)
         spread = self.legs_apart * (1.0 - 0.5 * k)
@@ -140,7 +149,7 @@ class DivePlan:
             tilt = 0.25 * _smooth((0.4 - dt) / 0.4)  # the push starts the fall
             pose = Pose(com=(0.0, 0.0), pitch=self.world_pitch(math.pi + tilt + wobble), facing=self.facing,
                         shoulder=math.pi, arm_spread=0.15, ankle=0.0)
-            return self._stand(pose, self.x0, t)
+            return self._stand(pose, self.x0)
         crouch = _bump(dt, 0.3, 0.25)  # knees bend ~0.3 s before take-off, then extend
         swing = _smooth((0.9 - dt) / 0.5)  # arms swing back and down...
         lift = _smooth((0.3 - dt) / 0.3)  # ...then up through the take-off
@@ -162,11 +171,11 @@ class DivePlan:
                 rise = 0.55 * math.sin(math.pi * h)
                 pose.stride, pose.hip, pose.knee = 0.6 * math.sin(math.pi * h), 0.3, 0.9 * math.sin(math.pi * h)
                 pose.shoulder = 2.8 * math.sin(math.pi * h)
-        pose = self._stand(pose, x, t)
+        pose = self._stand(pose, x)
         pose.com = (pose.com[0], pose.com[1] + rise)
         return pose
 
-    def _stand(self, pose: Pose, x: float, t: float) -> Pose:
+    def _stand(self, pose: Pose, x: float) -> Pose:
         """Put the pose's lowest point (feet, or hands in a handstand) on the board top at x."""
         low = lowest_point(pose)  # with com at (0, 0)
         pose.com = (x, self.height - low)

@@ -72,10 +72,16 @@ def sample_id(index: int) -> str:
     return f"syn{index:05d}"
 
 
+def fits_label_space(labels: dive.DiveLabels) -> bool:
+    """Whether a model with MTL-AQA's heads can name this dive (ss_no 0-9, tw_no 0-7)."""
+    return (labels.ss_no < len(dive.LABEL_NAMES["ss_no"]) and labels.tw_no < len(dive.LABEL_NAMES["tw_no"]))
+
+
 def choose_dive(rng: np.random.Generator, height: str) -> tuple[str, float]:
     """A dive number and its DD at `height`: rotation direction uniform, then a plain, twisting (30%)
     or armstand (15%, platforms only) dive, then a table entry weighted by a bell around DD 3.0 (sd
-    0.5), the DD of a typical elite competition dive, so scores spread like MTL-AQA's. Flying dives are left out (MTL-AQA has no label for them)."""
+    0.5), the DD of a typical elite competition dive, so scores spread like MTL-AQA's.
+    Flying dives and dives beyond MTL-AQA's label spaces (e.g. 4½ twists) are left out."""
     entries = dive.dd_entries(height)
     platform = entries[0].apparatus == "platform"
     rotation = int(rng.integers(4))
@@ -85,7 +91,7 @@ def choose_dive(rng: np.random.Generator, height: str) -> tuple[str, float]:
         return "armstand" if labels.armstand else "twist" if labels.tw_no else "plain"
 
     labelled = [(e, dive.parse_dive(e.dive)) for e in entries]
-    labelled = [(e, lab) for e, lab in labelled if not lab.flying]
+    labelled = [(e, lab) for e, lab in labelled if not lab.flying and fits_label_space(lab)]
     pool = [e for e, lab in labelled if lab.rotation_type == rotation and kind_of(lab) == kind]
     pool = pool or [e for e, lab in labelled if lab.rotation_type == rotation]
     weights = np.array([math.exp(-0.5 * ((e.dd - 3.0) / 0.5) ** 2) for e in pool])
@@ -257,8 +263,9 @@ def split_ids(ids: list[str], seed: int) -> dict[str, list[str]]:
     n_test = max(1, round(SPLIT_FRACTIONS[2] * n)) if n >= 3 else 0
     n_val = max(1, round(SPLIT_FRACTIONS[1] * n)) if n >= 3 else 0
     test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
-    key = lambda i: ids.index(i)
-    return {"train": sorted(train, key=key), "val": sorted(val, key=key), "test": sorted(test, key=key)}
+    position = {sample: k for k, sample in enumerate(ids)}
+    return {name: sorted(part, key=position.__getitem__)
+            for name, part in (("train", train), ("val", val), ("test", test))}
 
 
 def check_options(root: Path, count: int, size: tuple[int, int], frames: int, fps: float,
