@@ -19,11 +19,12 @@ Hidden faults (`Sample.faults`, all from the noise-free side of the judging):
     splash_m           height of the spray column (grows with the entry errors; a rip is < 0.15)
     execution          the noise-free execution mark 0-10 that these faults earn
 
-Judges: each of 7 marks the noise-free execution plus a per-judge bias (N(0, 0.35)) and noise
-(N(0, 0.4)), rounded to half points in 0-10; the final score drops the 2 highest and 2 lowest and
-multiplies the sum by DD (dive.final_score). `expected_score` = 3 × execution × DD, the score a
-noise-free panel would give, so the Spearman correlation of expected and final scores is the best any
-model can reach on the set (the oracle ceiling).
+Judges: each of 7 marks the noise-free execution plus their own bias (N(0, 0.3), drawn once per
+set from the seed: the same panel judges every dive) and fresh noise (N(0, 0.45)), rounded to half
+points in 0-10; the final score drops the 2 highest and 2 lowest and multiplies the sum by DD
+(dive.final_score). `expected_score` = 3 × execution × DD, the score a noise-free panel would give,
+so the Spearman correlation of expected and final scores is the best any model can reach on the set
+(the oracle ceiling).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ SOURCE = "SynDive (synthetic)"
 DEFAULT_HEIGHTS = ("1m", "3m", "10m")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, val, test
 JUDGES = 7
-JUDGE_BIAS, JUDGE_NOISE = 0.35, 0.4  # standard deviations in marks
+JUDGE_BIAS, JUDGE_NOISE = 0.3, 0.45  # standard deviations in marks (bias: per judge, for the set)
 X264_PARAMS = "mbtree=0:threads=1"
 MIN_LEAD = 1.0  # s of stance, handstand or approach before the take-off, at least
 ROTATION_GROUPS = {0: "back", 1: "forward", 2: "inward", 3: "reverse"}
@@ -124,9 +125,15 @@ def draw_faults(rng: np.random.Generator, labels: dive.DiveLabels, letter: str) 
             "execution": r(execution, 3)}
 
 
-def judge(rng: np.random.Generator, execution: float) -> list[float]:
-    """Seven judges' marks: the noise-free mark plus bias and noise, in half points 0-10."""
-    marks = execution + rng.normal(0.0, JUDGE_BIAS, JUDGES) + rng.normal(0.0, JUDGE_NOISE, JUDGES)
+def panel_bias(seed: int) -> np.ndarray:
+    """Each judge's own leniency (+) or severity (-) in marks, fixed for the whole set: (JUDGES,)."""
+    return np.random.default_rng([seed, 2**31 - 2]).normal(0.0, JUDGE_BIAS, JUDGES)
+
+
+def judge(rng: np.random.Generator, execution: float, bias: np.ndarray) -> list[float]:
+    """Seven judges' marks: the noise-free mark plus each judge's bias and fresh noise, in half
+    points 0-10."""
+    marks = execution + bias + rng.normal(0.0, JUDGE_NOISE, JUDGES)
     return [float(m) for m in np.clip(np.round(marks * 2.0) / 2.0, 0.0, 10.0)]
 
 
@@ -138,7 +145,7 @@ def make_spec(seed: int, index: int, heights: tuple[str, ...]) -> tuple[DiveSpec
     number, dd = choose_dive(rng, height)
     labels = dive.parse_dive(number)
     faults = draw_faults(rng, labels, number[-1])
-    marks = judge(rng, faults["execution"])
+    marks = judge(rng, faults["execution"], panel_bias(seed))
     after_entry = float(rng.uniform(0.75, 1.15))
     return DiveSpec(index, number, height, dd, faults, marks, after_entry), rng
 
