@@ -88,7 +88,8 @@ def batch_process_pool(scorer, paths, workers: int):
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(decode_only, spec, str(v)) for v in paths]
         for video, fut in zip(paths, futures):
-            clips = clips_from_frames(fut.result(), spec["clips"], spec["clip_len"], int(p["crop"]), p["mean"], p["std"])
+            clips = clips_from_frames(fut.result(), spec["clips"], spec["clip_len"], int(p["crop"]),
+                                      p["mean"], p["std"])
             scorer.predict(str(video), clips)
 
 
