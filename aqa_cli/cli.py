@@ -128,9 +128,12 @@ def score(
 ) -> None:
     """Score dive videos: final score, execution, DD, dive number, classes and commentary.
 
-    stdout carries only data (table, JSON list or CSV); progress, messages and, for a single video,
-    a panel with each class's probability go to stderr (so `aqa score x.mp4 > out.txt` keeps just
-    the table). When stdout is a terminal and there is one video, the panel replaces the table.
+    stdout carries only data (table, JSON list or CSV); progress and messages go to stderr.
+
+    One video: a panel with each class's probability goes to stderr (`> out.txt` keeps the table).
+
+    On a terminal, for one video, the panel replaces the table.
+
     Exit codes: 0 all scored, 1 some video failed, 2 usage error, 3 weights missing or corrupt.
 
     Examples:
