@@ -171,7 +171,7 @@ def score(
                                    height=height_name, dd=dd, clips=clips, fail_fast=fail_fast)
     scored, resumed_n, failed = 0, 0, []
     try:
-        with _progress(len(inputs), enabled=not quiet and not single) as advance:
+        with _progress(len(inputs), enabled=not quiet and not single and err.is_terminal) as advance:
             for result, resumed in results:
                 if resumable and not resumed:
                     resumable.write(result)
