@@ -144,62 +144,38 @@ def score(
 
       aqa score "clips/*.mp4" --height 10m -f json -o scores.json
     """
-    from aqa_cli import scoring, writers
-    from aqa_cli.errors import UsageError
+    from aqa_cli.scoring import SYNTHETIC_NOTE
+    from aqa_cli.writers import ScoreJob
 
     _one_line_warnings()
-    inputs = scoring.expand_inputs(paths, recursive=recursive)
-    fmt_name = fmt.value if fmt else {".csv": "csv", ".json": "json"}.get(output.suffix.lower() if output else "",
-                                                                      "table")
-    if output is not None and csv_file is not None and fmt_name == "csv":
-        raise UsageError("give either -o FILE.csv or --csv FILE, not both")
-    scorer = scoring.load_model(weights, device)
+    job = ScoreJob(paths, weights=weights, device=device, recursive=recursive, fmt=fmt.value if fmt else None,
+                   output=output, csv_file=csv_file)
+    scorer = job.scorer
     if verbose:
         err.print(f"weights: {scorer.path} on {scorer.device}", highlight=False)
     if scorer.synthetic and not quiet:
-        err.print(f"[yellow]note:[/yellow] {scorer.name}: {scoring.SYNTHETIC_NOTE}", highlight=False,
-                  soft_wrap=True)
-
-    resumable = writers.ResumableCsv(output if fmt_name == "csv" and output else csv_file) \
-        if (csv_file or (output and fmt_name == "csv")) else None
-    single = len(inputs) == 1
-    out_stream = None if resumable and output else (open(output, "w", encoding="utf-8") if output else sys.stdout)
-    panel_only = single and not quiet and fmt_name == "table" and output is None and sys.stdout.isatty()
-    data = None if out_stream is None or panel_only else writers.open_writer(fmt_name, out_stream)
+        err.print(f"[yellow]note:[/yellow] {scorer.name}: {SYNTHETIC_NOTE}", highlight=False, soft_wrap=True)
+    single = len(job.inputs) == 1
+    panel_only = single and not quiet and job.fmt == "table" and output is None and sys.stdout.isatty()
     height_name = height.value if height else None
-    results = scoring.score_inputs(inputs, scorer, done=resumable.done if resumable else None,
-                                   height=height_name, dd=dd, clips=clips, fail_fast=fail_fast)
-    scored, resumed_n, failed = 0, 0, []
-    try:
-        with _progress(len(inputs), enabled=not quiet and not single and err.is_terminal) as advance:
-            for result, resumed in results:
-                if resumable and not resumed:
-                    resumable.write(result)
-                if data:
-                    data.write(result)
-                if result.error:
-                    failed.append(result)
-                    err.print(f"[red]failed:[/red] {result.video}: {result.error}", highlight=False, soft_wrap=True)
-                else:
-                    scored += 1
-                    resumed_n += resumed
-                if verbose and result.timings:
-                    err.print(f"{result.video}: decode {result.timings['decode']:.2f} s, "
-                              f"model {result.timings['model']:.2f} s", highlight=False)
-                if single and not quiet and not result.error:
-                    _print_panel(result, scorer, height_name or scorer.default_height, dd)
-                advance()
-    finally:
-        results.close()
-        if data:
-            data.close()
-        if out_stream is not None and out_stream is not sys.stdout:
-            out_stream.close()
-        if resumable:
-            resumable.close()
+
+    bar = _progress(len(job.inputs), enabled=not quiet and not single and err.is_terminal)
+
+    def show(result, resumed: bool) -> None:
+        if result.error:
+            err.print(f"[red]failed:[/red] {result.video}: {result.error}", highlight=False, soft_wrap=True)
+        if verbose and result.timings:
+            err.print(f"{result.video}: decode {result.timings['decode']:.2f} s, "
+                      f"model {result.timings['model']:.2f} s", highlight=False)
+        if single and not quiet and not result.error:
+            _print_panel(result, scorer, height_name or scorer.default_height, dd)
+        bar.advance()
+
+    summary = job.run(None if panel_only else sys.stdout, height=height_name, dd=dd, clips=clips,
+                      fail_fast=fail_fast, on_result=show, display=bar)
     if not quiet:
-        _print_summary(scored, len(inputs), resumed_n, failed, fail_fast, resumable)
-    if failed:
+        _print_summary(summary)
+    if summary.failed:
         raise typer.Exit(1)
 
 
@@ -214,21 +190,24 @@ def _one_line_warnings() -> None:
 
 
 class _progress:
-    """A transient Rich progress bar on stderr; `advance()` moves it by one video."""
+    """A transient Rich progress bar on stderr while in its context; `advance()` moves it by one video."""
 
     def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.bar = total, enabled, None
+        self.total, self.enabled, self.bar, self.task = total, enabled, None, None
 
     def __enter__(self):
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=err, transient=True)
-        self.bar.start()
-        task = self.bar.add_task("scoring", total=self.total)
-        return lambda: self.bar.advance(task)
+            self.bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                console=err, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("scoring", total=self.total)
+        return self
+
+    def advance(self) -> None:
+        if self.bar:
+            self.bar.advance(self.task)
 
     def __exit__(self, *exc):
         if self.bar:
@@ -269,16 +248,18 @@ def _print_panel(result, scorer, height: str, dd: Optional[float]) -> None:
     err.print(Panel(grid, title=result.video, expand=False), highlight=False)
 
 
-def _print_summary(scored: int, total: int, resumed: int, failed: list, fail_fast: bool, resumable) -> None:
-    line = f"Scored {scored}/{total}"
-    if resumed:
-        line += f" ({resumed} already in {resumable.path})"
+def _print_summary(summary) -> None:
+    """One line on stderr: how many inputs were scored, resumed and failed (writers.BatchSummary)."""
+    line = f"Scored {summary.scored}/{summary.total}"
+    if summary.resumed:
+        line += f" ({summary.resumed} already in {summary.resume_path})"
+    failed = summary.failed
     if failed:
         names = ", ".join(f"{r.video} ({r.error})" for r in failed[:3])
         more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
         line += f"; {len(failed)} failed: {names}{more}"
-        if fail_fast and scored + len(failed) < total:
-            line += f"; stopped there (--fail-fast), {total - scored - len(failed)} not tried"
+        if summary.not_tried:
+            line += f"; stopped there (--fail-fast), {summary.not_tried} not tried"
     err.print(line, highlight=False, soft_wrap=True)
 
 
@@ -438,6 +419,17 @@ def download(
         raise typer.Exit(1)
 
 
+def _frame_size(size: str) -> tuple[int, int]:
+    """--size WIDTHxHEIGHT → (width, height)."""
+    from aqa_cli.errors import UsageError
+
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 171x128") from None
+    return width, height
+
+
 @data_app.command()
 def preprocess(
     dataset: Annotated[DatasetName, typer.Argument(help="Dataset to preprocess: mtl-aqa.")],
@@ -462,10 +454,7 @@ def preprocess(
     from aqa_cli.datasets import mtl_aqa
     from aqa_cli.errors import UsageError
 
-    try:
-        width, height = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 171x128") from None
+    width, height = _frame_size(size)
     if width < 8 or height < 8:
         raise UsageError(f"--size {size!r}: frames must be at least 8x8")
     report = mtl_aqa.preprocess(root, workers=workers, size=(width, height), console=err)
@@ -523,10 +512,7 @@ def synth(
     from aqa_cli.datasets import synth as syndive
     from aqa_cli.errors import UsageError
 
-    try:
-        width, height = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 171x128") from None
+    width, height = _frame_size(size)
     height_list = tuple(h.strip() for h in heights.split(",") if h.strip())
     if workers < 1:
         raise UsageError(f"--workers {workers}: need at least 1")
@@ -541,10 +527,7 @@ def synth(
         samples = syndive.synthesize(root, count, seed=seed, size=(width, height), frames=frames, fps=fps,
                                      heights=height_list, workers=workers, overwrite=overwrite,
                                      progress=lambda done, total: bar.update(task, completed=done))
-    from aqa_cli.datasets.layout import DatasetRoot
-
-    ds = DatasetRoot(root)
-    stats = syndive.summary(samples, {name: [s.id for s in ds.split(name)] for name in ("train", "val", "test")})
+    stats = syndive.summary(samples, root)
     if preview is not None:
         syndive.contact_sheet(root, samples, preview)
         err.print(f"contact sheet: {preview}")

@@ -287,3 +287,29 @@ def test_weights_from_environment(clip, ckpt, monkeypatch):
     monkeypatch.setenv("AQA_WEIGHTS", ckpt)
     code, out, _, _ = score(str(clip), "-f", "json")
     assert code == 0 and json.loads(out)[0]["weights"] == "tiny"
+
+
+def test_json_output_file_and_resumable_csv_together(tmp_path, clip, ckpt):
+    """-o FILE.json with --csv FILE: the JSON goes to the file and the rows to the CSV."""
+    code, out, err, _ = score(str(clip), "-q", "-o", str(tmp_path / "r.json"), "--csv", str(tmp_path / "m.csv"),
+                              ckpt=ckpt)
+    assert code == 0 and out == "", err
+    (row,) = json.loads((tmp_path / "r.json").read_text())
+    rows = list(csv.DictReader((tmp_path / "m.csv").open()))
+    assert row["video"] == rows[0]["video"] == str(clip) and len(rows) == 1
+
+
+def test_score_job_counts_resumed_and_failed(tmp_path, clip, ckpt):
+    from aqa_cli.writers import ScoreJob
+
+    text = make_text(tmp_path / "text.mp4")
+    seen = []
+    job = ScoreJob([clip, text], weights=ckpt, device="cpu", csv_file=tmp_path / "m.csv")
+    first = job.run(io.StringIO(), on_result=lambda r, resumed: seen.append((r.video, resumed)))
+    assert (first.total, first.scored, first.resumed, [r.video for r in first.failed]) == (2, 1, 0, [str(text)])
+    again = ScoreJob([clip, text], weights=ckpt, device="cpu", fmt="json", csv_file=tmp_path / "m.csv")
+    stream = io.StringIO()
+    second = again.run(stream, on_result=lambda r, resumed: seen.append((r.video, resumed)))
+    assert (second.scored, second.resumed, len(second.failed), second.not_tried) == (1, 1, 1, 0)
+    assert seen[2:] == [(str(clip), True), (str(text), False)]
+    assert [r["video"] for r in json.loads(stream.getvalue())] == [str(clip), str(text)]

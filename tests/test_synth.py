@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import struct
 import subprocess
 import sys
@@ -195,3 +196,17 @@ def test_cli_writes_a_set_and_needs_overwrite_to_replace_it(tmp_path):
     assert "--overwrite" in (usage_error(args).hint or "")
     result = runner.invoke(app, [*args, "--overwrite", "--seed", "5"])
     assert result.exit_code == 0 and layout.DatasetRoot(root).info.extra["seed"] == 5
+
+
+def test_summary_oracle_uses_the_roots_test_split(roots, tmp_path):
+    from aqa_cli.metrics import spearman
+
+    root = tmp_path / "copy"
+    shutil.copytree(roots[0], root, ignore=shutil.ignore_patterns("videos", "frames"))
+    samples = list(layout.DatasetRoot(root).samples.values())
+    test = samples[1:]
+    (root / "splits" / "test.txt").write_text("".join(s.id + "\n" for s in test))
+    stats = synth.summary(samples, root)
+    want = spearman([s.expected_score for s in test], [s.final_score for s in test])
+    assert stats["count"] == COUNT and stats["oracle_spearman_test"] == round(want, 4)
+    assert "oracle_spearman_test" not in synth.summary(samples)

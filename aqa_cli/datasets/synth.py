@@ -381,8 +381,9 @@ def contact_sheet(root: str | Path, samples: list[layout.Sample], out: str | Pat
     return out
 
 
-def summary(samples: list[layout.Sample], splits: dict[str, list[str]] | None = None) -> dict:
-    """Statistics of a generated set: score mean/sd/range, histograms, oracle ceiling on test."""
+def summary(samples: list[layout.Sample], root: str | Path | None = None) -> dict:
+    """Statistics of a generated set: score mean/sd/range, histograms, and the oracle ceiling on the
+    test split of `root` (the dataset root `samples` were written to)."""
     from collections import Counter
 
     from aqa_cli.metrics import spearman
@@ -399,9 +400,10 @@ def summary(samples: list[layout.Sample], splits: dict[str, list[str]] | None = 
         "group": dict(Counter(group(s) for s in samples).most_common()),
         "height": dict(Counter(s.height for s in samples).most_common()),
     }
-    if splits and len(splits.get("test", [])) >= 3:
+    test_ids = [s.id for s in layout.DatasetRoot(root).split("test")] if root else []
+    if len(test_ids) >= 3:
         by_id = {s.id: s for s in samples}
-        test = [by_id[i] for i in splits["test"]]
+        test = [by_id[i] for i in test_ids]
         out["oracle_spearman_test"] = round(spearman([s.expected_score for s in test],
                                                      [s.final_score for s in test]), 4)
     return out
