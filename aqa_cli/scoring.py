@@ -117,12 +117,8 @@ class Scorer:
         # bf16 autocast only on CUDA: on CPUs without bf16 units it is ~100x slower than fp32.
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
         with torch.inference_mode(), autocast:
-            # forward() and generate() would each run the backbone; run it once and share its maps
-            # (the backbone is ~2/3 of the model's time per video).
-            maps = self.model._maps(x)
-            out = self.model.heads(maps)
-            ids = self.model.captioner.greedy(self.model.heads.caption_features(maps))[0].tolist() \
-                if self.captions else None
+            out = self.model.predict(x)  # heads and caption from one backbone pass
+        ids = out["caption"][0].tolist() if self.captions else None
         result = ScoreResult(video=video, weights=self.name)
         score = float(out["score"][0])
         execution = float(out["execution"][0]) if "execution" in out else None

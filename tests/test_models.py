@@ -175,6 +175,25 @@ def test_greedy_and_beam_decoding_give_valid_sequences(name):
     _valid(model.captioner.greedy(feats), cfg.caption_max_len)  # default length: the config's
 
 
+@pytest.mark.parametrize("name", list(SMALL))
+def test_predict_equals_forward_plus_generate(name):
+    cfg = small_cfg(name)
+    model = build_model(cfg).eval()
+    clips = clips_for(cfg, b=2, n=1)
+    with torch.no_grad():
+        out = model(clips)
+    for beam in (1, 3):
+        got = model.predict(clips, max_len=10, beam=beam)
+        assert set(got) == set(out) | {"caption"}
+        torch.testing.assert_close(got["score"], out["score"])
+        torch.testing.assert_close(got["execution"], out["execution"])
+        for head, logits in out["logits"].items():
+            torch.testing.assert_close(got["logits"][head], logits)
+        assert torch.equal(got["caption"], model.generate(clips, max_len=10, beam=beam))
+    stl = build_model(small_cfg(name, task="stl")).eval()
+    assert set(stl.predict(clips)) == {"score"}
+
+
 def _logprob_sums(model: AQAModel, feats: torch.Tensor, sequences: list[list[int]]) -> torch.Tensor:
     """Summed log-probability of each sequence of ids (after <sos>) for one video, by teacher forcing."""
     width = max(map(len, sequences))

@@ -181,27 +181,16 @@ def test_single_video_panel_goes_to_stderr_and_output_file(tmp_path, clip, ckpt)
 
 
 class FixedModel:
-    """Stands in for AQAModel's parts (backbone maps, heads, captioner): always predicts dive 105B
-    (forward 2½ somersaults pike), score 60, execution 25, and the caption ids [3, 4]."""
+    """Stands in for AQAModel.predict: always predicts dive 105B (forward 2½ somersaults pike),
+    score 60, execution 25, and the caption ids [3, 4]."""
 
-    def __init__(self):
-        self.heads, self.captioner = self, self
-
-    def _maps(self, x):
-        return x
-
-    def __call__(self, maps):
+    def predict(self, x):
         def onehot(k, n):
             return torch.nn.functional.one_hot(torch.tensor([k]), n).float() * 10
         return {"score": torch.tensor([60.0]), "execution": torch.tensor([25.0]),
                 "logits": {"position": onehot(1, 3), "armstand": onehot(0, 2), "rotation_type": onehot(1, 4),
-                           "ss_no": onehot(5, 10), "tw_no": onehot(0, 8)}}
-
-    def caption_features(self, maps):
-        return maps
-
-    def greedy(self, feats):
-        return torch.tensor([[3, 4, 0]])
+                           "ss_no": onehot(5, 10), "tw_no": onehot(0, 8)},
+                "caption": torch.tensor([[3, 4, 0]])}
 
 
 def test_dd_from_table_at_height_or_given(scorer, clip, monkeypatch):

@@ -73,6 +73,7 @@ class AQAModel(nn.Module):
         score (B,); execution (B,) [MTL with execution]; logits {name: (B, K)} [MTL];
         caption_logits (B, L-1, V) [when captions (B, L) long ids are given; teacher forcing].
     generate(clips, max_len=None, beam=1) → (B, L) long ids after `<sos>`, 0-padded.
+    predict(clips, max_len=None, beam=1) → forward's dict plus caption (B, L) ids, one backbone pass.
     clip_features(clips) → (B, N, D) per-clip features (C3D: pool5; MSCADC: trunk map averaged).
     """
 
@@ -123,7 +124,22 @@ class AQAModel(nn.Module):
         """Commentary ids (B, L) for clips (B, N, 3, T, H, W); call in eval mode (dropout off)."""
         if self.captioner is None:
             raise ValueError("this model has no captioner (task stl or caption: false)")
-        feats = self.heads.caption_features(self._maps(clips))
+        return self._decode(self._maps(clips), max_len, beam)
+
+    @torch.no_grad()
+    def predict(self, clips: torch.Tensor, max_len: int | None = None, beam: int = 1) -> dict:
+        """Inference: forward(clips) outputs plus `caption` (B, L) ids as generate() gives them (models
+        with a captioner), from one backbone pass (the backbone is most of the model's time). Call in
+        eval mode."""
+        maps = self._maps(clips)
+        out = self.heads(maps)
+        if self.captioner is not None:
+            out["caption"] = self._decode(maps, max_len, beam)
+        return out
+
+    def _decode(self, maps: torch.Tensor, max_len: int | None, beam: int) -> torch.Tensor:
+        """Backbone maps (B, N, C, t, h, w) → commentary ids (B, L): greedy, or beam search for beam > 1."""
+        feats = self.heads.caption_features(maps)
         if beam <= 1:
             return self.captioner.greedy(feats, max_len)
         return self.captioner.beam_search(feats, beam, max_len)
