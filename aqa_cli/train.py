@@ -28,6 +28,7 @@ import math
 import os
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -260,8 +261,11 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     batches = len(train_loader) if t.limit_batches <= 0 else min(t.limit_batches, len(train_loader))
     lo, hi = score_range(root)
     autocast = dev.type == "cuda"
+    # heights {height: count} of the training dives: `aqa score` reads its default DD table from it.
+    heights = Counter(s.height for s in train_samples if s.height)
     data_meta = {"name": root.info.name, "source": root.info.source, "synthetic": root.info.synthetic,
-                 "version": root.info.version, "train_samples": len(train_samples)}
+                 "version": root.info.version, "train_samples": len(train_samples),
+                 "heights": dict(heights.most_common())}
     base = {
         "model_config": to_dict(replace(mcfg, pretrained="")),  # the weights are in the state dict
         "preprocess": {"frames": cfg.data.frames, "clips": cfg.data.clips, "clip_len": mcfg.clip_len,

@@ -10,7 +10,8 @@ A checkpoint is a plain dict written with `torch.save` and read with `torch.load
     label_maps      {"position": ["free", "pike", "tuck"], ...} class names per head
     train_config    dict of RunConfig (how it was trained)
     metrics         {"val": {...}, "test": {...}} as measured at save time
-    data            {"name", "source", "synthetic": bool, ...}: what it was trained on
+    data            {"name", "source", "synthetic": bool, "heights": {height: count}, ...}: what it
+                    was trained on (scoring takes its default DD table height from "heights")
     source_revision git commit of aqa that trained it ("" when unknown)
 """
 

@@ -52,6 +52,7 @@ def test_smoke_training_lowers_the_loss_and_writes_a_self_describing_run(root, t
     assert best["preprocess"]["crop"] == 16 and best["preprocess"]["resize"] == [20, 16]
     assert best["label_maps"]["position"] == ["free", "pike", "tuck"]
     assert best["data"]["synthetic"] is True
+    assert best["data"]["heights"] == {"3m": len(DatasetRoot(root).split("train"))}  # every tiny dive is 3m
     assert best["train_config"]["train"]["epochs"] == 4
     model_from_checkpoint(best)  # rebuilt from the checkpoint alone
     assert "optimizer" in load_checkpoint(tmp_path / "last.pt")
