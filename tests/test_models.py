@@ -22,6 +22,7 @@ VOCAB = 23
 # Small but real variants: (name, config). Inputs are (B, N, 3, clip_len, crop, crop).
 SMALL = {
     "c3d-small": dict(backbone="c3d", width_divisor=8, feature_dim=64, crop_size=32),
+    "c3d-small-bn": dict(backbone="c3d", width_divisor=8, feature_dim=64, crop_size=32, batchnorm=True),
     "mscadc-small": dict(backbone="mscadc", width_divisor=4, crop_size=32),
 }
 
@@ -107,6 +108,15 @@ def test_small_models_output_shapes_and_gradients_reach_the_first_conv(name, tas
     loss.backward()
     grad = model.backbone.conv1.weight.grad
     assert grad is not None and grad.abs().sum() > 0
+
+
+def test_batchnorm_option_adds_one_norm_per_conv_and_keeps_the_conv_names():
+    plain, bn = build_model(small_cfg("c3d-small")), build_model(small_cfg("c3d-small-bn"))
+    norms = [m for m in bn.backbone.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    assert [n.num_features for n in norms] == list(bn.backbone.widths)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in plain.backbone.modules())
+    conv_keys = {k for k in bn.backbone.state_dict() if k.startswith("conv")}
+    assert conv_keys == set(plain.backbone.state_dict())
 
 
 def test_options_switch_heads_off_and_classes_come_from_the_config():

@@ -52,9 +52,12 @@ class C3D(nn.Module):
 
     arch = "c3d"  # the `arch` an aqa backbone file must name to load here
 
-    def __init__(self, width_divisor: int = 1):
+    def __init__(self, width_divisor: int = 1, batchnorm: bool = False):
         super().__init__()
         self.widths = scaled_widths(C3D_WIDTHS, width_divisor)
+        # Optional BatchNorm after each conv (not in the original C3D, whose Sports-1M weights have
+        # none): it lets the small backbone, trained from scratch, leave its initial plateau sooner.
+        self.norms = nn.ModuleList(nn.BatchNorm3d(w) for w in self.widths) if batchnorm else None
         in_ch = 3
         for name, width in zip(C3D_LAYERS, self.widths):
             self.add_module(name, nn.Conv3d(in_ch, width, kernel_size=3, padding=1))
@@ -77,7 +80,10 @@ class C3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pools = iter(self.pools)
         for i, name in enumerate(C3D_LAYERS):
-            x = self.relu(getattr(self, name)(x))
+            x = getattr(self, name)(x)
+            if self.norms is not None:
+                x = self.norms[i](x)
+            x = self.relu(x)
             if i in _POOL_AFTER:
                 x = next(pools)(x)
         return x
