@@ -50,10 +50,11 @@ def dive_phrase(number: str) -> str:
 def _opening(rng: np.random.Generator, number: str, height: str) -> str:
     where = f"the {height[:-1]} metre {'platform' if height not in ('1m', '3m') else 'springboard'}"
     phrase = dive_phrase(number)
+    article = "an" if phrase[0] in "aeiou" else "a"
     return str(rng.choice([
-        f"this is a {phrase} from {where}",
+        f"this is {article} {phrase} from {where}",
         f"here comes the {phrase}",
-        f"{'an' if phrase[0] in 'aeiou' else 'a'} {phrase} off {where}",
+        f"{article} {phrase} off {where}",
         f"now the {phrase}",
     ]))
 
