@@ -204,10 +204,12 @@ class DivePlan:
 def camera(plan: DivePlan, t: float, frame_h: int, view: float, dist: float, offset: tuple[float, float],
            shake: np.ndarray, yaw: float = 0.0) -> Camera:
     """A rail camera `dist` m from the diving plane that shows `view` m vertically and follows the
-    diver with a 50 ms lag, never dropping below 1.3 m so the entry and splash stay in frame."""
+    diver with a 50 ms lag (80 % of the way sideways, so the diver stays inside a centre crop),
+    never so high that less than 0.2 m of water shows at the bottom: the entry and splash stay in
+    frame."""
     x, y = plan.com_track(t - 0.05)
-    cy = max(y + offset[1], 1.3)
-    cx = 0.5 * x + 0.4 + offset[0]
+    cy = max(y + offset[1], 0.5 * view - 0.2)
+    cx = 0.8 * x + 0.2 + offset[0]
     return Camera(pos=(cx + shake[0], cy + shake[1], dist), f=frame_h * dist / view, yaw=yaw)
 
 

@@ -45,14 +45,15 @@ from aqa_cli.datasets.render import Scene, render_frame, write_png
 from aqa_cli.errors import UsageError
 
 GENERATOR = "syndive"
-VERSION = "1"
+VERSION = "2"
 SOURCE = "SynDive (synthetic)"
 DEFAULT_HEIGHTS = ("1m", "3m", "10m")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, val, test
 JUDGES = 7
 JUDGE_BIAS, JUDGE_NOISE = 0.3, 0.45  # standard deviations in marks (bias: per judge, for the set)
 X264_PARAMS = "mbtree=0:threads=1"
-MIN_LEAD = 1.0  # s of stance, handstand or approach before the take-off, at least
+LEAD = (0.2, 0.4)  # s of stance, handstand or end of the hurdle shown before the take-off
+AFTER_ENTRY = (0.55, 0.8)  # s of entry and splash shown after the hands or feet reach the water
 ROTATION_GROUPS = {0: "back", 1: "forward", 2: "inward", 3: "reverse"}
 
 
@@ -66,6 +67,7 @@ class DiveSpec:
     dd: float
     faults: dict
     judge_scores: list[float]
+    lead: float  # s before the take-off at the start of the clip
     after_entry: float  # s of entry and splash at the end of the clip
 
 
@@ -146,25 +148,22 @@ def make_spec(seed: int, index: int, heights: tuple[str, ...]) -> tuple[DiveSpec
     labels = dive.parse_dive(number)
     faults = draw_faults(rng, labels, number[-1])
     marks = judge(rng, faults["execution"], panel_bias(seed))
-    after_entry = float(rng.uniform(0.75, 1.15))
-    return DiveSpec(index, number, height, dd, faults, marks, after_entry), rng
+    lead, after_entry = float(rng.uniform(*LEAD)), float(rng.uniform(*AFTER_ENTRY))
+    return DiveSpec(index, number, height, dd, faults, marks, lead, after_entry), rng
 
 
-def plan_of(spec: DiveSpec, duration: float) -> DivePlan:
-    """The physical dive for a spec, timed so that the entry comes `after_entry` s before the clip
-    ends (a long approach or stance for short flights); at least 1 s before the take-off."""
+def plan_of(spec: DiveSpec) -> DivePlan:
+    """The physical dive for a spec: take-off `lead` s after the clip starts."""
     labels = dive.parse_dive(spec.number)
     digit = dive.ROTATION_TO_DIGIT[labels.rotation_type]  # 1 forward, 2 back, 3 reverse, 4 inward
     f = spec.faults
     plan = DivePlan(
         height=float(spec.height[:-1]), platform=spec.height not in ("1m", "3m"), letter=spec.number[-1],
         ss_no=labels.ss_no, tw_no=labels.tw_no, facing=1 if digit in (1, 3) else -1,
-        sense=1 if digit in (1, 4) else -1, armstand=bool(labels.armstand), takeoff=MIN_LEAD,
+        sense=1 if digit in (1, 4) else -1, armstand=bool(labels.armstand), takeoff=spec.lead,
         rotation_error=math.radians(f["rotation_error_deg"]), twist_error=math.radians(f["twist_error_deg"]),
         knee_bend=math.radians(f["knee_bend_deg"]), loose=f["loose"], legs_apart=math.radians(f["legs_apart_deg"]),
         height_loss=f["height_loss"], distance=f["distance_m"], splash=f["splash_m"])
-    plan.takeoff = max(duration - plan.flight - spec.after_entry, MIN_LEAD)
-    plan.entry = plan.takeoff + plan.flight
     return plan
 
 
@@ -202,14 +201,17 @@ def render_dive(spec: DiveSpec, rng: np.random.Generator, size: tuple[int, int],
                 fps: float):
     """Yield the dive's frames, uint8 (H, W, 3) each, rendered at `size` (width, height).
 
-    A clip too short for the whole dive (few frames, in tests) is stretched in time so it still shows
-    the take-off, flight, entry and splash."""
-    plan = plan_of(spec, frames / fps)
-    step = max(1.0 / fps, (plan.entry + spec.after_entry) / frames)
+    The clip is a slow-motion replay, as broadcasts show dives: its `frames` frames span exactly
+    `lead` s before the take-off, the flight, and `after_entry` s of entry and splash (1.4-2.4x slower
+    than real time at 103 frames and 25 fps), so the flight fills 55-70 % of the 96 frames a model
+    sees (at real speed a 1 m flight filled ~27 of them, the stance ~40).
+    `fps` is the playback rate written to the video and does not change the timing."""
+    plan = plan_of(spec)
+    step = (plan.entry + spec.after_entry) / frames
     scene = make_scene(rng, plan, size, int(rng.integers(2**31)))
-    view = float(rng.uniform(2.7, 3.3))  # metres seen top to bottom at the diver: diver ~55% of the frame
+    view = float(rng.uniform(2.3, 2.7))  # metres seen top to bottom at the diver: diver ~70% of the frame
     dist = float(rng.uniform(8.0, 14.0))
-    offset = (float(rng.uniform(-0.3, 0.3)), float(rng.uniform(-0.1, 0.25)))
+    offset = (float(rng.uniform(-0.2, 0.2)), float(rng.uniform(-0.1, 0.2)))
     yaw = float(rng.uniform(-0.45, 0.45))
     shake_amp = float(rng.uniform(0.005, 0.03))
     shake = np.cumsum(rng.normal(0.0, shake_amp, (frames, 2)), axis=0) * 0.5
