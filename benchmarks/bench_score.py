@@ -168,7 +168,7 @@ def main() -> None:
                 for v, c in zip(paths, prepared):
                     scorer.predict(str(v), c)
                 serial.append((t_decode + (time.perf_counter() - t - t_decode), t_decode))
-                walls["score_videos, 1 decoder"].append(best_of(lambda: list(score_videos(paths, scorer)), 1))
+                walls["score_videos, 1 decoder"].append(best_of(lambda: list(score_videos(paths, scorer, workers=1)), 1))
                 walls["score_videos, 2 decoders"].append(
                     best_of(lambda: list(score_videos(paths, scorer, workers=2)), 1))
                 walls["process pool, 1 worker"].append(best_of(lambda: batch_process_pool(scorer, paths, 1), 1))
