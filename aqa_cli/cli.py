@@ -36,12 +36,6 @@ app.add_typer(data_app, name="data")
 app.add_typer(weights_app, name="weights")
 
 
-def _not_built(what: str) -> None:
-    """Commands whose issue is still open say so and exit 2: never pretend to work."""
-    err.print(f"[red]aqa {what}: not built yet[/red] (see the project's open issues)")
-    raise typer.Exit(2)
-
-
 def _version_text() -> str:
     import platform
 
