@@ -65,7 +65,8 @@ class DataConfig:
 
     root: str = ""
     frames: int = 103  # the MTL-AQA window: 103 frames ending at end_frame
-    clips: int = 6  # the first clips × clip_len (= 96) frames of the window form the clips
+    clips: int = 6  # the first clips × clip_len × stride (= 96) frames of the window form the clips
+    stride: int = 1  # use every stride-th frame (2: 3 clips of 16 cover the same 96 frames as 6 at 1)
     jitter: int = 3  # training: shift the window by up to ± this many frames
     resize: tuple[int, int] = (171, 128)  # (width, height) frames are stored at
     hflip: float = 0.5  # training: probability of a horizontal flip

@@ -5,7 +5,7 @@ augmentation is a function of (seed, epoch, index) and resuming a run replays it
 
     frames uint8 (T, H, W, 3)
       --window (103 frames, ±jitter)--> (F, H, W, 3)
-      --first clips × clip_len frames, resize, crop (random | centre), hflip--> uint8 (N·L, c, c, 3)
+      --every stride-th of the first clips × clip_len × stride frames, resize, crop (random | centre), hflip--> uint8 (N·L, c, c, 3)
       --to float, /255, ImageNet mean/std--> float32 (N, 3, L, c, c)
 """
 
@@ -70,22 +70,26 @@ def clips_from_frames(
     *,
     size: tuple[int, int] | None = None,
     hflip: float = 0.0,
+    stride: int = 1,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Cut a window of frames into `clips` consecutive clips of `clip_len` frames, ready for a 3D CNN.
 
-    frames: uint8 (T, H, W, 3), T ≥ clips × clip_len; only the first clips × clip_len frames are used
-        (103-frame MTL-AQA windows → the first 96 frames → 6 clips, as the paper does).
+    frames: uint8 (T, H, W, 3), T ≥ clips × clip_len × stride; every `stride`-th of the first
+        clips × clip_len × stride frames is used (103-frame MTL-AQA windows → the first 96 frames →
+        6 clips, as the paper does; stride 2 → 3 clips over the same 96 frames at half the cost).
     size: (width, height) to resize to first (MSCADC's 640×360); None keeps the stored size.
     rng: None is the evaluation path (centre crop, no flip); a Generator draws a random crop and
         flips with probability `hflip` (the same crop and flip for every frame of the sample).
     Returns float32 (clips, 3, clip_len, crop, crop).
     """
     need = clips * clip_len
-    if frames.shape[0] < need:
-        raise ValueError(f"need at least {need} frames for {clips} clips of {clip_len}, got {frames.shape[0]}")
+    if frames.shape[0] < need * stride:
+        raise ValueError(f"need at least {need * stride} frames for {clips} clips of {clip_len} at stride "
+                         f"{stride}, got {frames.shape[0]}")
     # np.array copies: a memmap is read-only and only the frames used are read from disk.
-    x = torch.from_numpy(np.array(frames[:need])) if isinstance(frames, np.ndarray) else frames[:need]
+    x = frames[: need * stride : stride]
+    x = torch.from_numpy(np.array(x)) if isinstance(x, np.ndarray) else x
     if size is not None:
         x = resize(x, size)
     y0, x0 = crop_box(x.shape[1], x.shape[2], crop, rng)
@@ -109,6 +113,7 @@ def sample_clips(
     size: tuple[int, int] | None = None,
     jitter: int = 0,
     hflip: float = 0.0,
+    stride: int = 1,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Clips of one stored sample: pick its (jittered) `window`-frame window, then `clips_from_frames`.
@@ -118,4 +123,4 @@ def sample_clips(
     """
     start = window_start(pad, jitter, rng)
     return clips_from_frames(frames[start:start + window], clips, clip_len, crop, mean, std,
-                             size=size, hflip=hflip, rng=rng)
+                             size=size, hflip=hflip, stride=stride, rng=rng)

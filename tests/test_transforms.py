@@ -62,3 +62,12 @@ def test_resize_and_errors():
         clips_from_frames(indexed_frames(), crop=16)
     with pytest.raises(ValueError, match="need at least 96 frames"):
         clips_from_frames(indexed_frames(t=50), crop=8)
+
+
+def test_stride_takes_every_other_frame_of_the_same_window():
+    clips = sample_clips(indexed_frames(103 + 6), pad=3, window=103, clips=3, crop=8, stride=2)
+    assert clips.shape == (3, 3, 16, 8, 8)
+    px = raw(clips)[:, 0, :, 0, 0].flatten()  # frame index of each of the 48 frames, in order
+    assert px.tolist() == [3 + 2 * i for i in range(48)]  # window frames 0, 2, ..., 94
+    with pytest.raises(ValueError, match="need at least 96 frames for 3 clips of 16 at stride 2"):
+        clips_from_frames(indexed_frames(t=95), clips=3, crop=8, stride=2)
