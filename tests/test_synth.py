@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from aqa_cli import dive, video
 from aqa_cli.cli import app
 from aqa_cli.datasets import layout, synth
-from aqa_cli.datasets.motion import DivePlan
-from aqa_cli.datasets.render import Camera, Scene, render_frame
+from aqa_cli.datasets.motion import ZOOM_TIGHTEST, DivePlan, camera, framing
+from aqa_cli.datasets.render import Camera, Scene, _project, body_capsules, render_frame
 from aqa_cli.errors import UsageError
 from aqa_cli.text import tokenize
 
@@ -143,6 +143,21 @@ def test_rotation_sense_relative_to_the_board(digit, head_toward):
     assert math.copysign(1, -early.pitch) == head_toward  # pitch > 0 moves the head toward -x
     end = plan.pose(plan.entry - 1e-3)
     assert abs(end.pitch) == pytest.approx(3 * math.pi, abs=0.05)
+
+
+def test_camera_zooms_in_on_a_tuck_and_keeps_the_whole_body_in_frame():
+    """The replay camera shows less of the hall while the body is closed (the diver looks larger) and
+    opens up for the straight entry; every capsule end stays inside the 171x128 frame."""
+    plan = DivePlan(height=3.0, platform=False, letter="C", ss_no=5, tw_no=0, facing=1, sense=1,
+                    armstand=False, takeoff=0.3)
+    shown = [framing(plan, t, 2.5) for t in np.linspace(0.0, plan.entry + 0.5, 60)]
+    mid = framing(plan, plan.takeoff + 0.5 * plan.flight, 2.5)
+    assert mid < 0.7 * 2.5 and framing(plan, plan.entry, 2.5) == 2.5 and min(shown) >= ZOOM_TIGHTEST
+    for t in np.linspace(plan.takeoff, plan.entry, 25):
+        cam = camera(plan, t, 128, 2.5, 10.0, (0.0, 0.0), np.zeros(2))
+        a, b, _, _ = body_capsules(plan.pose(t))
+        u, v, _ = _project(cam, np.concatenate([a, b]), 171, 128)
+        assert (u > 0).all() and (u < 171).all() and (v > 0).all() and (v < 128).all(), t
 
 
 runner = CliRunner()

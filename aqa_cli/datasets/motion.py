@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aqa_cli.datasets.render import Camera, Pose, Splash, lowest_point
+from aqa_cli.datasets.render import Camera, Pose, Splash, body_capsules, lowest_point
 
 G = 9.81  # m/s²
 # Somersault rate while closed relative to open (moment of inertia ratio, roughly): by position letter.
@@ -26,6 +26,7 @@ TAKEOFF_SPEED = {"springboard": 5.0, "1m": 4.3, "platform": 3.3, "armstand": 1.4
 ENTRY_COM = 0.95  # height of the centre of mass (m) when the hands or feet reach the water
 COME_OUT = 0.5  # rad still to turn after coming out of a tuck or pike, in the straight line to the entry
 ENTRY_X = 1.0  # a safe, ideal entry point (m beyond the board tip)
+ZOOM_TIGHTEST = 1.4  # m shown top to bottom when the camera is closest (a tight tuck)
 
 
 @dataclass
@@ -203,14 +204,35 @@ class DivePlan:
 
 def camera(plan: DivePlan, t: float, frame_h: int, view: float, dist: float, offset: tuple[float, float],
            shake: np.ndarray, yaw: float = 0.0) -> Camera:
-    """A rail camera `dist` m from the diving plane that shows `view` m vertically and follows the
-    diver with a 50 ms lag (80 % of the way sideways, so the diver stays inside a centre crop),
-    never so high that less than 0.2 m of water shows at the bottom: the entry and splash stay in
-    frame."""
-    x, y = plan.com_track(t - 0.05)
-    cy = max(y + offset[1], 0.5 * view - 0.2)
-    cx = 0.8 * x + 0.2 + offset[0]
-    return Camera(pos=(cx + shake[0], cy + shake[1], dist), f=frame_h * dist / view, yaw=yaw)
+    """A rail camera `dist` m from the diving plane that follows the middle of the body (sideways with
+    a 30 ms lag and 80 % of the way, so the diver stays inside a centre crop) and zooms as a replay
+    operator does: it shows `framing(...)` m vertically, at most `view`, with the framing `offset` and
+    the shake shrinking as it zooms in, never so high that less than 0.2 m of water shows at the
+    bottom: the entry and splash stay in frame."""
+    x = body_box(plan.pose(t - 0.03)).mean(axis=0)[0]
+    y = body_box(plan.pose(t)).mean(axis=0)[1]
+    shown = framing(plan, t, view)
+    zoom = shown / view
+    cy = max(y + zoom * offset[1], 0.5 * shown - 0.2)
+    cx = 0.8 * x + 0.2 + zoom * offset[0]
+    return Camera(pos=(cx + zoom * shake[0], cy + zoom * shake[1], dist), f=frame_h * dist / shown, yaw=yaw)
+
+
+def framing(plan: DivePlan, t: float, widest: float) -> float:
+    """Metres the camera shows top to bottom at time t: tight on a closed body (a tuck fills about
+    two thirds of the frame), wide on an open one, at most `widest`.
+
+    The body's extent is taken at most over t-0.25..t+0.25 s, so the zoom opens before the diver does
+    (the operator knows the dive) and never cuts a limb off."""
+    extent = max(np.ptp(body_box(plan.pose(t + dt)), axis=0).max() for dt in (-0.25, -0.125, 0.0, 0.125, 0.25))
+    return float(np.clip(1.1 * extent + 0.3, ZOOM_TIGHTEST, widest))
+
+
+def body_box(pose: Pose) -> np.ndarray:
+    """Bounding box of the body in the diving plane: [[x_min, y_min], [x_max, y_max]] (m)."""
+    a, b, r, _ = body_capsules(pose)
+    pts = np.concatenate([a[:, :2] - r[:, :1], a[:, :2] + r[:, :1], b[:, :2] - r[:, 1:], b[:, :2] + r[:, 1:]])
+    return np.stack([pts.min(axis=0), pts.max(axis=0)])
 
 
 def _smooth(x: float) -> float:

@@ -187,8 +187,9 @@ def _background(scene: Scene, cam: Camera, t: float) -> np.ndarray:
     xw = cam.pos[0] + (us - w / 2) * dist / cam.f
     yw = cam.pos[1] - (vs - h / 2) * dist / cam.f
     line = lambda x, period, width: (np.abs(((x / period) % 1.0) - 0.5) > 0.5 - width / period)
-    row = 1.0 - 0.35 * line(yw, 1.0, 0.06) - 0.1 * ((np.floor(yw) % 2) == 0)
-    col = 1.0 - 0.3 * line(xw, 2.5, 0.08)
+    # Faint joints: at the contrast of the limbs they were clutter a small video model confused with them.
+    row = 1.0 - 0.12 * line(yw, 1.0, 0.06) - 0.05 * ((np.floor(yw) % 2) == 0)
+    col = 1.0 - 0.1 * line(xw, 2.5, 0.08)
     img = scene.wall[None, None, :] * (row[:, None] * col[None, :]).astype(np.float32)[..., None]
     band = (yw > 5.2) & (yw < 6.0)  # a banner across the hall, 5.2-6.0 m up
     img[band] = scene.wall_accent * col[None, :, None]

@@ -45,7 +45,7 @@ from aqa_cli.datasets.render import Scene, render_frame, write_png
 from aqa_cli.errors import UsageError
 
 GENERATOR = "syndive"
-VERSION = "2"
+VERSION = "3"
 SOURCE = "SynDive (synthetic)"
 DEFAULT_HEIGHTS = ("1m", "3m", "10m")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, val, test
@@ -209,10 +209,10 @@ def render_dive(spec: DiveSpec, rng: np.random.Generator, size: tuple[int, int],
     plan = plan_of(spec)
     step = (plan.entry + spec.after_entry) / frames
     scene = make_scene(rng, plan, size, int(rng.integers(2**31)))
-    view = float(rng.uniform(2.3, 2.7))  # metres seen top to bottom at the diver: diver ~70% of the frame
+    view = float(rng.uniform(2.3, 2.7))  # widest framing (m top to bottom): a straight diver ~70% of it
     dist = float(rng.uniform(8.0, 14.0))
     offset = (float(rng.uniform(-0.2, 0.2)), float(rng.uniform(-0.1, 0.2)))
-    yaw = float(rng.uniform(-0.45, 0.45))
+    yaw = float(rng.uniform(-0.3, 0.3))
     shake_amp = float(rng.uniform(0.005, 0.03))
     shake = np.cumsum(rng.normal(0.0, shake_amp, (frames, 2)), axis=0) * 0.5
     shake -= shake.mean(axis=0)
