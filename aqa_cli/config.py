@@ -46,6 +46,7 @@ class ModelConfig:
     width_divisor: int = 1  # divide every conv width by this (8 → the small demo backbone)
     feature_dim: int = 4096  # width of fc6, the shared feature the heads read
     batchnorm: bool = False  # C3D only: BatchNorm after every conv (the small from-scratch backbone)
+    feature_norm: bool = False  # C3D-AVG only: BatchNorm on the clip-averaged feature before fc6
     dropout: float = 0.5
     classes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
     execution: bool = True  # MTL only: also regress execution (sum of the counted judges' marks)

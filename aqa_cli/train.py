@@ -124,11 +124,13 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
             loss = loss + t.execution_weight * exec_loss
             parts["execution"] = exec_loss.item()
     if out.get("logits"):
-        heads = list(out["logits"])
+        from aqa_cli.datasets.frames import HEADS  # the column order of batch["labels"]
+
         # Unknown labels are -1 in a dataset root; a batch where a head has none adds 0, not NaN.
-        ces = [F.cross_entropy(out["logits"][h].float(), batch["labels"][:, i], ignore_index=-1)
-               if (batch["labels"][:, i] >= 0).any() else out["logits"][h].sum() * 0.0
-               for i, h in enumerate(heads)]
+        labels = {h: batch["labels"][:, HEADS.index(h)] for h in out["logits"]}
+        ces = [F.cross_entropy(logits.float(), labels[h], ignore_index=-1)
+               if (labels[h] >= 0).any() else logits.sum() * 0.0
+               for h, logits in out["logits"].items()]
         cls_loss = torch.stack(ces).sum()
         loss = loss + t.cls_weight * cls_loss
         parts["cls"] = cls_loss.item()
@@ -255,7 +257,9 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                                  seed=t.seed)
     loader_args = dict(num_workers=cfg.data.workers, collate_fn=collate, pin_memory=dev.type == "cuda",
                        persistent_workers=False)
-    train_loader = DataLoader(train_ds, batch_size=t.batch_size, sampler=sampler, drop_last=False,
+    # BatchNorm on the video feature cannot train on a batch of one: drop a last batch of one sample.
+    lone = mcfg.feature_norm and math.ceil(len(train_ds) / dist_info.world) % t.batch_size == 1
+    train_loader = DataLoader(train_ds, batch_size=t.batch_size, sampler=sampler, drop_last=lone,
                               generator=torch.Generator().manual_seed(t.seed), **loader_args)
     val_loader = DataLoader(val_ds, batch_size=max(t.batch_size, 4), shuffle=False, **loader_args)
     batches = len(train_loader) if t.limit_batches <= 0 else min(t.limit_batches, len(train_loader))

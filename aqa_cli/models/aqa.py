@@ -42,7 +42,11 @@ class C3DAvgHeads(nn.Module):
     def __init__(self, cfg: ModelConfig, in_features: int):
         super().__init__()
         mtl = cfg.task == "mtl"
-        self.fc6 = nn.Sequential(nn.Linear(in_features, cfg.feature_dim), nn.ReLU(inplace=True),
+        # feature_norm: a from-scratch backbone's averaged pool5 features are all positive and differ
+        # little between videos, so Adam's first steps switch most fc6 ReLUs off for good (73 % of them
+        # dead after 30 steps of tiny-mtl, 11 % with this BatchNorm standardising each feature).
+        norm = [nn.BatchNorm1d(in_features)] if cfg.feature_norm else []
+        self.fc6 = nn.Sequential(*norm, nn.Linear(in_features, cfg.feature_dim), nn.ReLU(inplace=True),
                                  nn.Dropout(cfg.dropout))
         self.score = RegressionHead(cfg.feature_dim)
         self.execution = RegressionHead(cfg.feature_dim) if mtl and cfg.execution else None
