@@ -219,6 +219,10 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     if t.optimizer != "adam" or t.scheduler not in ("none", "cosine"):
         raise UsageError(f"train.optimizer={t.optimizer!r}, train.scheduler={t.scheduler!r}: "
                          "supported are adam and none|cosine")
+    d = cfg.data
+    if d.clips < 1 or d.stride < 1 or d.clips * mcfg.clip_len * d.stride > d.frames:
+        raise UsageError(f"data.clips={d.clips} x model.clip_len={mcfg.clip_len} x data.stride={d.stride} frames "
+                         f"must be at least 1 and fit the data.frames={d.frames}-frame window")
     torch.manual_seed(t.seed)
     model = models.build_model(mcfg)
     if not resume:
