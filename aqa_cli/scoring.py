@@ -223,8 +223,8 @@ def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, we
                  fail_fast: bool = False) -> Iterator[ScoreResult]:
     """Score many videos, decoding up to `workers + prefetch` ahead of the model; one result per input,
     in input order. Two decoder threads by default: on a quiet 2-core machine a batch of six 720p videos
-    took 0.68 x (decode-only + model-only) time with two, 0.92 x with one (benchmarks/bench_score.py). A bad input gives a result with `error` set; with `fail_fast` the iteration stops
-    after the first one."""
+    took 0.68 x (decode-only + model-only) time with two, 0.92 x with one (benchmarks/bench_score.py).
+    A bad input gives a result with `error` set; with `fail_fast` the iteration stops after the first one."""
     scorer = model or load_model(weights, device)
     todo = iter(paths)
     pending: deque[tuple[str, Future]] = deque()

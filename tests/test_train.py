@@ -116,13 +116,13 @@ def test_cli_set_typo_names_the_closest_key(root, tmp_path):
     assert "train.epochs" in out.stderr and out.stdout == ""
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
 @pytest.mark.parametrize("bad", ["data.stride=0", "data.stride=2", "data.clips=0"])
 def test_clips_that_do_not_fit_the_window_are_a_usage_error(root, tmp_path, bad):
     with pytest.raises(UsageError, match="must be at least 1 and fit the data.frames=103-frame window"):
         train(_cfg(root, bad), tmp_path, quiet=True)  # smoke: 6 clips of 16; at stride 2 that is 192 frames
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
 def test_cli_device_cuda_without_cuda_is_an_error(root, tmp_path):
     out = _aqa("train", "--config", "smoke", "--data", str(root), "--out", str(tmp_path / "r"), "--device", "cuda")
     assert out.returncode == 2
