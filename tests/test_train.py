@@ -154,6 +154,24 @@ def test_dataset_items_targets_and_augmentation(root):
     assert batch["caption"].shape[1] == int(batch["caption_len"].max())
 
 
+def test_cached_resize_gives_the_same_clips(root):
+    droot = DatasetRoot(root)
+    model = ModelConfig(crop_size=8, clip_len=4)
+    plain = DataConfig(root=str(root), resize=(10, 8), clips=2, stride=2)
+    cached = DataConfig(root=str(root), resize=(10, 8), clips=2, stride=2, cache=True)
+    for train in (True, False):
+        a = FramesDataset(droot, "train", plain, model, train=train, seed=1)
+        b = FramesDataset(droot, "train", cached, model, train=train, seed=1)
+        for i in (0, 3, 0):  # 0 twice: the second read comes from the cache
+            assert torch.equal(a[i]["clips"], b[i]["clips"])
+    assert set(b._cache) == {b.samples[0].id, b.samples[3].id}
+    assert b._cache[b.samples[0].id].shape[1:] == (8, 10, 3)
+    stored = FramesDataset(droot, "train", DataConfig(root=str(root), resize=(20, 16), cache=True),
+                           ModelConfig(crop_size=16), train=False)
+    stored[0]
+    assert not stored._cache  # nothing to resize, nothing cached
+
+
 def test_execution_target_falls_back_to_score_over_difficulty():
     assert execution_target(Sample(id="a", judge_scores=[6, 7, 7, 8, 8, 9, 10])) == 23.0
     assert execution_target(Sample(id="b", final_score=60.0, difficulty=3.0)) == 20.0

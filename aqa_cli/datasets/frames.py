@@ -21,7 +21,7 @@ from aqa_cli import dive
 from aqa_cli.config import DataConfig, ModelConfig
 from aqa_cli.datasets.layout import DatasetRoot, Sample
 from aqa_cli.text import Vocabulary
-from aqa_cli.transforms import sample_clips
+from aqa_cli.transforms import resize, sample_clips
 
 HEADS = ("position", "armstand", "rotation_type", "ss_no", "tw_no")
 
@@ -63,6 +63,7 @@ class FramesDataset(Dataset):
         stored = (root.info.width, root.info.height)
         # Resize only when the config asks for a size other than the stored one (MSCADC: 640×360).
         self.size = None if tuple(data.resize) == stored else tuple(data.resize)
+        self._cache: dict[str, np.ndarray] = {}  # sample id → resized frames (data.cache)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the augmentation stream of `epoch` (call before building each epoch's iterator)."""
@@ -83,10 +84,10 @@ class FramesDataset(Dataset):
         """
         sample = self.samples[index]
         rng = np.random.default_rng((self.seed, self.epoch, index)) if self.train else None
-        frames = self.root.load_frames(sample.id)
+        frames, size = self._frames(sample.id)
         d, m = self.data, self.model
         clips = sample_clips(frames, self.root.info.pad, d.frames, d.clips, m.clip_len, m.crop_size,
-                             d.mean, d.std, size=self.size, jitter=d.jitter if self.train else 0,
+                             d.mean, d.std, size=size, jitter=d.jitter if self.train else 0,
                              hflip=d.hflip if self.train else 0.0, stride=d.stride, rng=rng)
         item = {
             "clips": clips,
@@ -99,6 +100,17 @@ class FramesDataset(Dataset):
             ids = self.vocab.encode(sample.commentary, max_len=d.caption_max_len)
             item["caption"] = torch.tensor(ids, dtype=torch.int64)
         return item
+
+
+    def _frames(self, sample_id: str) -> tuple[np.ndarray, tuple[int, int] | None]:
+        """Stored frames and the size still to resize them to; with data.cache, every frame of the
+        sample resized once (the resize works frame by frame, so the clips are the same)."""
+        if not (self.data.cache and self.size):
+            return self.root.load_frames(sample_id), self.size
+        if sample_id not in self._cache:
+            frames = torch.from_numpy(np.array(self.root.load_frames(sample_id)))
+            self._cache[sample_id] = resize(frames, self.size).numpy()
+        return self._cache[sample_id], None
 
 
 def collate(items: list[dict]) -> dict:
