@@ -23,6 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from aqa_cli.config import load_config
+from aqa_cli.errors import ConfigError
+
 
 def learned_at(epochs: list[dict], bar: float = 0.8) -> int | None:
     """First epoch whose validation position and rotation-type accuracies are both ≥ bar."""
@@ -53,7 +56,6 @@ def _train_one(config: str, overrides: list[str], run: Path, device: str, thread
     """One variant, in a child process whose output goes to RUN/log.txt."""
     import torch
 
-    from aqa_cli.config import load_config
     from aqa_cli.train import train
 
     torch.set_num_threads(threads)
@@ -85,6 +87,10 @@ def main() -> None:
         overrides = [f"data.root={args.root}", f"model.task={args.task}", *(s for s in sets.split(",") if s)]
         if args.deadline > 0:  # leave ~1.5 min for the last epoch, validation and the test split
             overrides.append(f"train.max_minutes={max(args.deadline - 1.5, 0.5):.2f}")
+        try:
+            load_config(args.config, overrides)  # a bad key stops the sweep here, not in a child's log
+        except ConfigError as exc:
+            sys.exit(f"error: {name}: {exc}")
         proc = spawn.Process(target=_train_one, args=(args.config, overrides, run, args.device, args.threads))
         proc.start()
         procs[name] = (proc, run)

@@ -101,7 +101,6 @@ class FramesDataset(Dataset):
             item["caption"] = torch.tensor(ids, dtype=torch.int64)
         return item
 
-
     def _frames(self, sample_id: str) -> tuple[np.ndarray, tuple[int, int] | None]:
         """Stored frames and the size still to resize them to; with data.cache, every frame of the
         sample resized once (the resize works frame by frame, so the clips are the same)."""
