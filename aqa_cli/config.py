@@ -76,7 +76,7 @@ class DataConfig:
     workers: int = 2  # DataLoader worker processes
     # Keep each sample's resized frames in memory after its first read, so later epochs skip the
     # resize (a quarter of a tiny-mtl epoch on 2 cores). Costs T×H×W×3 bytes per sample at the
-    # resized size in every loading process: meant for small inputs loaded in the main process.
+    # resized size; only used with workers: 0 (DataLoader workers are rebuilt every epoch).
     cache: bool = False
     caption_max_len: int = 100  # training captions are cut to this many tokens
 

@@ -165,6 +165,8 @@ def test_cached_resize_gives_the_same_clips(root):
         for i in (0, 3, 0):  # 0 twice: the second read comes from the cache
             assert torch.equal(a[i]["clips"], b[i]["clips"])
     assert set(b._cache) == {b.samples[0].id, b.samples[3].id}
+    loaded = next(iter(torch.utils.data.DataLoader(b, batch_size=4, num_workers=1, collate_fn=collate)))
+    assert torch.equal(loaded["clips"], collate([a[i] for i in range(4)])["clips"])  # workers skip the cache
     assert b._cache[b.samples[0].id].shape[1:] == (8, 10, 3)
     stored = FramesDataset(droot, "train", DataConfig(root=str(root), resize=(20, 16), cache=True),
                            ModelConfig(crop_size=16), train=False)

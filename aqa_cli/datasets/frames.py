@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from aqa_cli import dive
 from aqa_cli.config import DataConfig, ModelConfig
@@ -103,8 +103,10 @@ class FramesDataset(Dataset):
 
     def _frames(self, sample_id: str) -> tuple[np.ndarray, tuple[int, int] | None]:
         """Stored frames and the size still to resize them to; with data.cache, every frame of the
-        sample resized once (the resize works frame by frame, so the clips are the same)."""
-        if not (self.data.cache and self.size):
+        sample resized once (the resize works frame by frame, so the clips are the same). Only in the
+        main process: DataLoader workers are rebuilt every epoch, so their caches would be thrown away
+        after costing a resize of every frame."""
+        if not (self.data.cache and self.size) or get_worker_info() is not None:
             return self.root.load_frames(sample_id), self.size
         if sample_id not in self._cache:
             frames = torch.from_numpy(np.array(self.root.load_frames(sample_id)))
