@@ -46,6 +46,36 @@ def test_training_crop_and_flip_are_random_but_reproducible():
     assert len(corners) > 5 and all(0 <= y <= 4 and 0 <= x <= 6 for y, x in corners)
 
 
+def test_scale_jitter_zooms_the_whole_clip_and_keeps_the_crop_size():
+    frames = indexed_frames(t=96, h=40, w=40)
+    widths = set()
+    for seed in range(20):
+        clips = clips_from_frames(frames, clips=2, crop=20, scale=0.4, rng=np.random.default_rng(seed))
+        assert clips.shape == (2, 3, 16, 20, 20)
+        cols = raw(clips)[:, 1]  # (N, L, 20, 20): the source column of each pixel
+        assert (cols == cols[0, 0]).all()  # the same box and zoom in every frame
+        widths.add(int(cols[0, 0, 0, -1] - cols[0, 0, 0, 0]))  # columns spanned: the box side - 1 (about)
+    assert min(widths) <= 15 and max(widths) >= 23  # zoomed in (side ~12-19) and out (~21-28)
+    # scale 0 and the evaluation path are the plain crops, whatever `scale` says there
+    plain = clips_from_frames(frames, crop=20, rng=np.random.default_rng(3))
+    assert torch.equal(plain, clips_from_frames(frames, crop=20, scale=0.0, rng=np.random.default_rng(3)))
+    assert torch.equal(clips_from_frames(frames, crop=20), clips_from_frames(frames, crop=20, scale=0.4))
+
+
+def test_colour_jitter_is_one_lighting_change_per_sample():
+    frames = indexed_frames()
+    plain = clips_from_frames(frames, crop=8, rng=np.random.default_rng(5))
+    jittered = clips_from_frames(frames, crop=8, colour=0.3, rng=np.random.default_rng(5))
+    px, base = raw(jittered), raw(plain)
+    assert not torch.equal(px, base) and px.min() >= 0 and px.max() <= 255
+    assert (px[:, 1] == px[0, 1, 0]).all()  # column channel: same value in every frame → same factors
+    # per channel an increasing affine map of the input (contrast and gains are positive)
+    for c in range(3):
+        order = base[:, c].flatten().argsort()
+        assert (px[:, c].flatten()[order].diff() >= -1).all()
+    assert torch.equal(clips_from_frames(frames, crop=8), clips_from_frames(frames, crop=8, colour=0.3))
+
+
 def test_window_jitter_stays_within_the_stored_padding():
     assert window_start(pad=3) == 3
     starts = {window_start(3, 3, np.random.default_rng(s)) for s in range(200)}
