@@ -102,6 +102,9 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop after this many minutes of training (0: no limit)
     limit_batches: int = 0  # use only this many batches per epoch (0: all); for smoke runs
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off)
+    # Exponential moving average of the weights (and BatchNorm statistics), updated after every step
+    # with this decay (0: off). When on, the average is what is validated, saved as the model and tested.
+    ema: float = 0.0
 
 
 @dataclass

@@ -10,6 +10,9 @@ epoch on the test set). A run directory holds:
     metrics.jsonl  one line per epoch: losses, throughput, validation metrics
     report.json    best epoch, its validation metrics and the test metrics
 
+With `train.ema` the checkpoints' `model` is the moving average of the weights (what is validated and
+tested); last.pt also keeps the trained weights (`trained_model`) for --resume.
+
 Loss (the MTL-AQA recipe, Parmar & Morris 2019, and its released code): MSE + L1 on the final score
 divided by a scale (the paper divides by 17, the sd of MTL-AQA scores; aqa uses the train split's sd,
 16.9 on MTL-AQA), + the same on execution when the model regresses it, + the sum of the five
@@ -235,6 +238,12 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     optim = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(1, t.epochs))
              if t.scheduler == "cosine" else None)
+    if not 0.0 <= t.ema < 1.0:
+        raise UsageError(f"train.ema={t.ema}: expected a decay in [0, 1) (0 turns the average off)")
+    swa = torch.optim.swa_utils
+    ema = (swa.AveragedModel(model, multi_avg_fn=swa.get_ema_multi_avg_fn(t.ema), use_buffers=True)
+           if t.ema > 0 else None)
+    served = ema.module if ema is not None else model  # the weights validated, saved and tested
 
     start_epoch, best = 0, {"epoch": -1, "value": -math.inf, "val": {}}
     if resume:
@@ -243,7 +252,13 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
         if to_dict(saved.model) != to_dict(cfg.model) or to_dict(saved.data) != to_dict(cfg.data):
             raise UsageError(f"--resume: the model/data config differs from the one {last_path} was trained with",
                              hint="resume with the same --config and model/data --set overrides")
-        model.load_state_dict(ckpt["model"])
+        model.load_state_dict(ckpt.get("trained_model", ckpt["model"]))
+        if ema is not None:
+            if "trained_model" not in ckpt:
+                raise UsageError(f"--resume: {last_path} was trained without train.ema",
+                                 hint="resume with the same train.ema")
+            ema.module.load_state_dict(ckpt["model"])
+            ema.n_averaged.fill_(ckpt["ema_steps"])
         optim.load_state_dict(ckpt["optimizer"])
         if sched is not None and ckpt.get("scheduler"):
             sched.load_state_dict(ckpt["scheduler"])
@@ -312,6 +327,8 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                 if t.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
                 optim.step()
+                if ema is not None:
+                    ema.update_parameters(model)
                 n = clips.shape[0]
                 seen += n
                 for k, v in parts.items():
@@ -328,7 +345,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                       "lr": optim.param_groups[0]["lr"], "seconds": round(seconds, 3),
                       "clips_per_s": round(seen * clips_per_sample * dist_info.world / max(seconds, 1e-9), 2)}
             if dist_info.main:
-                val = (compute_metrics(predict(model, val_loader, dev, vocab, captions=vocab is not None,
+                val = (compute_metrics(predict(served, val_loader, dev, vocab, captions=vocab is not None,
                                                autocast=autocast), val_ds.samples, lo, hi, root.info.synthetic)
                        if len(val_ds) else {})
                 record["val"] = val
@@ -338,9 +355,11 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                 if improved:
                     best = {"epoch": epoch, "value": value, "val": val}
                 _append_metrics(out_dir / "metrics.jsonl", record)
-                ckpt = {**base, "model": _cpu_state(model), "metrics": {"val": val}, "epoch": epoch}
+                ckpt = {**base, "model": _cpu_state(served), "metrics": {"val": val}, "epoch": epoch}
                 if improved:
                     save_checkpoint(best_path, ckpt)
+                if ema is not None:  # resuming needs the trained weights as well as their average
+                    ckpt.update(trained_model=_cpu_state(model), ema_steps=int(ema.n_averaged))
                 save_checkpoint(last_path, {**ckpt, "optimizer": optim.state_dict(),
                                             "scheduler": sched.state_dict() if sched else {},
                                             "rng": {"torch": torch.get_rng_state()}, "best": best})

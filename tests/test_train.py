@@ -67,16 +67,22 @@ def test_feature_norm_trains_even_when_the_last_batch_would_hold_one_dive(root, 
     assert model.heads.fc6[0].num_batches_tracked.item() == 1
 
 
-def test_resume_ends_where_an_uninterrupted_run_ends(root, tmp_path):
+@pytest.mark.parametrize("ema", ["0", "0.5"])
+def test_resume_ends_where_an_uninterrupted_run_ends(root, tmp_path, ema):
     torch.set_num_threads(1)
     straight, split = tmp_path / "straight", tmp_path / "split"
-    train(_cfg(root, "train.epochs=2"), straight, quiet=True)
-    train(_cfg(root, "train.epochs=1"), split, quiet=True)
-    train(_cfg(root, "train.epochs=2"), split, quiet=True, resume=True)
+    train(_cfg(root, "train.epochs=2", f"train.ema={ema}"), straight, quiet=True)
+    train(_cfg(root, "train.epochs=1", f"train.ema={ema}"), split, quiet=True)
+    train(_cfg(root, "train.epochs=2", f"train.ema={ema}"), split, quiet=True, resume=True)
     a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(split / "last.pt")
-    assert a["model"].keys() == b["model"].keys()
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
+    weights = ["model", "trained_model"] if ema != "0" else ["model"]
+    assert all(w in a for w in weights) and ("trained_model" in a) == (ema != "0")
+    for w in weights:
+        assert a[w].keys() == b[w].keys()
+        for key in a[w]:
+            assert torch.equal(a[w][key], b[w][key]), (w, key)
+    if ema != "0":  # the saved model is the average, not the last weights
+        assert not torch.equal(a["model"]["heads.score.fc.weight"], a["trained_model"]["heads.score.fc.weight"])
     timing = ("seconds", "clips_per_s")
     strip = lambda e: {k: v for k, v in e.items() if k not in timing}  # noqa: E731
     assert [strip(e) for e in _epochs(straight)] == [strip(e) for e in _epochs(split)]
