@@ -72,7 +72,6 @@ class DataConfig:
     resize: tuple[int, int] = (171, 128)  # (width, height) frames are stored at
     hflip: float = 0.5  # training: probability of a horizontal flip
     scale: float = 0.0  # training: crop a square of crop × U(1 ± scale) pixels, resized to the crop
-    colour: float = 0.0  # training: contrast, brightness and channel gains × U(1 ± colour)
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # ImageNet, RGB in [0, 1]
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     workers: int = 2  # DataLoader worker processes

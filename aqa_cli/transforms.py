@@ -7,7 +7,7 @@ augmentation is a function of (seed, epoch, index) and resuming a run replays it
       --window (103 frames, ±jitter)--> (F, H, W, 3)
       --every stride-th of the first clips × clip_len × stride frames, resize, crop (random | centre;
         training with `scale`: of a random side s), hflip--> uint8 (N·L, s, s, 3)
-      --to float, /255, (training: colour jitter), ImageNet mean/std, (resize s → c)--> float32 (N, 3, L, c, c)
+      --to float, /255, ImageNet mean/std, (resize s → c)--> float32 (N, 3, L, c, c)
 """
 
 from __future__ import annotations
@@ -59,23 +59,9 @@ def zoom_side(crop: int, scale: float, height: int, width: int, rng: np.random.G
     return int(min(round(crop * rng.uniform(1.0 - scale, 1.0 + scale)), height, width))
 
 
-def colour_jitter(x: torch.Tensor, amount: float, rng: np.random.Generator) -> torch.Tensor:
-    """Random contrast, brightness and per-channel gain, each a factor uniform in [1 - amount,
-    1 + amount], the same for every frame (another hall's lighting and camera), clamped to [0, 1].
-    x: float (3, T, H, W) in [0, 1], changed in place and returned."""
-    contrast, brightness = rng.uniform(1.0 - amount, 1.0 + amount, 2)
-    gain = torch.tensor(rng.uniform(1.0 - amount, 1.0 + amount, 3), dtype=torch.float32).view(3, 1, 1, 1)
-    mean = x.mean()
-    return x.sub_(mean).mul_(float(contrast)).add_(mean).mul_(gain * float(brightness)).clamp_(0.0, 1.0)
-
-
-def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float], colour: float = 0.0,
-              rng: np.random.Generator | None = None) -> torch.Tensor:
-    """uint8 (T, H, W, 3) → float32 (3, T, H, W), scaled to [0, 1] (then colour-jittered by `colour`
-    when an rng is given) and standardised per channel."""
+def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (T, H, W, 3) → float32 (3, T, H, W), scaled to [0, 1] then standardised per channel."""
     x = frames.permute(3, 0, 1, 2).float().div_(255.0)
-    if rng is not None and colour > 0:
-        x = colour_jitter(x, colour, rng)
     m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1)
     return x.sub_(m).div_(s)
@@ -93,7 +79,6 @@ def clips_from_frames(
     hflip: float = 0.0,
     stride: int = 1,
     scale: float = 0.0,
-    colour: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Cut a window of frames into `clips` consecutive clips of `clip_len` frames, ready for a 3D CNN.
@@ -104,7 +89,7 @@ def clips_from_frames(
     size: (width, height) to resize to first (MSCADC's 640×360); None keeps the stored size.
     rng: None is the evaluation path (centre crop, no flip, no jitter); a Generator draws a random crop
         (of a random size resized to `crop` when `scale` > 0, see zoom_side), flips with probability
-        `hflip` and jitters colours by `colour` (see colour_jitter), the same for every frame.
+        `hflip`, the same for every frame of the sample.
     Returns float32 (clips, 3, clip_len, crop, crop).
     """
     need = clips * clip_len
@@ -121,7 +106,7 @@ def clips_from_frames(
     x = x[:, y0:y0 + side, x0:x0 + side]
     if rng is not None and hflip > 0 and rng.random() < hflip:
         x = x.flip(2)
-    x = normalize(x, mean, std, colour, rng)  # (3, need, side, side)
+    x = normalize(x, mean, std)  # (3, need, side, side)
     if side != crop:  # after normalising (linear, so the same result) on floats: 2x faster than on uint8
         x = torch.nn.functional.interpolate(x, size=(crop, crop), mode="bilinear", align_corners=False)
     return x.view(3, clips, clip_len, crop, crop).transpose(0, 1).contiguous()
@@ -142,7 +127,6 @@ def sample_clips(
     hflip: float = 0.0,
     stride: int = 1,
     scale: float = 0.0,
-    colour: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Clips of one stored sample: pick its (jittered) `window`-frame window, then `clips_from_frames`.
@@ -152,4 +136,4 @@ def sample_clips(
     """
     start = window_start(pad, jitter, rng)
     return clips_from_frames(frames[start:start + window], clips, clip_len, crop, mean, std,
-                             size=size, hflip=hflip, stride=stride, scale=scale, colour=colour, rng=rng)
+                             size=size, hflip=hflip, stride=stride, scale=scale, rng=rng)
