@@ -87,6 +87,8 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
     score:        n, spearman, relative_l2 (×100 over the dataset's range lo..hi)
     accuracy:     per head and `dive_number` (all five heads right), on samples with that label
     dd_x_execution: DD(predicted dive number, height) × predicted execution, where both are known
+    known_dd_x_execution: the sample's own DD × predicted execution: what `aqa score --dd` reports when
+                  the DD is taken from the scoresheet (competitions announce each dive's DD)
     captions:     bleu4, cider_d against the sample's commentary
     oracle:       synthetic roots only: Spearman(expected_score, final_score), the best any model can do
     """
@@ -107,6 +109,12 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
             report["dd_x_execution"] = _dd_times_execution(pred, numbers, samples, lo, hi)
     if pred.execution is not None:
         from aqa_cli.datasets.frames import execution_target
+
+        known = [i for i, s in enumerate(samples) if s.difficulty > 0]
+        if known:
+            report["known_dd_x_execution"] = metrics.score_report(
+                [samples[i].difficulty * float(pred.execution[i]) for i in known],
+                [samples[i].final_score for i in known], lo, hi)
 
         t = np.array([execution_target(s) for s in samples])
         ok = np.isfinite(t)

@@ -63,6 +63,10 @@ def test_metrics_against_hand_computed_values():
     assert dd["n"] == 4
     assert dd["relative_l2"] == pytest.approx(100 * np.mean(((np.array(recomputed) - true) / (hi - lo)) ** 2))
     assert report["execution"]["spearman"] == pytest.approx(1.0)
+    # the sample's own DD × predicted execution: exact here (execution predicted perfectly), all 4 dives
+    assert report["known_dd_x_execution"]["n"] == 4
+    assert report["known_dd_x_execution"]["spearman"] == pytest.approx(1.0)
+    assert report["known_dd_x_execution"]["relative_l2"] == pytest.approx(0.0, abs=1e-5)  # sample 3 too
     assert report["captions"]["n"] == 4 and report["captions"]["bleu4"] == pytest.approx(1.0)
     assert report["oracle"]["spearman"] == pytest.approx(1.0)  # a constant offset keeps the ranks
 
