@@ -173,8 +173,8 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     root = DatasetRoot(data_root)
     mcfg = from_dict(ModelConfig, ckpt["model_config"], where="checkpoint model_config")
     pre = ckpt["preprocess"]
-    dcfg = DataConfig(root=str(data_root), frames=pre["frames"], clips=pre["clips"], resize=tuple(pre["resize"]),
-                      mean=tuple(pre["mean"]), std=tuple(pre["std"]), workers=workers)
+    dcfg = DataConfig(root=str(data_root), frames=pre["frames"], clips=pre["clips"], stride=pre.get("stride", 1),
+                      resize=tuple(pre["resize"]), mean=tuple(pre["mean"]), std=tuple(pre["std"]), workers=workers)
     vocab = Vocabulary(list(ckpt["vocab"])) if ckpt.get("vocab") else None
     ds = FramesDataset(root, split, dcfg, mcfg, vocab=None, train=False)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate)
