@@ -87,7 +87,7 @@ def clips_from_frames(
         clips × clip_len × stride frames is used (103-frame MTL-AQA windows → the first 96 frames →
         6 clips, as the paper does; stride 2 → 3 clips over the same 96 frames at half the cost).
     size: (width, height) to resize to first (MSCADC's 640×360); None keeps the stored size.
-    rng: None is the evaluation path (centre crop, no flip, no jitter); a Generator draws a random crop
+    rng: None is the evaluation path (centre crop, no zoom, no flip); a Generator draws a random crop
         (of a random size resized to `crop` when `scale` > 0, see zoom_side), flips with probability
         `hflip`, the same for every frame of the sample.
     Returns float32 (clips, 3, clip_len, crop, crop).

@@ -16,13 +16,13 @@ Run (about --minutes plus a minute on 2 cores; generating 300 dives adds ~2 min)
 --epochs sets train.epochs, the length of the learning-rate schedule; by default the config's own
 (tiny-mtl: 48), so the run is the first --minutes of a standard training run, at a rate still near
 its peak.
-Measured on SynDive 3 (data/syndive3-1000, 2 idle cores, tiny-mtl at lr 1e-3): --minutes 8 trained
-483 s (10 epochs) and gave test position 0.840 (chance 0.375), rotation type 0.860 (chance 0.265),
-Spearman 0.725 (ceiling 0.993); --minutes 5 (304 s) 0.610 / 0.635 / 0.696. --count 300 --seed 2
---minutes 4 (210 training dives, 241 s) was not enough: 0.467 / 0.267 / 0.447 (chance 0.400 / 0.283). At lr 2e-3 (the previous tiny-mtl) an 11-minute run with a 12-epoch
-schedule reached position 0.605, rotation type 0.255 and Spearman 0.149. With tiny-mtl's data.scale
-0.15 and train.ema 0.995 (the average lags the trained weights by ~2 epochs), --minutes 5 (304 s, 6
-epochs) gave 0.635 / 0.490 / 0.596.
+Measured on SynDive 3 (data/syndive3-1000, 2 idle cores, tiny-mtl at lr 1e-3): --minutes 8 trained 483 s
+(10 epochs) and gave test position 0.840 (chance 0.375), rotation type 0.860 (chance 0.265), Spearman
+0.725 (ceiling 0.993); --minutes 5 (304 s) 0.610 / 0.635 / 0.696. --count 300 --seed 2 --minutes 4 (210
+training dives, 241 s) was not enough: 0.467 / 0.267 / 0.447 (chance 0.400 / 0.283). At lr 2e-3 (the
+previous tiny-mtl) an 11-minute run with a 12-epoch schedule reached position 0.605, rotation type 0.255
+and Spearman 0.149. With tiny-mtl's data.scale 0.15 and train.ema 0.995 (the average lags the trained
+weights by ~2 epochs), --minutes 5 (304 s, 6 epochs) gave 0.635 / 0.490 / 0.596.
 """
 
 from __future__ import annotations
