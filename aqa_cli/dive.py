@@ -229,6 +229,24 @@ def difficulty(number: str, height: str | float) -> float | None:
     return _index().get((canonical, normalize_height(height)))
 
 
+def number_at(labels: DiveLabels, height: str | float | None) -> str:
+    """`dive_number(labels)`, read at a height: position class 0 (free or straight, see the module
+    docstring) becomes A where the DD table lists the dive at `height` as straight and not as free.
+    (No dive is listed both ways at one height in the 2025 tables, so this is never a guess.)
+    Raises ValueError as `dive_number` does; an unknown or missing height leaves the number as is."""
+    number = dive_number(labels)
+    if labels.position != 0 or number.endswith("A") or height is None:
+        return number
+    try:
+        h = normalize_height(height)
+    except ValueError:
+        return number
+    straight = number[:-1] + "A"
+    if (number, h) not in _index() and (straight, h) in _index():
+        return straight
+    return number
+
+
 def judged_execution(judge_scores) -> float:
     """Sum of the counted judges' marks (see the module docstring): 7 → middle 3; 5 → middle 3;
     11 (synchro: 3 + 3 execution, 5 synchronisation) → middle of each group, summed, × 0.6."""

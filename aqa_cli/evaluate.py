@@ -100,7 +100,7 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
             t = np.array([getattr(s, head) for s in samples])
             known = t >= 0
             acc[head] = metrics.accuracy(p[known], t[known])
-        numbers = [_dive_number(pred, i) for i in range(len(samples))]
+        numbers = [_dive_number(pred, i, s.height) for i, s in enumerate(samples)]
         known = [i for i, s in enumerate(samples) if s.dive_number]
         acc["dive_number"] = metrics.accuracy([numbers[i] for i in known],
                                               [samples[i].dive_number for i in known])
@@ -130,11 +130,12 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
     return report
 
 
-def _dive_number(pred: Predictions, i: int) -> str:
-    """The dive number the five predicted classes spell, or "" when they spell no valid dive."""
+def _dive_number(pred: Predictions, i: int, height: str | None) -> str:
+    """The dive number the five predicted classes spell at `height` (class 0 read as A or D, as the DD
+    table lists the dive), or "" when they spell no valid dive."""
     labels = dive.DiveLabels(*(int(pred.classes[h][i]) for h in HEADS))
     try:
-        return dive.dive_number(labels)
+        return dive.number_at(labels, height)
     except (ValueError, KeyError):
         return ""
 

@@ -135,8 +135,9 @@ class Scorer:
                 result.armstand = bool(k)
             elif head in ("ss_no", "tw_no"):
                 setattr(result, head, k)
-        result.dive_number, result.description = _dive(labels)
-        table_dd = _table_dd(result.dive_number, height or self.default_height)
+        height = height or self.default_height
+        result.dive_number, result.description = _dive(labels, height)
+        table_dd = _table_dd(result.dive_number, height)
         if execution is None and table_dd:
             execution = score / table_dd  # a model without an execution head: back it out of the table DD
         if dd is not None:
@@ -365,15 +366,15 @@ def one_line(exc: BaseException, path: str = "") -> str:
     return line[:300]
 
 
-def _dive(labels: dict[str, int]) -> tuple[str | None, str | None]:
-    """Dive number and description from the five predicted classes (None when a head is missing or
-    the combination is not a valid dive)."""
-    from aqa_cli.dive import DiveLabels, describe, dive_number
+def _dive(labels: dict[str, int], height: str | None) -> tuple[str | None, str | None]:
+    """Dive number (at `height`: class 0 read as A or D, as the DD table lists it) and description from
+    the five predicted classes (None when a head is missing or the combination is not a valid dive)."""
+    from aqa_cli.dive import DiveLabels, describe, number_at
 
     if any(h not in labels for h in HEADS):
         return None, None
     try:
-        number = dive_number(DiveLabels(**{h: labels[h] for h in HEADS}))
+        number = number_at(DiveLabels(**{h: labels[h] for h in HEADS}), height)
         return number, describe(number)
     except (ValueError, IndexError, KeyError):
         return None, None

@@ -16,6 +16,7 @@ from aqa_cli.dive import (
     dive_number,
     final_score,
     judged_execution,
+    number_at,
     parse_dive,
 )
 from aqa_cli.pickles import safe_load
@@ -51,6 +52,20 @@ def test_number_labels_round_trip(number, labels):
 def test_straight_is_class_free_and_a_predicted_free_is_written_d():
     assert parse_dive("5231A").position == parse_dive("5231D").position == 0
     assert dive_number(DiveLabels(0, 0, 0, 3, 1)) == "5231D"
+
+
+def test_a_predicted_free_is_read_straight_where_the_table_lists_only_a():
+    # 101 is listed only as 101A, 5231 only as 5231D: class 0 means whichever the table has there.
+    assert number_at(DiveLabels(0, 0, 1, 1, 0), "3m") == "101A"
+    assert number_at(DiveLabels(0, 0, 0, 3, 1), "3m") == "5231D"
+    assert difficulty(number_at(DiveLabels(0, 0, 1, 1, 0), 10), 10) == 1.6
+    # Pike and tuck, a dive the table lacks at that height, and no or an unknown height: unchanged.
+    assert number_at(DiveLabels(1, 0, 1, 1, 0), "3m") == "101B"
+    assert number_at(DiveLabels(0, 0, 1, 9, 0), "3m") == "109D"
+    assert number_at(DiveLabels(0, 0, 1, 1, 0), None) == "101D"
+    assert number_at(DiveLabels(0, 0, 1, 1, 0), "2m") == "101D"
+    assert all(not (e.dive.endswith("A") and difficulty(e.dive[:-1] + "D", e.height))
+               for e in dd_entries())  # never listed both ways, so the reading is never a guess
 
 
 @pytest.mark.parametrize("bad, reason", [

@@ -71,6 +71,20 @@ def test_metrics_against_hand_computed_values():
     assert report["oracle"]["spearman"] == pytest.approx(1.0)  # a constant offset keeps the ranks
 
 
+def test_a_straight_dive_predicted_as_class_0_gets_its_number_and_dd():
+    # 101A: MTL-AQA's position class 0; the DD table lists 101 at 3 m only as straight.
+    samples, execution = _samples()
+    dd = dive.difficulty("101A", "3m")
+    samples[3] = Sample(id="s3", final_score=round(dd * 27.0, 2), difficulty=dd, dive_number="101A",
+                        height="3m", position=0, armstand=0, rotation_type=1, ss_no=1, tw_no=0)
+    pred = _predictions(samples, execution)
+    pred.classes["position"][3] = 0
+    report = compute_metrics(pred, samples, 40.0, 100.0)
+    assert report["accuracy"]["dive_number"] == 1.0
+    assert report["dd_x_execution"]["n"] == 4
+    assert report["dd_x_execution"]["relative_l2"] == pytest.approx(0.0, abs=1e-5)
+
+
 def test_unknown_labels_are_left_out_and_real_data_has_no_oracle():
     samples, execution = _samples()
     samples[3].position = -1

@@ -182,13 +182,16 @@ def test_single_video_panel_goes_to_stderr_and_output_file(tmp_path, clip, ckpt)
 
 class FixedModel:
     """Stands in for AQAModel.predict: always predicts dive 105B (forward 2½ somersaults pike),
-    score 60, execution 25, and the caption ids [3, 4]."""
+    score 60, execution 25, and the caption ids [3, 4]; with `position=0` the free / straight class."""
+
+    def __init__(self, position: int = 1):
+        self.position = position
 
     def predict(self, x):
         def onehot(k, n):
             return torch.nn.functional.one_hot(torch.tensor([k]), n).float() * 10
         return {"score": torch.tensor([60.0]), "execution": torch.tensor([25.0]),
-                "logits": {"position": onehot(1, 3), "armstand": onehot(0, 2), "rotation_type": onehot(1, 4),
+                "logits": {"position": onehot(self.position, 3), "armstand": onehot(0, 2), "rotation_type": onehot(1, 4),
                            "ss_no": onehot(5, 10), "tw_no": onehot(0, 8)},
                 "caption": torch.tensor([[3, 4, 0]])}
 
@@ -203,6 +206,12 @@ def test_dd_from_table_at_height_or_given(scorer, clip, monkeypatch):
     given = score_video(clip, scorer, dd=3.1)
     assert given.difficulty == 3.1 and given.final_score == pytest.approx(3.1 * 25.0)
     assert given.commentary == scorer.vocab.words[3].capitalize() + " " + scorer.vocab.words[4] + "."
+
+
+def test_class_0_is_named_straight_where_the_table_lists_the_dive_only_so(scorer, clip, monkeypatch):
+    monkeypatch.setattr(scorer, "model", FixedModel(position=0))
+    r = score_video(clip, scorer)
+    assert (r.dive_number, r.difficulty) == ("105A", difficulty("105A", "3m"))
 
 
 def test_default_height_comes_from_the_checkpoint():
