@@ -72,6 +72,7 @@ class DataConfig:
     resize: tuple[int, int] = (171, 128)  # (width, height) frames are stored at
     hflip: float = 0.5  # training: probability of a horizontal flip
     scale: float = 0.0  # training: crop a square of crop × U(1 ± scale) pixels, resized to the crop
+    shift: int = 0  # training: start the clips up to this many frames later within the window
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # ImageNet, RGB in [0, 1]
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     workers: int = 2  # DataLoader worker processes
@@ -90,7 +91,7 @@ class TrainConfig:
     batch_size: int = 3
     lr: float = 1e-4
     weight_decay: float = 0.0
-    optimizer: str = "adam"
+    optimizer: str = "adam"  # adam (weight_decay added to the gradient) | adamw (decoupled decay)
     scheduler: str = "none"  # none | cosine
     score_mse: float = 1.0  # weight of the MSE term on the score
     score_l1: float = 1.0  # weight of the L1 term on the score

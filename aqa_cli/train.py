@@ -219,9 +219,9 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     exec_scale = float(execs.std()) if execs.size and execs.std() > 0 else 1.0
 
     t = cfg.train
-    if t.optimizer != "adam" or t.scheduler not in ("none", "cosine"):
+    if t.optimizer not in ("adam", "adamw") or t.scheduler not in ("none", "cosine"):
         raise UsageError(f"train.optimizer={t.optimizer!r}, train.scheduler={t.scheduler!r}: "
-                         "supported are adam and none|cosine")
+                         "supported are adam|adamw and none|cosine")
     d = cfg.data
     if d.clips < 1 or d.stride < 1 or d.clips * mcfg.clip_len * d.stride > d.frames:
         raise UsageError(f"data.clips={d.clips} x model.clip_len={mcfg.clip_len} x data.stride={d.stride} frames "
@@ -235,7 +235,8 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     model = model.to(dev)
     if dev.type == "cpu":
         model = model.to(memory_format=torch.channels_last_3d)
-    optim = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    optim = (torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam)(
+        model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(1, t.epochs))
              if t.scheduler == "cosine" else None)
     if not 0.0 <= t.ema < 1.0:

@@ -5,7 +5,7 @@ augmentation is a function of (seed, epoch, index) and resuming a run replays it
 
     frames uint8 (T, H, W, 3)
       --window (103 frames, ±jitter)--> (F, H, W, 3)
-      --every stride-th of the first clips × clip_len × stride frames, resize, crop (random | centre;
+      --every stride-th of clips × clip_len × stride frames (the first; training: up to `shift` later), resize, crop (random | centre;
         training with `scale`: of a random side s), hflip--> uint8 (N·L, s, s, 3)
       --to float, /255, ImageNet mean/std, (resize s → c)--> float32 (N, 3, L, c, c)
 """
@@ -79,6 +79,7 @@ def clips_from_frames(
     hflip: float = 0.0,
     stride: int = 1,
     scale: float = 0.0,
+    shift: int = 0,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Cut a window of frames into `clips` consecutive clips of `clip_len` frames, ready for a 3D CNN.
@@ -87,8 +88,9 @@ def clips_from_frames(
         clips × clip_len × stride frames is used (103-frame MTL-AQA windows → the first 96 frames →
         6 clips, as the paper does; stride 2 → 3 clips over the same 96 frames at half the cost).
     size: (width, height) to resize to first (MSCADC's 640×360); None keeps the stored size.
-    rng: None is the evaluation path (centre crop, no zoom, no flip); a Generator draws a random crop
-        (of a random size resized to `crop` when `scale` > 0, see zoom_side), flips with probability
+    rng: None is the evaluation path (the first frames, centre crop, no zoom, no flip); a Generator
+        starts the clips up to `shift` frames later (as far as T allows), draws a random crop (of a
+        random size resized to `crop` when `scale` > 0, see zoom_side) and flips with probability
         `hflip`, the same for every frame of the sample.
     Returns float32 (clips, 3, clip_len, crop, crop).
     """
@@ -97,7 +99,10 @@ def clips_from_frames(
         raise ValueError(f"need at least {need * stride} frames for {clips} clips of {clip_len} at stride "
                          f"{stride}, got {frames.shape[0]}")
     # np.array copies: a memmap is read-only and only the frames used are read from disk.
-    x = frames[: need * stride : stride]
+    first = 0
+    if rng is not None and shift > 0:  # drawn only when on, so shift 0 replays older runs exactly
+        first = int(rng.integers(0, min(shift, frames.shape[0] - need * stride) + 1))
+    x = frames[first: first + need * stride: stride]
     x = torch.from_numpy(np.array(x)) if isinstance(x, np.ndarray) else x
     if size is not None:
         x = resize(x, size)
@@ -127,6 +132,7 @@ def sample_clips(
     hflip: float = 0.0,
     stride: int = 1,
     scale: float = 0.0,
+    shift: int = 0,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Clips of one stored sample: pick its (jittered) `window`-frame window, then `clips_from_frames`.
@@ -136,4 +142,4 @@ def sample_clips(
     """
     start = window_start(pad, jitter, rng)
     return clips_from_frames(frames[start:start + window], clips, clip_len, crop, mean, std,
-                             size=size, hflip=hflip, stride=stride, scale=scale, rng=rng)
+                             size=size, hflip=hflip, stride=stride, scale=scale, shift=shift, rng=rng)

@@ -128,6 +128,15 @@ def test_clips_that_do_not_fit_the_window_are_a_usage_error(root, tmp_path, bad)
         train(_cfg(root, bad), tmp_path, quiet=True)  # smoke: 6 clips of 16; at stride 2 that is 192 frames
 
 
+def test_adamw_decays_the_weights_apart_from_the_gradient(root, tmp_path):
+    torch.set_num_threads(1)
+    train(_cfg(root, "train.epochs=1", "train.optimizer=adamw", "train.weight_decay=0.1"), tmp_path, quiet=True)
+    group = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"][0]
+    assert group["decoupled_weight_decay"] and group["weight_decay"] == 0.1
+    with pytest.raises(UsageError, match=r"train.optimizer='sgd'.*supported are adam\|adamw"):
+        train(_cfg(root, "train.optimizer=sgd"), tmp_path / "b", quiet=True)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
 def test_cli_device_cuda_without_cuda_is_an_error(root, tmp_path):
     out = _aqa("train", "--config", "smoke", "--data", str(root), "--out", str(tmp_path / "r"), "--device", "cuda")

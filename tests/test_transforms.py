@@ -87,3 +87,18 @@ def test_stride_takes_every_other_frame_of_the_same_window():
     assert px.tolist() == [3 + 2 * i for i in range(48)]  # window frames 0, 2, ..., 94
     with pytest.raises(ValueError, match="need at least 96 frames for 3 clips of 16 at stride 2"):
         clips_from_frames(indexed_frames(t=95), clips=3, crop=8, stride=2)
+
+
+def test_shift_starts_the_clips_later_within_the_window_in_training_only():
+    frames = indexed_frames(t=103)  # 7 frames more than 3 clips of 16 at stride 2 need
+    firsts = set()
+    for seed in range(60):
+        px = raw(clips_from_frames(frames, clips=3, crop=8, stride=2, shift=10, rng=np.random.default_rng(seed)))
+        idx = px[:, 0, :, 0, 0].flatten()
+        assert (idx[1:] - idx[:-1] == 2).all()  # still every second frame, in order
+        firsts.add(int(idx[0]))
+    assert firsts == set(range(0, 8))  # at most 10 later, and no further than the window allows
+    # the evaluation path, and shift 0 with the same generator, start at the window's first frame
+    assert raw(clips_from_frames(frames, clips=3, crop=8, stride=2, shift=7))[0, 0, 0, 0, 0] == 0
+    assert torch.equal(clips_from_frames(frames, clips=3, crop=8, stride=2, rng=np.random.default_rng(1)),
+                       clips_from_frames(frames, clips=3, crop=8, stride=2, shift=0, rng=np.random.default_rng(1)))
