@@ -108,7 +108,9 @@ def score(
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders' subfolders too.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")] = False,
     height: Annotated[Optional[Height], typer.Option(
-        "--height", help="DD table to use; default: the height the weights were trained on, else 3m.",
+        "--height", help="The dive's height: final = the expected DD of the predicted dive there × "
+        "execution. Without it: the score head, and the DD shown is the table's at the height the weights "
+        "were trained on (most often), else 3m.",
         show_default=False)] = None,
     dd: Annotated[Optional[float], typer.Option(
         "--dd", min=0.1, max=5.0, help="The dive's DD from the scoresheet: final = DD × execution.",
@@ -121,6 +123,9 @@ def score(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Per-video timings on stderr.")] = False,
 ) -> None:
     """Score dive videos: final score, execution, DD, dive number, classes and commentary.
+
+    The final score is DD × execution when the DD is known: --dd, or the expected DD of the predicted
+    dive at --height (or at the one height the weights were trained on); else the model's score head.
 
     stdout carries only data (table, JSON list or CSV); progress and messages go to stderr.
 
@@ -162,7 +167,7 @@ def score(
             err.print(f"{result.video}: decode {result.timings['decode']:.2f} s, "
                       f"model {result.timings['model']:.2f} s", highlight=False)
         if single and not quiet and not result.error:
-            _print_panel(result, scorer, height_name or scorer.default_height, dd)
+            _print_panel(result, scorer, height_name or scorer.default_height)
         bar.advance()
 
     summary = job.run(None if panel_only else sys.stdout, height=height_name, dd=dd, clips=clips,
@@ -209,7 +214,7 @@ class _progress:
         return False
 
 
-def _print_panel(result, scorer, height: str, dd: Optional[float]) -> None:
+def _print_panel(result, scorer, height: str) -> None:
     """The one-video view on stderr: scores, dive, each class with its probability, commentary."""
     from rich.panel import Panel
     from rich.table import Table
@@ -224,9 +229,10 @@ def _print_panel(result, scorer, height: str, dd: Optional[float]) -> None:
     grid.add_column()
     grid.add_row("Final score", f"[bold green]{num(result.final_score)}[/bold green]")
     grid.add_row("Execution", num(result.execution))
-    dd_from = "given" if dd is not None else (f"table, {height}" if result.difficulty is not None
-                                              else f"not in the {height} table")
-    grid.add_row("Difficulty", f"{num(result.difficulty, 1)} ({dd_from})")
+    dd_from = {"given": "given", "table": f"table, {height}",
+               "expected": f"expected: the {height} table's DDs weighted by the dive's class probabilities"}
+    grid.add_row("Difficulty", f"{num(result.difficulty, 2 if result.dd_from == 'expected' else 1)} "
+                               f"({dd_from.get(result.dd_from, f'not in the {height} table')})")
     grid.add_row("Dive", f"{result.dive_number or '-'}  {result.description or ''}")
     for head in ("position", "armstand", "rotation_type", "ss_no", "tw_no"):
         value = getattr(result, head)

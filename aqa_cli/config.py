@@ -105,6 +105,9 @@ class TrainConfig:
     # Exponential moving average of the weights (and BatchNorm statistics), updated after every step
     # with this decay (0: off). When on, the average is what is validated, saved as the model and tested.
     ema: float = 0.0
+    # The validation metric whose Spearman picks the checkpoint: "score" (the score head) or
+    # "expected_dd_x_execution" (the expected table DD of the predicted dive x predicted execution).
+    select: str = "score"
 
 
 @dataclass

@@ -81,6 +81,10 @@ class DiveLabels:
     straight: bool = False
 
 
+# The DiveLabels fields that MTL models predict, one classification head each, in this order everywhere
+# (batch["labels"] columns, evaluation, scoring).
+HEADS = ("position", "armstand", "rotation_type", "ss_no", "tw_no")
+
 _NUMBER = re.compile(r"^(?P<digits>\d{3,4})(?P<letter>[A-D])$")
 
 
@@ -245,6 +249,42 @@ def number_at(labels: DiveLabels, height: str | float | None) -> str:
     if (number, h) not in _index() and (straight, h) in _index():
         return straight
     return number
+
+
+@functools.lru_cache(maxsize=None)
+def _nameable(height: str) -> tuple[tuple[float, ...], tuple[tuple[int, ...], ...]]:
+    """DDs and (position, armstand, rotation_type, ss_no, tw_no) labels of the dives the table lists at
+    `height` that the five heads can name (not flying: no head says so; ss_no < 10, tw_no < 8)."""
+    dds, labels = [], []
+    for e in dd_entries(height):
+        lab = parse_dive(e.dive)
+        if not lab.flying and lab.ss_no < len(LABEL_NAMES["ss_no"]) and lab.tw_no < len(LABEL_NAMES["tw_no"]):
+            dds.append(e.dd)
+            labels.append(tuple(getattr(lab, h) for h in HEADS))
+    return tuple(dds), tuple(labels)
+
+
+def expected_difficulty(log_probs, height: str | float) -> float | None:
+    """The expected DD of a predicted dive at `height`: each dive the table lists there weighted by its
+    probability under the five heads' class distributions taken as independent, renormalised over
+    those dives (a mix of heads that spells no listed dive gets no weight).
+
+    log_probs: head name (see HEADS) → (K,) log-probabilities (a log_softmax of the head's logits).
+    Beside the argmax dive's DD, this keeps the model's doubt: a dive read as 2 or 3 half twists at
+    60/40 gets a DD between theirs instead of all of one. None when no listed dive can be named or
+    every one gets probability 0. Raises ValueError for a height without a DD table.
+    """
+    import numpy as np
+
+    dds, labels = _nameable(normalize_height(height))
+    if not dds:
+        return None
+    idx = np.asarray(labels)  # (D, 5)
+    lp = sum(np.asarray(log_probs[h], dtype=np.float64)[idx[:, j]] for j, h in enumerate(HEADS))  # (D,)
+    if not np.isfinite(lp.max()):
+        return None
+    w = np.exp(lp - lp.max())
+    return float((w * np.asarray(dds)).sum() / w.sum())
 
 
 def judged_execution(judge_scores) -> float:

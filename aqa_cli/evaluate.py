@@ -19,9 +19,8 @@ import numpy as np
 
 from aqa_cli import dive, metrics
 from aqa_cli.datasets.layout import DatasetRoot, Sample
+from aqa_cli.dive import HEADS
 from aqa_cli.text import Vocabulary
-
-HEADS = ("position", "armstand", "rotation_type", "ss_no", "tw_no")
 
 
 @dataclass
@@ -31,6 +30,7 @@ class Predictions:
     score: np.ndarray
     execution: np.ndarray | None = None
     classes: dict[str, np.ndarray] = field(default_factory=dict)  # head → predicted class ids
+    log_probs: dict[str, np.ndarray] = field(default_factory=dict)  # head → (S, K) log-probabilities
     captions: list[list[str]] | None = None  # generated commentary tokens
 
 
@@ -43,7 +43,7 @@ def predict(model, loader, device, vocab: Vocabulary | None = None, captions: bo
     import torch
 
     model.eval()
-    scores, execs, classes, texts = [], [], {h: [] for h in HEADS}, []
+    scores, execs, log_probs, texts = [], [], {h: [] for h in HEADS}, []
     has_exec = has_cls = False
     with torch.no_grad():
         for batch in loader:
@@ -59,12 +59,13 @@ def predict(model, loader, device, vocab: Vocabulary | None = None, captions: bo
                 execs.append(out["execution"].float().cpu())
             for head, logits in (out.get("logits") or {}).items():
                 has_cls = True
-                classes[head].append(logits.argmax(-1).cpu())
+                log_probs[head].append(torch.log_softmax(logits.float(), -1).cpu())
     cat = lambda xs: torch.cat(xs).numpy() if xs else np.zeros(0)  # noqa: E731
     return Predictions(
         score=cat(scores),
         execution=cat(execs) if has_exec else None,
-        classes={h: cat(v) for h, v in classes.items()} if has_cls else {},
+        classes={h: cat(v).argmax(-1) for h, v in log_probs.items()} if has_cls else {},
+        log_probs={h: cat(v) for h, v in log_probs.items()} if has_cls else {},
         captions=texts if texts else None,
     )
 
@@ -87,6 +88,8 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
     score:        n, spearman, relative_l2 (×100 over the dataset's range lo..hi)
     accuracy:     per head and `dive_number` (all five heads right), on samples with that label
     dd_x_execution: DD(predicted dive number, height) × predicted execution, where both are known
+    expected_dd_x_execution: the expected DD of the predicted dive at its height (dive.expected_difficulty,
+                  from `log_probs`) × predicted execution: the score `aqa score --height` reports
     known_dd_x_execution: the sample's own DD × predicted execution: what `aqa score --dd` reports when
                   the DD is taken from the scoresheet (competitions announce each dive's DD)
     captions:     bleu4, cider_d against the sample's commentary
@@ -106,15 +109,17 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
                                               [samples[i].dive_number for i in known])
         report["accuracy"] = acc
         if pred.execution is not None:
-            report["dd_x_execution"] = _dd_times_execution(pred, numbers, samples, lo, hi)
+            report["dd_x_execution"] = _times_execution(
+                [_table_dd(n, s.height) for n, s in zip(numbers, samples)], pred, samples, lo, hi)
+            if pred.log_probs:
+                report["expected_dd_x_execution"] = _times_execution(
+                    [_expected_dd(pred, i, s.height) for i, s in enumerate(samples)], pred, samples, lo, hi)
     if pred.execution is not None:
         from aqa_cli.datasets.frames import execution_target
 
-        known = [i for i, s in enumerate(samples) if s.difficulty > 0]
-        if known:
-            report["known_dd_x_execution"] = metrics.score_report(
-                [samples[i].difficulty * float(pred.execution[i]) for i in known],
-                [samples[i].final_score for i in known], lo, hi)
+        if any(s.difficulty > 0 for s in samples):
+            report["known_dd_x_execution"] = _times_execution(
+                [s.difficulty if s.difficulty > 0 else None for s in samples], pred, samples, lo, hi)
 
         t = np.array([execution_target(s) for s in samples])
         ok = np.isfinite(t)
@@ -140,21 +145,29 @@ def _dive_number(pred: Predictions, i: int, height: str | None) -> str:
         return ""
 
 
-def _dd_times_execution(pred: Predictions, numbers: list[str], samples: list[Sample],
-                        lo: float, hi: float) -> dict:
-    """The score the rules give the predicted dive: DD(number, height) × predicted execution."""
-    recomputed, true = [], []
-    for i, s in enumerate(samples):
-        try:
-            dd = dive.difficulty(numbers[i], s.height) if numbers[i] and s.height else None
-        except ValueError:  # a height the DD tables do not know
-            dd = None
-        if dd is not None:
-            recomputed.append(dd * float(pred.execution[i]))
-            true.append(s.final_score)
-    if not recomputed:
+def _times_execution(dds: list[float | None], pred: Predictions, samples: list[Sample], lo: float,
+                     hi: float) -> dict:
+    """Spearman and relative L2 of DD × predicted execution against the final score, over the samples
+    whose DD (`dds[i]`) is known."""
+    keep = [i for i, dd in enumerate(dds) if dd is not None]
+    if not keep:
         return {"n": 0, "spearman": math.nan, "relative_l2": math.nan}
-    return metrics.score_report(recomputed, true, lo, hi)
+    return metrics.score_report([dds[i] * float(pred.execution[i]) for i in keep],
+                                [samples[i].final_score for i in keep], lo, hi)
+
+
+def _table_dd(number: str, height: str | None) -> float | None:
+    try:
+        return dive.difficulty(number, height) if number and height else None
+    except ValueError:  # a height the DD tables do not know
+        return None
+
+
+def _expected_dd(pred: Predictions, i: int, height: str | None) -> float | None:
+    try:
+        return dive.expected_difficulty({h: v[i] for h, v in pred.log_probs.items()}, height) if height else None
+    except ValueError:
+        return None
 
 
 def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str = "test",

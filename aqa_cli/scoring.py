@@ -7,10 +7,14 @@
 
 Every preprocessing value comes from the checkpoint's `preprocess` dict, never from constants here.
 
-**Scores.** `final_score` is the model's score head (what it was trained to predict). When the coach
-gives the DD (`dd=`), final = DD × execution instead. `difficulty` is the given DD, else the World
-Aquatics table value of the predicted dive number at `height`; `height` defaults to the checkpoint's
-`data.height` (or the most common key of `data.heights`, a {height: count} dict), else "3m".
+**Scores.** For a model with execution and dive heads the final score follows the rules, DD × execution,
+whenever the DD can be known: the DD the coach gives (`dd=`), else the expected table DD of the dive
+at the height (`dive.expected_difficulty`: the World Aquatics DDs weighted by the five heads'
+probabilities), where the height is given (`height=`) or the checkpoint was trained at one height.
+Otherwise `final_score` is the model's score head (what it was trained to predict: it needs no
+height) and `difficulty` the table DD of the predicted dive number at the checkpoint's most common
+height (`data.height`, or the most common key of `data.heights`, a {height: count} dict; else "3m").
+On SynDive the expected DD × execution ranked the scores better than the score head (README).
 
 **Batches.** `score_videos` decodes the next videos on a thread pool while the model works on the
 current one (PyAV and torch both release the GIL), and yields exactly one result per input in input
@@ -28,12 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aqa_cli.dive import HEADS
 from aqa_cli.errors import AqaError, UsageError, WeightsError
 
 # The public record: JSON keys = CSV columns, in this order (see writers.py for the value formats).
 FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "description", "position",
           "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error")
-HEADS = ("position", "armstand", "rotation_type", "ss_no", "tw_no")
 PREPROCESS_KEYS = ("clips", "clip_len", "resize", "crop", "mean", "std")  # what inference reads
 DEFAULT_HEIGHT = "3m"
 SYNTHETIC_NOTE = "demo weights trained on SynDive synthetic renderings: not calibrated for real footage"
@@ -64,6 +68,7 @@ class ScoreResult:
     weights: str | None = None
     error: str | None = None
     probabilities: dict[str, float] = field(default_factory=dict)  # head → probability of its prediction
+    dd_from: str = ""  # where `difficulty` came from: "given", "expected" or "table" (see the module docstring)
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds (decode, model)
 
     def record(self) -> dict[str, Any]:
@@ -98,6 +103,7 @@ class Scorer:
         self.model = model_from_checkpoint(checkpoint).to(self.device)
         self.captions = bool(self.vocab) and getattr(self.model, "captioner", None) is not None
         self.default_height = default_height(self.data)
+        self.one_height = one_height(self.data)
 
     def prepare(self, path: str | Path, clips: int | None = None):
         """Decode and transform one video: float (N, 3, clip_len, crop, crop) on the CPU (thread-safe)."""
@@ -122,8 +128,9 @@ class Scorer:
         result = ScoreResult(video=video, weights=self.name)
         score = float(out["score"][0])
         execution = float(out["execution"][0]) if "execution" in out else None
-        labels = {}
+        labels, log_probs = {}, {}
         for head, logits in (out.get("logits") or {}).items():
+            log_probs[head] = torch.log_softmax(logits[0].float(), dim=0).cpu().numpy()
             prob = torch.softmax(logits[0].float(), dim=0)
             k = int(prob.argmax())
             labels[head] = k
@@ -135,16 +142,22 @@ class Scorer:
                 result.armstand = bool(k)
             elif head in ("ss_no", "tw_no"):
                 setattr(result, head, k)
-        height = height or self.default_height
+        known_height = height or self.one_height  # a height the rules' DD can rely on
+        height = known_height or self.default_height
         result.dive_number, result.description = _dive(labels, height)
         table_dd = _table_dd(result.dive_number, height)
+        expected = (_expected_dd(log_probs, known_height)
+                    if execution is not None and known_height and set(log_probs) == set(HEADS) else None)
         if execution is None and table_dd:
             execution = score / table_dd  # a model without an execution head: back it out of the table DD
         if dd is not None:
-            result.difficulty = dd
+            result.difficulty, result.dd_from = dd, "given"
             result.final_score = dd * execution if execution is not None else None
+        elif expected is not None:
+            result.difficulty, result.dd_from = expected, "expected"
+            result.final_score = expected * execution
         else:
-            result.difficulty = table_dd
+            result.difficulty, result.dd_from = table_dd, "table" if table_dd is not None else ""
             result.final_score = score
         result.execution = execution
         if ids is not None:
@@ -183,6 +196,19 @@ def resolve_device(device: str = "auto") -> str:
             raise UsageError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
         return device
     raise UsageError(f"device {device!r}: expected auto, cpu, cuda or cuda:N")
+
+
+def one_height(data: dict[str, Any]) -> str | None:
+    """The height of a checkpoint trained at one height only (`data.height`, or the only key of
+    `data.heights`), else None."""
+    from aqa_cli.dive import normalize_height
+
+    heights = data.get("heights")
+    height = data.get("height") or (next(iter(heights)) if isinstance(heights, dict) and len(heights) == 1 else None)
+    try:
+        return normalize_height(height) if height else None
+    except ValueError:
+        return None
 
 
 def default_height(data: dict[str, Any]) -> str:
@@ -378,6 +404,15 @@ def _dive(labels: dict[str, int], height: str | None) -> tuple[str | None, str |
         return number, describe(number)
     except (ValueError, IndexError, KeyError):
         return None, None
+
+
+def _expected_dd(log_probs: dict, height: str) -> float | None:
+    from aqa_cli.dive import expected_difficulty
+
+    try:
+        return expected_difficulty(log_probs, height)
+    except ValueError:
+        return None
 
 
 def _table_dd(number: str | None, height: str) -> float | None:

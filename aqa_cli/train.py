@@ -127,7 +127,7 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
             loss = loss + t.execution_weight * exec_loss
             parts["execution"] = exec_loss.item()
     if out.get("logits"):
-        from aqa_cli.datasets.frames import HEADS  # the column order of batch["labels"]
+        from aqa_cli.dive import HEADS  # the column order of batch["labels"]
 
         # Unknown labels are -1 in a dataset root; a batch where a head has none adds 0, not NaN.
         labels = {h: batch["labels"][:, HEADS.index(h)] for h in out["logits"]}
@@ -166,9 +166,12 @@ def _init_output_bias(head, value: float) -> None:
             last[-1].bias.fill_(value)
 
 
-def _selection_value(val: dict) -> float:
-    """Validation Spearman; NaN (constant predictions, empty split) ranks below every number."""
-    rho = val.get("score", {}).get("spearman", math.nan)
+SELECT = ("score", "expected_dd_x_execution")  # val metrics whose Spearman can pick the checkpoint
+
+
+def _selection_value(val: dict, metric: str) -> float:
+    """Validation Spearman of `metric`; NaN (constant predictions, empty split) ranks below every number."""
+    rho = val.get(metric, {}).get("spearman", math.nan)
     return -math.inf if rho is None or math.isnan(rho) else rho
 
 
@@ -239,6 +242,9 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
         model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(1, t.epochs))
              if t.scheduler == "cosine" else None)
+    if t.select not in SELECT or (t.select != "score" and (mcfg.task != "mtl" or not mcfg.execution)):
+        raise UsageError(f"train.select={t.select!r}: expected score, or expected_dd_x_execution for MTL models "
+                         "with an execution head")
     if not 0.0 <= t.ema < 1.0:
         raise UsageError(f"train.ema={t.ema}: expected a decay in [0, 1) (0 turns the average off)")
     swa = torch.optim.swa_utils
@@ -350,7 +356,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                                                autocast=autocast), val_ds.samples, lo, hi, root.info.synthetic)
                        if len(val_ds) else {})
                 record["val"] = val
-                value = _selection_value(val)
+                value = _selection_value(val, t.select)
                 # Without a val split nothing can pick an epoch honestly: the last one is kept.
                 improved = best["epoch"] < 0 or value > best["value"] or not len(val_ds)
                 if improved:
@@ -399,7 +405,7 @@ def _finish(best_path, out_dir, model, root, mcfg, cfg, vocab, dev, best, lo, hi
                             test_ds.samples, lo, hi, root.info.synthetic) if len(test_ds) else {})
     ckpt["metrics"] = {"val": best["val"], "test": test}
     save_checkpoint(best_path, {k: v for k, v in ckpt.items() if k != "format_version"})
-    selected_on = "val spearman" if best["val"] else "last epoch (no val split)"
+    selected_on = f"val {cfg.train.select} spearman" if best["val"] else "last epoch (no val split)"
     report = {"best_epoch": best["epoch"], "selected_on": selected_on, "val": best["val"], "test": test,
               "stopped_early": stopped_early, "train_seconds": round(seconds, 1),
               "data": ckpt["data"], "task": mcfg.task, "backbone": mcfg.backbone}
@@ -479,14 +485,22 @@ class _Display:
         extra = "".join(f" {short} {acc[h]:.2f}" for h, short in (("position", "pos"), ("rotation_type", "rot"))
                         if h in acc)
         self.console.print(f"epoch {record['epoch'] + 1}: loss {record.get('train_loss', math.nan):.3f} "
-                           f"val ρ {_fmt(rho)}{extra} {record['clips_per_s']:.1f} clips/s "
+                           f"val ρ {_fmt(rho)}{_rules(val)}{extra} {record['clips_per_s']:.1f} clips/s "
                            f"{record['seconds']:.0f}s", highlight=False)
 
     def summary(self, report: dict) -> None:
         if self.quiet:
             return
-        rho = report.get("test", {}).get("score", {}).get("spearman")
-        self.console.print(f"best epoch {report['best_epoch'] + 1} (by val); test ρ {_fmt(rho)}", highlight=False)
+        test = report.get("test", {})
+        rho = test.get("score", {}).get("spearman")
+        self.console.print(f"best epoch {report['best_epoch'] + 1} (by {report['selected_on']}); "
+                           f"test ρ {_fmt(rho)}{_rules(test)}", highlight=False)
+
+
+def _rules(metrics: dict) -> str:
+    """' (E[DD]×exec ρ 0.782)' where the metrics have the rules' score, else ''."""
+    rho = metrics.get("expected_dd_x_execution", {}).get("spearman")
+    return f" (E[DD]×exec ρ {_fmt(rho)})" if rho is not None else ""
 
 
 def _fmt(x) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from aqa_cli.dive import (
@@ -14,6 +15,7 @@ from aqa_cli.dive import (
     describe,
     difficulty,
     dive_number,
+    expected_difficulty,
     final_score,
     judged_execution,
     number_at,
@@ -66,6 +68,36 @@ def test_a_predicted_free_is_read_straight_where_the_table_lists_only_a():
     assert number_at(DiveLabels(0, 0, 1, 1, 0), "2m") == "101D"
     assert all(not (e.dive.endswith("A") and difficulty(e.dive[:-1] + "D", e.height))
                for e in dd_entries())  # never listed both ways, so the reading is never a guess
+
+
+def _log_probs(position, armstand, rotation_type, ss_no, tw_no):
+    """Five heads' log-probabilities from {class: probability} dicts (unnamed classes: 0)."""
+    sizes = [len(LABEL_NAMES[h]) for h in ("position", "armstand", "rotation_type", "ss_no", "tw_no")]
+    out = {}
+    for head, probs, k in zip(("position", "armstand", "rotation_type", "ss_no", "tw_no"),
+                              (position, armstand, rotation_type, ss_no, tw_no), sizes):
+        p = np.zeros(k)
+        for cls, v in probs.items():
+            p[cls] = v
+        with np.errstate(divide="ignore"):
+            out[head] = np.log(p)
+    return out
+
+
+def test_expected_difficulty_weighs_the_listed_dives_by_the_heads_probabilities():
+    sure = _log_probs({1: 1.0}, {0: 1.0}, {1: 1.0}, {5: 1.0}, {0: 1.0})  # 105B
+    assert expected_difficulty(sure, "3m") == pytest.approx(difficulty("105B", "3m"))
+    # 60/40 between 2½ and 3½ somersaults: the DDs mixed 60/40
+    mixed = _log_probs({1: 1.0}, {0: 1.0}, {1: 1.0}, {5: 0.6, 7: 0.4}, {0: 1.0})
+    assert expected_difficulty(mixed, "3m") == pytest.approx(0.6 * difficulty("105B", "3m") + 0.4 * difficulty("107B", "3m"))
+    # class 0 is whichever of free / straight the table lists: 101A here
+    assert expected_difficulty(_log_probs({0: 1.0}, {0: 1.0}, {1: 1.0}, {1: 1.0}, {0: 1.0}), "3m") == pytest.approx(1.6)
+    # mass on a dive the table does not list at the height (armstand off a springboard) gets no weight
+    half = _log_probs({1: 1.0}, {0: 0.5, 1: 0.5}, {1: 1.0}, {5: 1.0}, {0: 1.0})
+    assert expected_difficulty(half, "3m") == pytest.approx(difficulty("105B", "3m"))
+    assert expected_difficulty(_log_probs({1: 1.0}, {1: 1.0}, {1: 1.0}, {5: 1.0}, {0: 1.0}), "3m") is None
+    with pytest.raises(ValueError, match="height"):
+        expected_difficulty(sure, "2m")
 
 
 @pytest.mark.parametrize("bad, reason", [

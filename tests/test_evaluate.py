@@ -85,6 +85,22 @@ def test_a_straight_dive_predicted_as_class_0_gets_its_number_and_dd():
     assert report["dd_x_execution"]["relative_l2"] == pytest.approx(0.0, abs=1e-5)
 
 
+def test_expected_dd_times_execution_mixes_the_dds_as_the_heads_doubt():
+    samples, execution = _samples()
+    pred = _predictions(samples, execution)
+    sizes = {"position": 3, "armstand": 2, "rotation_type": 4, "ss_no": 10, "tw_no": 8}
+    with np.errstate(divide="ignore"):
+        pred.log_probs = {h: np.log(np.eye(k)[pred.classes[h]]) for h, k in sizes.items()}
+        pred.log_probs["position"][3] = np.log([0.0, 0.75, 0.25])  # sample 3 (107B): 75 % pike, 25 % tuck
+    report = compute_metrics(pred, samples, 40.0, 100.0)
+    dd3 = 0.75 * dive.difficulty("107B", "3m") + 0.25 * dive.difficulty("107C", "3m")
+    recomputed = np.array([s.final_score for s in samples[:3]] + [dd3 * 27.0])
+    true = np.array([s.final_score for s in samples])
+    got = report["expected_dd_x_execution"]
+    assert got["n"] == 4
+    assert got["relative_l2"] == pytest.approx(100 * np.mean(((recomputed - true) / 60.0) ** 2))
+
+
 def test_unknown_labels_are_left_out_and_real_data_has_no_oracle():
     samples, execution = _samples()
     samples[3].position = -1

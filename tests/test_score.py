@@ -202,9 +202,16 @@ def test_dd_from_table_at_height_or_given(scorer, clip, monkeypatch):
     assert (r.dive_number, r.description) == ("105B", "Forward 2½ Somersaults Pike")
     assert r.difficulty == difficulty("105B", "3m") and r.final_score == 60.0 and r.execution == 25.0
     assert r.probabilities["position"] > 0.99
-    assert score_video(clip, scorer, height="1m").difficulty == difficulty("105B", "1m")
+    assert r.dd_from == "table"  # trained at several heights and none given: the score head
+    # a given height: the expected DD there (the heads are sure of 105B) x execution
+    at1 = score_video(clip, scorer, height="1m")
+    assert at1.dd_from == "expected" and at1.difficulty == pytest.approx(difficulty("105B", "1m"), abs=1e-3)
+    assert at1.final_score == pytest.approx(at1.difficulty * 25.0)
+    monkeypatch.setattr(scorer, "one_height", "10m")  # weights trained at one height: that one
+    at10 = score_video(clip, scorer)
+    assert at10.dd_from == "expected" and at10.difficulty == pytest.approx(difficulty("105B", "10m"), abs=1e-3)
     given = score_video(clip, scorer, dd=3.1)
-    assert given.difficulty == 3.1 and given.final_score == pytest.approx(3.1 * 25.0)
+    assert given.dd_from == "given" and given.difficulty == 3.1 and given.final_score == pytest.approx(3.1 * 25.0)
     assert given.commentary == scorer.vocab.words[3].capitalize() + " " + scorer.vocab.words[4] + "."
 
 
@@ -218,6 +225,9 @@ def test_default_height_comes_from_the_checkpoint():
     assert scoring.default_height({"heights": {"10m": 5, "3m": 2}}) == "10m"
     assert scoring.default_height({"height": 1}) == "1m"
     assert scoring.default_height({}) == "3m"
+    assert scoring.one_height({"heights": {"10m": 5, "3m": 2}}) is None
+    assert scoring.one_height({"heights": {"10m": 5}}) == scoring.one_height({"height": 10}) == "10m"
+    assert scoring.one_height({}) is None
 
 
 def test_python_api_batch_keeps_order_and_errors(tmp_path, scorer, clip):

@@ -137,6 +137,20 @@ def test_adamw_decays_the_weights_apart_from_the_gradient(root, tmp_path):
         train(_cfg(root, "train.optimizer=sgd"), tmp_path / "b", quiet=True)
 
 
+def test_select_picks_the_epoch_with_the_best_val_rules_score(root, tmp_path):
+    torch.set_num_threads(1)
+    report = train(_cfg(root, "train.epochs=3", "train.select=expected_dd_x_execution"), tmp_path, quiet=True)
+    vals = [e["val"]["expected_dd_x_execution"]["spearman"] for e in _epochs(tmp_path)]
+    vals = [-np.inf if np.isnan(v) else v for v in vals]
+    assert report["selected_on"] == "val expected_dd_x_execution spearman"
+    assert report["best_epoch"] == int(np.argmax(vals))
+    assert "expected_dd_x_execution" in report["test"]
+    with pytest.raises(UsageError, match="train.select='spearman'"):
+        train(_cfg(root, "train.select=spearman"), tmp_path / "b", quiet=True)
+    with pytest.raises(UsageError, match="train.select='expected_dd_x_execution'"):
+        train(_cfg(root, "train.select=expected_dd_x_execution", "model.task=stl"), tmp_path / "c", quiet=True)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
 def test_cli_device_cuda_without_cuda_is_an_error(root, tmp_path):
     out = _aqa("train", "--config", "smoke", "--data", str(root), "--out", str(tmp_path / "r"), "--device", "cuda")

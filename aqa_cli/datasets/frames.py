@@ -20,10 +20,9 @@ from torch.utils.data import Dataset, get_worker_info
 from aqa_cli import dive
 from aqa_cli.config import DataConfig, ModelConfig
 from aqa_cli.datasets.layout import DatasetRoot, Sample
+from aqa_cli.dive import HEADS
 from aqa_cli.text import Vocabulary
 from aqa_cli.transforms import resize, sample_clips
-
-HEADS = ("position", "armstand", "rotation_type", "ss_no", "tw_no")
 
 
 def execution_target(sample: Sample) -> float:
