@@ -264,15 +264,16 @@ def _nameable(height: str) -> tuple[tuple[float, ...], tuple[tuple[int, ...], ..
     return tuple(dds), tuple(labels)
 
 
-def expected_difficulty(log_probs, height: str | float) -> float | None:
+def expected_difficulty(log_probs, height: str | float, min_mass: float = 0.5) -> float | None:
     """The expected DD of a predicted dive at `height`: each dive the table lists there weighted by its
     probability under the five heads' class distributions taken as independent, renormalised over
     those dives (a mix of heads that spells no listed dive gets no weight).
 
     log_probs: head name (see HEADS) → (K,) log-probabilities (a log_softmax of the head's logits).
     Beside the argmax dive's DD, this keeps the model's doubt: a dive read as 2 or 3 half twists at
-    60/40 gets a DD between theirs instead of all of one. None when no listed dive can be named or
-    every one gets probability 0. Raises ValueError for a height without a DD table.
+    60/40 gets a DD between theirs instead of all of one. None when the listed dives hold less than
+    `min_mass` of the probability (the heads read a dive not done at this height: an armstand off a
+    springboard, or the wrong height given). Raises ValueError for a height without a DD table.
     """
     import numpy as np
 
@@ -281,9 +282,9 @@ def expected_difficulty(log_probs, height: str | float) -> float | None:
         return None
     idx = np.asarray(labels)  # (D, 5)
     lp = sum(np.asarray(log_probs[h], dtype=np.float64)[idx[:, j]] for j, h in enumerate(HEADS))  # (D,)
-    if not np.isfinite(lp.max()):
+    w = np.exp(lp)
+    if w.sum() < min_mass or w.sum() == 0:
         return None
-    w = np.exp(lp - lp.max())
     return float((w * np.asarray(dds)).sum() / w.sum())
 
 

@@ -89,7 +89,8 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
     accuracy:     per head and `dive_number` (all five heads right), on samples with that label
     dd_x_execution: DD(predicted dive number, height) × predicted execution, where both are known
     expected_dd_x_execution: the expected DD of the predicted dive at its height (dive.expected_difficulty,
-                  from `log_probs`) × predicted execution: the score `aqa score --height` reports
+                  from `log_probs`) × predicted execution, or the score head where the heads read no dive
+                  listed at that height: the final score `aqa score --height` reports
     known_dd_x_execution: the sample's own DD × predicted execution: what `aqa score --dd` reports when
                   the DD is taken from the scoresheet (competitions announce each dive's DD)
     captions:     bleu4, cider_d against the sample's commentary
@@ -112,8 +113,8 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
             report["dd_x_execution"] = _times_execution(
                 [_table_dd(n, s.height) for n, s in zip(numbers, samples)], pred, samples, lo, hi)
             if pred.log_probs:
-                report["expected_dd_x_execution"] = _times_execution(
-                    [_expected_dd(pred, i, s.height) for i, s in enumerate(samples)], pred, samples, lo, hi)
+                report["expected_dd_x_execution"] = _scored(
+                    [_rules_score(pred, i, s.height) for i, s in enumerate(samples)], samples, lo, hi)
     if pred.execution is not None:
         from aqa_cli.datasets.frames import execution_target
 
@@ -145,15 +146,19 @@ def _dive_number(pred: Predictions, i: int, height: str | None) -> str:
         return ""
 
 
-def _times_execution(dds: list[float | None], pred: Predictions, samples: list[Sample], lo: float,
-                     hi: float) -> dict:
-    """Spearman and relative L2 of DD × predicted execution against the final score, over the samples
-    whose DD (`dds[i]`) is known."""
-    keep = [i for i, dd in enumerate(dds) if dd is not None]
+def _scored(scores: list[float | None], samples: list[Sample], lo: float, hi: float) -> dict:
+    """Spearman and relative L2 of `scores` against the final scores, over the samples that have one."""
+    keep = [i for i, v in enumerate(scores) if v is not None]
     if not keep:
         return {"n": 0, "spearman": math.nan, "relative_l2": math.nan}
-    return metrics.score_report([dds[i] * float(pred.execution[i]) for i in keep],
-                                [samples[i].final_score for i in keep], lo, hi)
+    return metrics.score_report([scores[i] for i in keep], [samples[i].final_score for i in keep], lo, hi)
+
+
+def _times_execution(dds: list[float | None], pred: Predictions, samples: list[Sample], lo: float,
+                     hi: float) -> dict:
+    """`_scored` of DD × predicted execution, over the samples whose DD (`dds[i]`) is known."""
+    return _scored([dd * float(pred.execution[i]) if dd is not None else None for i, dd in enumerate(dds)],
+                   samples, lo, hi)
 
 
 def _table_dd(number: str, height: str | None) -> float | None:
@@ -163,11 +168,16 @@ def _table_dd(number: str, height: str | None) -> float | None:
         return None
 
 
-def _expected_dd(pred: Predictions, i: int, height: str | None) -> float | None:
-    try:
-        return dive.expected_difficulty({h: v[i] for h, v in pred.log_probs.items()}, height) if height else None
-    except ValueError:
+def _rules_score(pred: Predictions, i: int, height: str | None) -> float | None:
+    """The final score `aqa score --height` gives sample i: the expected DD at `height` × predicted
+    execution, or the score head where the heads read no dive listed there; None without a known height."""
+    if not height:
         return None
+    try:
+        dd = dive.expected_difficulty({h: v[i] for h, v in pred.log_probs.items()}, height)
+    except ValueError:  # a height the DD tables do not know
+        return None
+    return dd * float(pred.execution[i]) if dd is not None else float(pred.score[i])
 
 
 def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str = "test",

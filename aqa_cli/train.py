@@ -244,7 +244,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
              if t.scheduler == "cosine" else None)
     if t.select not in SELECT or (t.select != "score" and (mcfg.task != "mtl" or not mcfg.execution)):
         raise UsageError(f"train.select={t.select!r}: expected score, or expected_dd_x_execution for MTL models "
-                         "with an execution head")
+                         "with an execution head", hint="--set train.select=score")
     if not 0.0 <= t.ema < 1.0:
         raise UsageError(f"train.ema={t.ema}: expected a decay in [0, 1) (0 turns the average off)")
     swa = torch.optim.swa_utils

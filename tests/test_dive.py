@@ -92,10 +92,12 @@ def test_expected_difficulty_weighs_the_listed_dives_by_the_heads_probabilities(
     assert expected_difficulty(mixed, "3m") == pytest.approx(0.6 * difficulty("105B", "3m") + 0.4 * difficulty("107B", "3m"))
     # class 0 is whichever of free / straight the table lists: 101A here
     assert expected_difficulty(_log_probs({0: 1.0}, {0: 1.0}, {1: 1.0}, {1: 1.0}, {0: 1.0}), "3m") == pytest.approx(1.6)
-    # mass on a dive the table does not list at the height (armstand off a springboard) gets no weight
-    half = _log_probs({1: 1.0}, {0: 0.5, 1: 0.5}, {1: 1.0}, {5: 1.0}, {0: 1.0})
+    # mass on a dive the table does not list at the height (armstand off a springboard) gets no weight,
+    # and when such dives hold more than half of it, there is no expected DD
+    half = _log_probs({1: 1.0}, {0: 0.6, 1: 0.4}, {1: 1.0}, {5: 1.0}, {0: 1.0})
     assert expected_difficulty(half, "3m") == pytest.approx(difficulty("105B", "3m"))
-    assert expected_difficulty(_log_probs({1: 1.0}, {1: 1.0}, {1: 1.0}, {5: 1.0}, {0: 1.0}), "3m") is None
+    assert expected_difficulty(_log_probs({1: 1.0}, {0: 0.4, 1: 0.6}, {1: 1.0}, {5: 1.0}, {0: 1.0}), "3m") is None
+    assert expected_difficulty(_log_probs({1: 1.0}, {1: 1.0}, {1: 1.0}, {5: 1.0}, {0: 1.0}), "3m", min_mass=0) is None
     with pytest.raises(ValueError, match="height"):
         expected_difficulty(sure, "2m")
 

@@ -92,12 +92,15 @@ def test_expected_dd_times_execution_mixes_the_dds_as_the_heads_doubt():
     with np.errstate(divide="ignore"):
         pred.log_probs = {h: np.log(np.eye(k)[pred.classes[h]]) for h, k in sizes.items()}
         pred.log_probs["position"][3] = np.log([0.0, 0.75, 0.25])  # sample 3 (107B): 75 % pike, 25 % tuck
+        pred.log_probs["armstand"][2] = np.log([0.0, 1.0])  # sample 2: an armstand, not done off a 3 m board
+    samples[1].height = ""  # no height: no rules score
     report = compute_metrics(pred, samples, 40.0, 100.0)
     dd3 = 0.75 * dive.difficulty("107B", "3m") + 0.25 * dive.difficulty("107C", "3m")
-    recomputed = np.array([s.final_score for s in samples[:3]] + [dd3 * 27.0])
-    true = np.array([s.final_score for s in samples])
+    # sample 0 exact, sample 2 falls back to the score head (40), sample 3 mixes 107B and 107C
+    recomputed = np.array([samples[0].final_score, 40.0, dd3 * 27.0])
+    true = np.array([s.final_score for i, s in enumerate(samples) if i != 1])
     got = report["expected_dd_x_execution"]
-    assert got["n"] == 4
+    assert got["n"] == 3
     assert got["relative_l2"] == pytest.approx(100 * np.mean(((recomputed - true) / 60.0) ** 2))
 
 
