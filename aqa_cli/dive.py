@@ -283,9 +283,10 @@ def expected_difficulty(log_probs, height: str | float, min_mass: float = 0.5) -
     idx = np.asarray(labels)  # (D, 5)
     lp = sum(np.asarray(log_probs[h], dtype=np.float64)[idx[:, j]] for j, h in enumerate(HEADS))  # (D,)
     w = np.exp(lp)
-    if w.sum() < min_mass or w.sum() == 0:
+    mass = w.sum()
+    if mass == 0 or mass < min_mass:
         return None
-    return float((w * np.asarray(dds)).sum() / w.sum())
+    return float((w * np.asarray(dds)).sum() / mass)
 
 
 def judged_execution(judge_scores) -> float:
