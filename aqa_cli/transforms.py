@@ -5,7 +5,8 @@ augmentation is a function of (seed, epoch, index) and resuming a run replays it
 
     frames uint8 (T, H, W, 3)
       --window (103 frames, ±jitter)--> (F, H, W, 3)
-      --every stride-th of clips × clip_len × stride frames (the first; training: up to `shift` later), resize, crop (random | centre;
+      --every stride-th of clips × clip_len × stride frames (the first ones; training: starting up to
+        `shift` later), resize, crop (random | centre;
         training with `scale`: of a random side s), hflip--> uint8 (N·L, s, s, 3)
       --to float, /255, ImageNet mean/std, (resize s → c)--> float32 (N, 3, L, c, c)
 """
