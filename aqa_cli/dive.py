@@ -233,6 +233,17 @@ def difficulty(number: str, height: str | float) -> float | None:
     return _index().get((canonical, normalize_height(height)))
 
 
+def table_difficulty(number: str | None, height: str | float | None) -> float | None:
+    """`difficulty`, or None where it cannot be looked up: no number, no height, or a number or height
+    the tables do not know (for predictions, where a miss is an answer rather than an error)."""
+    if not number or not height:
+        return None
+    try:
+        return difficulty(number, height)
+    except ValueError:
+        return None
+
+
 def number_at(labels: DiveLabels, height: str | float | None) -> str:
     """`dive_number(labels)`, read at a height: position class 0 (free or straight, see the module
     docstring) becomes A where the DD table lists the dive at `height` as straight and not as free.

@@ -111,7 +111,7 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
         report["accuracy"] = acc
         if pred.execution is not None:
             report["dd_x_execution"] = _times_execution(
-                [_table_dd(n, s.height) for n, s in zip(numbers, samples)], pred, samples, lo, hi)
+                [dive.table_difficulty(n, s.height) for n, s in zip(numbers, samples)], pred, samples, lo, hi)
             if pred.log_probs:
                 report["expected_dd_x_execution"] = _scored(
                     [_rules_score(pred, i, s.height) for i, s in enumerate(samples)], samples, lo, hi)
@@ -159,13 +159,6 @@ def _times_execution(dds: list[float | None], pred: Predictions, samples: list[S
     """`_scored` of DD × predicted execution, over the samples whose DD (`dds[i]`) is known."""
     return _scored([dd * float(pred.execution[i]) if dd is not None else None for i, dd in enumerate(dds)],
                    samples, lo, hi)
-
-
-def _table_dd(number: str, height: str | None) -> float | None:
-    try:
-        return dive.difficulty(number, height) if number and height else None
-    except ValueError:  # a height the DD tables do not know
-        return None
 
 
 def _rules_score(pred: Predictions, i: int, height: str | None) -> float | None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aqa_cli.dive import HEADS
+from aqa_cli.dive import HEADS, table_difficulty
 from aqa_cli.errors import AqaError, UsageError, WeightsError
 
 # The public record: JSON keys = CSV columns, in this order (see writers.py for the value formats).
@@ -130,8 +130,9 @@ class Scorer:
         execution = float(out["execution"][0]) if "execution" in out else None
         labels, log_probs = {}, {}
         for head, logits in (out.get("logits") or {}).items():
-            log_probs[head] = torch.log_softmax(logits[0].float(), dim=0).cpu().numpy()
-            prob = torch.softmax(logits[0].float(), dim=0)
+            log_prob = torch.log_softmax(logits[0].float(), dim=0)
+            log_probs[head] = log_prob.cpu().numpy()
+            prob = log_prob.exp()
             k = int(prob.argmax())
             labels[head] = k
             names = self.label_names.get(head)
@@ -145,7 +146,7 @@ class Scorer:
         known_height = height or self.one_height  # a height the rules' DD can rely on
         height = known_height or self.default_height
         result.dive_number, result.description = _dive(labels, height)
-        table_dd = _table_dd(result.dive_number, height)
+        table_dd = table_difficulty(result.dive_number, height)
         expected = (_expected_dd(log_probs, known_height)
                     if execution is not None and known_height and set(log_probs) == set(HEADS) else None)
         if execution is None and table_dd:
@@ -414,13 +415,3 @@ def _expected_dd(log_probs: dict, height: str) -> float | None:
     except ValueError:
         return None
 
-
-def _table_dd(number: str | None, height: str) -> float | None:
-    from aqa_cli.dive import difficulty
-
-    if not number:
-        return None
-    try:
-        return difficulty(number, height)
-    except ValueError:
-        return None

@@ -19,6 +19,7 @@ from aqa_cli.dive import (
     final_score,
     judged_execution,
     number_at,
+    table_difficulty,
     parse_dive,
 )
 from aqa_cli.pickles import safe_load
@@ -68,6 +69,10 @@ def test_a_predicted_free_is_read_straight_where_the_table_lists_only_a():
     assert number_at(DiveLabels(0, 0, 1, 1, 0), "2m") == "101D"
     assert all(not (e.dive.endswith("A") and difficulty(e.dive[:-1] + "D", e.height))
                for e in dd_entries())  # never listed both ways, so the reading is never a guess
+    # the lookup predictions use: a miss (no number, no height, unknown height or dive) is None
+    assert table_difficulty("101A", "3m") == 1.6
+    assert table_difficulty("", "3m") is table_difficulty("101A", "") is table_difficulty("101A", "2m") is None
+    assert table_difficulty("109D", "3m") is None
 
 
 def _log_probs(position, armstand, rotation_type, ss_no, tw_no):
