@@ -6,6 +6,7 @@ inside commands so `aqa --help` and `aqa --version` stay fast.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from enum import Enum
@@ -695,6 +696,20 @@ def weights_verify(
             err.print(f"[red]error:[/red] {status}", highlight=False, soft_wrap=True)
     if any(status not in ("ok", "unlisted") for _, status in results):
         raise typer.Exit(3)
+
+
+def _reflow(doc: str) -> str:
+    """A docstring with the lines of each prose paragraph joined; indented paragraphs (examples) kept.
+
+    Rich help keeps a docstring's line breaks, so on an 80-column terminal every source line longer than
+    the panel left a short ragged line after it; joined, Rich wraps each paragraph to the terminal."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(p if p.startswith(" ") else " ".join(p.split("\n")) for p in paragraphs)
+
+
+for _group in (app, data_app, weights_app):
+    for _command in _group.registered_commands:
+        _command.help = _command.help or _reflow(_command.callback.__doc__ or "")
 
 
 def main() -> None:

@@ -19,6 +19,16 @@ def test_help_lists_every_command():
         assert name in out.stdout
 
 
+def test_help_paragraphs_wrap_to_an_80_column_terminal_and_examples_keep_their_lines():
+    out = aqa("data", "synth", "--help", env={"COLUMNS": "80", "TERM": "dumb"})
+    assert out.returncode == 0
+    lines = [line.strip() for line in out.stdout.splitlines()]
+    # The docstring breaks its source line after "rendered (an"; help must not (a ragged short line).
+    assert not any(line.endswith("rendered (an") for line in lines)
+    assert "Dives are drawn from the World Aquatics DD table, given hidden execution" in lines
+    assert "aqa data info data/syndive" in lines  # each example stays a line of its own
+
+
 def test_version_reports_libraries_and_cuda():
     out = aqa("--version")
     assert out.returncode == 0
