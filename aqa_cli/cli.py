@@ -323,7 +323,8 @@ def eval_(
     weights: Annotated[str, typer.Option("--weights", help="Checkpoint FILE (e.g. runs/tiny/best.pt).",
                                          show_default=False)],
     data: Annotated[str, typer.Option("--data", help="Dataset root to evaluate on.", show_default=False)],
-    split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
+    split: Annotated[str, typer.Option("--split", help="train, val, test, or all (every split: for a root "
+                                       "the weights never trained on).")] = "test",
     fmt: Annotated[EvalFormat, typer.Option("--format", "-f", help="table or json.")] = EvalFormat.table,
     device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE", help="auto, cpu, cuda or cuda:N.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples per batch.")] = 4,
@@ -338,6 +339,8 @@ def eval_(
       aqa eval --weights runs/tiny/best.pt --data syndive
 
       aqa eval --weights runs/tiny/best.pt --data syndive --split val -f json > val.json
+
+      aqa eval --weights runs/tiny/best.pt --data syndive-dev --split all
     """
     import json
     import math

@@ -14,7 +14,7 @@ import torch
 
 from aqa_cli import dive
 from aqa_cli.config import load_config
-from aqa_cli.datasets.layout import Sample
+from aqa_cli.datasets.layout import DatasetRoot, Sample
 from aqa_cli.evaluate import Predictions, compute_metrics, evaluate_checkpoint
 from aqa_cli.train import train
 from aqa_cli.weights import load_checkpoint
@@ -138,3 +138,5 @@ def test_eval_of_best_checkpoint_equals_the_test_numbers_of_training(tmp_path):
     assert out.returncode == 0, out.stderr
     parsed = json.loads(out.stdout)
     assert parsed["split"] == "val" and parsed["score"]["n"] == 2 and "oracle" in parsed
+    every = evaluate_checkpoint(tmp_path / "run" / "best.pt", root, split="all", device="cpu")
+    assert every["samples"] == sum(len(DatasetRoot(root).split(n)) for n in ("train", "val", "test"))

@@ -23,6 +23,7 @@ def test_round_trip(tmp_path):
     assert root.info.counts == {"train": 2, "val": 0, "test": 1, "total": 3}
     assert root.split("train") == samples[:2]
     assert root.split("val") == []
+    assert root.split("all") == samples  # train (d0, d1), val (none), test (d2), in that order
     assert root.samples["d2"].faults == {"entry_angle": 3.0}
 
 

@@ -102,7 +102,10 @@ class DatasetRoot:
         self.samples = read_annotations(self.root / "annotations.jsonl")
 
     def split(self, name: str) -> list[Sample]:
-        """Samples of split `name`, in the order of `splits/<name>.txt`."""
+        """Samples of split `name`, in the order of `splits/<name>.txt`; "all": every split's samples,
+        train, val, then test (a root held out from training, e.g. a second SynDive set)."""
+        if name == "all":
+            return [s for n in SPLITS if (self.root / "splits" / f"{n}.txt").is_file() for s in self.split(n)]
         path = self.root / "splits" / f"{name}.txt"
         if not path.is_file():
             raise DataError(f"{self.root}: no split {name!r} (missing {path})")
