@@ -173,13 +173,23 @@ def _rules_score(pred: Predictions, i: int, height: str | None) -> float | None:
     return dd * float(pred.execution[i]) if dd is not None else float(pred.score[i])
 
 
+def checkpoint_data(ckpt: dict, data_root: str | Path, workers: int = 0):
+    """The DataConfig that reads `data_root` as the checkpoint's model was trained to see it (its stored
+    preprocessing; evaluation path: no augmentation)."""
+    from aqa_cli.config import DataConfig
+
+    pre = ckpt["preprocess"]
+    return DataConfig(root=str(data_root), frames=pre["frames"], clips=pre["clips"], stride=pre.get("stride", 1),
+                      resize=tuple(pre["resize"]), mean=tuple(pre["mean"]), std=tuple(pre["std"]), workers=workers)
+
+
 def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str = "test",
                         device: str = "auto", batch_size: int = 4, workers: int = 0) -> dict:
     """Load a checkpoint, run it on `split` of `data_root` and return the report (see compute_metrics)
     with `split`, `weights`, `data` and `samples` added."""
     from torch.utils.data import DataLoader
 
-    from aqa_cli.config import DataConfig, ModelConfig, from_dict
+    from aqa_cli.config import ModelConfig, from_dict
     from aqa_cli.datasets.frames import FramesDataset, collate
     from aqa_cli.train import resolve_device
     from aqa_cli.weights import load_checkpoint, model_from_checkpoint
@@ -189,9 +199,7 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     model = model_from_checkpoint(ckpt).to(dev)
     root = DatasetRoot(data_root)
     mcfg = from_dict(ModelConfig, ckpt["model_config"], where="checkpoint model_config")
-    pre = ckpt["preprocess"]
-    dcfg = DataConfig(root=str(data_root), frames=pre["frames"], clips=pre["clips"], stride=pre.get("stride", 1),
-                      resize=tuple(pre["resize"]), mean=tuple(pre["mean"]), std=tuple(pre["std"]), workers=workers)
+    dcfg = checkpoint_data(ckpt, data_root, workers)
     vocab = Vocabulary(list(ckpt["vocab"])) if ckpt.get("vocab") else None
     ds = FramesDataset(root, split, dcfg, mcfg, vocab=None, train=False)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate)

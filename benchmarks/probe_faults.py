@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from aqa_cli.config import DataConfig
 from aqa_cli.datasets.frames import FramesDataset, collate
 from aqa_cli.datasets.layout import DatasetRoot
+from aqa_cli.evaluate import checkpoint_data
 from aqa_cli.metrics import spearman
 from aqa_cli.weights import load_checkpoint, model_from_checkpoint
 
@@ -62,9 +63,7 @@ def main() -> None:
     root = DatasetRoot(args.root)
     if not root.info.synthetic:
         raise SystemExit(f"{args.root}: hidden faults exist only in SynDive roots")
-    pre = ckpt["preprocess"]
-    data = DataConfig(root=args.root, frames=pre["frames"], clips=pre["clips"], stride=pre.get("stride", 1),
-                      resize=tuple(pre["resize"]), mean=tuple(pre["mean"]), std=tuple(pre["std"]), workers=0)
+    data = checkpoint_data(ckpt, args.root)
     (xa, train), (xb, test) = (features(model, root, s, data) for s in ("train", "test"))
     mu, sd = xa.mean(0), xa.std(0) + 1e-6
     xa, xb = (xa - mu) / sd, (xb - mu) / sd

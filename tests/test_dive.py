@@ -19,8 +19,8 @@ from aqa_cli.dive import (
     final_score,
     judged_execution,
     number_at,
-    table_difficulty,
     parse_dive,
+    table_difficulty,
 )
 from aqa_cli.pickles import safe_load
 
