@@ -361,10 +361,16 @@ def eval_(
     table = Table(title=f"{report['weights']} on {report['data']['name']} / {split} ({report['samples']} samples)")
     table.add_column("metric")
     table.add_column("value", justify="right")
+    def rows(name: str, value) -> None:  # nested groups (faults: per fault n and spearman) flattened
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                rows(f"{name}.{key}", inner)
+        else:
+            table.add_row(name, str(value) if isinstance(value, int) else num(value))
+
     for group, values in report.items():
         if isinstance(values, dict) and group != "data":
-            for key, value in values.items():
-                table.add_row(f"{group}.{key}", str(value) if isinstance(value, int) else num(value))
+            rows(group, values)
     Console().print(table)
     if report["data"].get("synthetic"):
         err.print("[yellow]synthetic data:[/yellow] numbers measure the synthetic task, not real diving")

@@ -58,6 +58,10 @@ class ModelConfig:
     caption_max_len: int = 100
     vocab_size: int = 0  # set from the dataset's vocabulary at training time
     pretrained: str = ""  # aqa backbone file (see `aqa weights import-c3d`) loaded into the convs
+    # C3D MTL only: also regress the size of these annotated execution faults (SynDive's hidden
+    # `faults`, e.g. knee_bend_deg), one linear output each: a training signal that names what the
+    # judges deduct for. Training needs a root whose train split annotates every one of them.
+    faults: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -97,6 +101,7 @@ class TrainConfig:
     score_l1: float = 1.0  # weight of the L1 term on the score
     execution_weight: float = 1.0  # weight of MSE + L1 on execution (MTL models with that head)
     cls_weight: float = 1.0  # weight of the sum of the five cross-entropies
+    fault_weight: float = 1.0  # weight of the mean MSE on the standardised fault sizes (model.faults)
     caption_weight: float = 0.01  # weight of the captioning cross-entropy
     seed: int = 0
     max_minutes: float = 0.0  # stop after this many minutes of training (0: no limit)
@@ -248,6 +253,10 @@ def _coerce(value: Any, ftype: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise bad
         return tuple(_coerce(v, t, key) for v, t in zip(value, args))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return [_coerce(v, typing.get_args(ftype)[0], key) for v in value]
     if origin is dict:
         kt, vt = typing.get_args(ftype)
         if not isinstance(value, dict):

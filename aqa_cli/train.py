@@ -17,7 +17,8 @@ Loss (the MTL-AQA recipe, Parmar & Morris 2019, and its released code): MSE + L1
 divided by a scale (the paper divides by 17, the sd of MTL-AQA scores; aqa uses the train split's sd,
 16.9 on MTL-AQA), + the same on execution when the model regresses it, + the sum of the five
 classification cross-entropies, + 0.01 × the caption cross-entropy (tokens after `<sos>`, up to and
-including `<eos>`). Each term's weight is in TrainConfig.
+including `<eos>`), + with `model.faults` (SynDive) the mean MSE on the fault sizes standardised by the
+train split's mean and sd. Each term's weight is in TrainConfig.
 
 Determinism: the model is initialised from `train.seed`, each epoch's order comes from (seed, epoch)
 and each sample's augmentation from (seed, epoch, index) (datasets/frames.py), and `last.pt` stores the
@@ -109,8 +110,12 @@ def source_revision() -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exec_scale: float):
-    """The training loss and its parts (floats, for logging). See the module docstring."""
+def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exec_scale: float,
+                 fault_norm=None):
+    """The training loss and its parts (floats, for logging). See the module docstring.
+
+    fault_norm: (mean, sd) tensors (F,) of the train split's fault sizes, for models with `faults`.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -137,6 +142,13 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
         cls_loss = torch.stack(ces).sum()
         loss = loss + t.cls_weight * cls_loss
         parts["cls"] = cls_loss.item()
+    if "faults" in out:
+        mean, sd = fault_norm
+        y = (batch["faults"] - mean) / sd
+        known = torch.isfinite(y)
+        fault_loss = F.mse_loss(out["faults"].float()[known], y[known]) if known.any() else out["faults"].sum() * 0.0
+        loss = loss + t.fault_weight * fault_loss
+        parts["faults"] = fault_loss.item()
     if "caption_logits" in out:
         logits = out["caption_logits"].float()  # (B, L-1, V) predicting tokens 1..L-1
         target = batch["caption"][:, 1:]
@@ -188,7 +200,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     from torch.utils.data import DataLoader, DistributedSampler
 
     from aqa_cli import models
-    from aqa_cli.datasets.frames import FramesDataset, collate, execution_target
+    from aqa_cli.datasets.frames import FramesDataset, collate, execution_target, fault_sizes
     from aqa_cli.datasets.layout import DatasetRoot
     from aqa_cli.evaluate import compute_metrics, has_captioner, predict, score_range
     from aqa_cli.text import Vocabulary
@@ -220,6 +232,16 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     execs = np.array([execution_target(s) for s in train_samples])
     execs = execs[np.isfinite(execs)]
     exec_scale = float(execs.std()) if execs.size and execs.std() > 0 else 1.0
+    fault_norm = None
+    if mcfg.faults and mcfg.task == "mtl":
+        sizes = np.stack([fault_sizes(s, mcfg.faults) for s in train_samples])
+        missing = [n for n, col in zip(mcfg.faults, sizes.T) if not np.isfinite(col).all()]
+        if missing:
+            raise UsageError(f"model.faults: the train split of {root.root} does not annotate {', '.join(missing)} "
+                             "on every dive (SynDive roots annotate their hidden faults; real datasets have none)",
+                             hint="set model.faults=[]")
+        fault_norm = tuple(torch.tensor(v, dtype=torch.float32, device=dev)
+                           for v in (sizes.mean(0), np.maximum(sizes.std(0), 1e-6)))
 
     t = cfg.train
     if t.optimizer not in ("adam", "adamw") or t.scheduler not in ("none", "cosine"):
@@ -328,7 +350,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                 clips = batch["clips"]
                 with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
                     out = net(clips, captions=batch.get("caption") if vocab is not None else None)
-                loss, parts = compute_loss(out, batch, cfg, score_scale, exec_scale)
+                loss, parts = compute_loss(out, batch, cfg, score_scale, exec_scale, fault_norm)
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 if t.grad_clip > 0:

@@ -23,6 +23,16 @@ def test_int_is_accepted_for_float_but_not_the_reverse():
         apply_overrides(RunConfig(), ["model.caption=maybe"])
 
 
+def test_list_overrides_are_lists_of_the_element_type():
+    cfg = apply_overrides(RunConfig(), ["model.faults=[knee_bend_deg, distance_m]"])
+    assert cfg.model.faults == ["knee_bend_deg", "distance_m"]
+    assert apply_overrides(RunConfig(), ["model.faults=[]"]).model.faults == []
+    with pytest.raises(ConfigError, match="expected list"):
+        apply_overrides(RunConfig(), ["model.faults=knee_bend_deg"])
+    with pytest.raises(ConfigError, match="expected str"):
+        apply_overrides(RunConfig(), ["model.faults=[[1]]"])
+
+
 def test_misspelled_key_names_the_closest_key():
     with pytest.raises(ConfigError, match="did you mean 'train.lr'"):
         apply_overrides(RunConfig(), ["train.lrr=0.1"])

@@ -123,6 +123,8 @@ def test_options_switch_heads_off_and_classes_come_from_the_config():
     cfg = small_cfg("c3d-small", execution=False, caption=False, classes={"position": 3, "odd": 5})
     out = build_model(cfg).eval()(clips_for(cfg))
     assert shapes(out) == {"score": (2,), "logits": {"position": (2, 3), "odd": (2, 5)}}
+    cfg = small_cfg("c3d-small", caption=False, faults=["knee_bend_deg", "distance_m"])
+    assert shapes(build_model(cfg).eval()(clips_for(cfg)))["faults"] == (2, 2)
 
 
 def test_clips_run_as_one_batch_and_match_clip_by_clip():
@@ -252,6 +254,7 @@ def test_build_model_from_a_config_dict_round_trip():
 @pytest.mark.parametrize("bad,needle", [
     (dict(backbone="resnet"), "backbone"), (dict(task="both"), "task"), (dict(width_divisor=3), "width_divisor"),
     (dict(vocab_size=0), "vocab_size"), (dict(crop_size=8), "crop_size"), (dict(classes={"position": 1}), "classes"),
+    (dict(backbone="mscadc", width_divisor=4, faults=["knee_bend_deg"]), "only the c3d backbone has a fault head"),
 ])
 def test_build_model_rejects_impossible_configs(bad, needle):
     with pytest.raises(ConfigError, match=needle):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from aqa_cli.config import DataConfig, ModelConfig, load_config
-from aqa_cli.datasets.frames import FramesDataset, collate, execution_target
+from aqa_cli.datasets.frames import FramesDataset, collate, execution_target, fault_sizes
 from aqa_cli.datasets.layout import DatasetRoot, Sample
 from aqa_cli.errors import UsageError
 from aqa_cli.text import Vocabulary
@@ -201,6 +201,33 @@ def test_cached_resize_gives_the_same_clips(root):
                            ModelConfig(crop_size=16), train=False)
     stored[0]
     assert not stored._cache  # nothing to resize, nothing cached
+
+
+def test_fault_head_trains_on_annotated_faults_and_is_reported(root, tmp_path):
+    torch.set_num_threads(1)
+    report = train(_cfg(root, "train.epochs=2", "model.faults=[knee_bend_deg, distance_m]"), tmp_path, quiet=True)
+    assert all(e["train_faults"] > 0 for e in _epochs(tmp_path))
+    assert report["test"]["faults"]["distance_m"]["n"] == 2 and set(report["val"]["faults"]) == {
+        "knee_bend_deg", "distance_m"}
+    model = model_from_checkpoint(load_checkpoint(tmp_path / "best.pt"))
+    assert model.heads.faults.out_features == 2
+    with pytest.raises(UsageError, match="does not annotate splash_m"):
+        train(_cfg(root, "train.epochs=1", "model.faults=[knee_bend_deg, splash_m]"), tmp_path / "b", quiet=True)
+
+
+def test_fault_sizes_and_their_loss():
+    from aqa_cli.train import compute_loss
+
+    sample = Sample(id="a", faults={"distance_m": -0.4, "knee_bend_deg": 12.0})
+    assert fault_sizes(sample, ["knee_bend_deg", "distance_m"]).tolist() == pytest.approx([12.0, 0.4])
+    assert np.isnan(fault_sizes(Sample(id="b"), ["knee_bend_deg"])).all()
+    cfg = load_config("smoke", ["train.fault_weight=2"])
+    batch = {"score": torch.zeros(2), "faults": torch.tensor([[12.0, 0.4], [2.0, float("nan")]])}
+    norm = (torch.tensor([7.0, 0.2]), torch.tensor([5.0, 0.1]))  # standardised targets: [1, 2], [-1, nan]
+    out = {"score": torch.zeros(2), "faults": torch.tensor([[0.0, 0.0], [0.0, 5.0]])}
+    parts = compute_loss(out, batch, cfg, 1.0, 1.0, norm)[1]
+    assert parts["faults"] == pytest.approx((1 + 4 + 1) / 3)  # the unknown entry left out
+    assert parts["loss"] == pytest.approx(parts["score"] + 2 * parts["faults"])
 
 
 def test_execution_target_falls_back_to_score_over_difficulty():

@@ -2,8 +2,9 @@
 
 `make_root(path)` writes `n` samples of random uint8 frames (16×20 pixels, the 103-frame window plus
 `pad` frames each side) whose brightness grows with the final score, so a model can learn something in
-a few steps; labels cycle through three real dives so classification and dive-number accuracy have
-something to measure. Synthetic, and flagged so in its dataset.yaml.
+a few steps, and so do its two hidden faults (SynDive's `knee_bend_deg`, `distance_m`); labels cycle
+through three real dives so classification and dive-number accuracy have something to measure.
+Synthetic, and flagged so in its dataset.yaml.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def make_root(path: str | Path, n: int = 12, pad: int = 2, splits: tuple[int, in
         samples.append(Sample(id=f"d{i}", final_score=round(3.0 * sum(marks[2:5]), 2), difficulty=3.0,
                               judge_scores=marks, dive_number=number, position=pos, armstand=arm,
                               rotation_type=rot, ss_no=ss, tw_no=tw, commentary=text, height="3m",
-                              expected_score=3.0 * 3 * (5.0 + 4.0 * quality)))
+                              expected_score=3.0 * 3 * (5.0 + 4.0 * quality),
+                              faults={"knee_bend_deg": 20.0 * (1 - quality), "distance_m": (-1) ** i * (1 - quality)}))
     ids = [s.id for s in samples]
     a, b, _ = splits
     write_root(path, DatasetInfo(name="trainroot", source="tests (synthetic)", synthetic=True, width=20,

@@ -41,6 +41,13 @@ def execution_target(sample: Sample) -> float:
     return math.nan
 
 
+def fault_sizes(sample: Sample, names: list[str]) -> np.ndarray:
+    """(F,) float32: the size |value| of each named fault of a sample (signed faults such as an over- or
+    under-rotation cost the same either way), NaN where the sample does not annotate it."""
+    faults = sample.faults or {}
+    return np.array([abs(float(faults[n])) if n in faults else math.nan for n in names], dtype=np.float32)
+
+
 class FramesDataset(Dataset):
     """Split `split` of `root` as dicts of tensors (see `__getitem__`).
 
@@ -78,6 +85,7 @@ class FramesDataset(Dataset):
         score      float32 ()   final score
         execution  float32 ()   judged execution, NaN when unknown
         labels     int64 (5,)   position, armstand, rotation_type, ss_no, tw_no; -1 when unknown
+        faults     float32 (F,) fault sizes (fault_sizes; only for a model with `faults`)
         caption    int64 (L,)   `<sos> ... <eos>` ids (only with a vocabulary), L ≤ caption_max_len
         index      int64 ()     position of the sample in the split
         """
@@ -96,6 +104,8 @@ class FramesDataset(Dataset):
             "labels": torch.tensor([getattr(sample, h) for h in HEADS], dtype=torch.int64),
             "index": torch.tensor(index, dtype=torch.int64),
         }
+        if m.faults:
+            item["faults"] = torch.from_numpy(fault_sizes(sample, m.faults))
         if self.vocab is not None:
             ids = self.vocab.encode(sample.commentary, max_len=d.caption_max_len)
             item["caption"] = torch.tensor(ids, dtype=torch.int64)

@@ -8,8 +8,8 @@ Variants (`backbone` × `task`):
 - MSCADC (backbone "mscadc"): BatchNorm trunk with dilated conv5 layers and a dilated context head per
   task (see mscadc.py); 16 frames at 180×180 in the paper.
 - STL: the score head only. MTL: score, execution (if `execution`), one classifier per entry of
-  `classes`, and the S2VT captioner (if `caption`) reading per-clip features (C3D: pool5; MSCADC: its
-  caption head's features).
+  `classes`, (C3D-AVG) one output per annotated fault (if `faults`), and the S2VT captioner (if
+  `caption`) reading per-clip features (C3D: pool5; MSCADC: its caption head's features).
 
 The N clips of a batch run through the backbone as one batch of B·N clips (at batch 1 some oneDNN
 convolutions take a slow path). Conv weights are kept in `channels_last_3d` memory format and CPU input
@@ -35,8 +35,9 @@ TASKS = ("stl", "mtl")
 class C3DAvgHeads(nn.Module):
     """C3D-AVG heads: clip features averaged, then fc6 shared by linear heads.
 
-    forward: pool5 maps (B, N, C, t, h, w) → {"score": (B,), "execution": (B,), "logits": {name: (B, K)}}
-    (execution and logits only where the config asks for them).
+    forward: pool5 maps (B, N, C, t, h, w) → {"score": (B,), "execution": (B,), "logits": {name: (B, K)},
+    "faults": (B, F)} (execution, logits and the F = len(cfg.faults) standardised fault sizes only where
+    the config asks for them).
     """
 
     def __init__(self, cfg: ModelConfig, in_features: int):
@@ -51,6 +52,7 @@ class C3DAvgHeads(nn.Module):
         self.score = RegressionHead(cfg.feature_dim)
         self.execution = RegressionHead(cfg.feature_dim) if mtl and cfg.execution else None
         self.classes = ClassHeads(cfg.feature_dim, cfg.classes) if mtl else None
+        self.faults = nn.Linear(cfg.feature_dim, len(cfg.faults)) if mtl and cfg.faults else None
         self.caption_dim = in_features
 
     def forward(self, maps: torch.Tensor) -> dict:
@@ -60,6 +62,8 @@ class C3DAvgHeads(nn.Module):
             out["execution"] = self.execution(video)
         if self.classes is not None:
             out["logits"] = self.classes(video)
+        if self.faults is not None:
+            out["faults"] = self.faults(video)
         return out
 
     @staticmethod
@@ -179,6 +183,8 @@ def _check(cfg: ModelConfig) -> None:
                           f"{cfg.backbone} (needs at least {min_len} frames of {min_crop}×{min_crop})")
     if cfg.feature_dim < 1:
         raise ConfigError(f"model.feature_dim must be positive, got {cfg.feature_dim}")
+    if cfg.faults and cfg.backbone != "c3d":
+        raise ConfigError("model.faults: only the c3d backbone has a fault head", hint="set model.faults=[]")
     bad = {k: v for k, v in cfg.classes.items() if v < 2}
     if bad:
         raise ConfigError(f"model.classes needs at least 2 classes per head, got {bad}")
