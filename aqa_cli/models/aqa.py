@@ -52,7 +52,7 @@ class C3DAvgHeads(nn.Module):
         self.score = RegressionHead(cfg.feature_dim)
         self.execution = RegressionHead(cfg.feature_dim) if mtl and cfg.execution else None
         self.classes = ClassHeads(cfg.feature_dim, cfg.classes) if mtl else None
-        self.faults = nn.Linear(cfg.feature_dim, len(cfg.faults)) if mtl and cfg.faults else None
+        self.faults = nn.Linear(cfg.feature_dim, len(cfg.faults)) if cfg.faults else None
         self.caption_dim = in_features
 
     def forward(self, maps: torch.Tensor) -> dict:
@@ -183,8 +183,9 @@ def _check(cfg: ModelConfig) -> None:
                           f"{cfg.backbone} (needs at least {min_len} frames of {min_crop}×{min_crop})")
     if cfg.feature_dim < 1:
         raise ConfigError(f"model.feature_dim must be positive, got {cfg.feature_dim}")
-    if cfg.faults and cfg.backbone != "c3d":
-        raise ConfigError("model.faults: only the c3d backbone has a fault head", hint="set model.faults=[]")
+    if cfg.faults and (cfg.backbone != "c3d" or cfg.task != "mtl"):
+        raise ConfigError("model.faults: only the c3d backbone's mtl model has a fault head",
+                          hint="set model.faults=[]")
     bad = {k: v for k, v in cfg.classes.items() if v < 2}
     if bad:
         raise ConfigError(f"model.classes needs at least 2 classes per head, got {bad}")
