@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from aqa_cli import __version__
 from aqa_cli.errors import AqaError
@@ -152,9 +153,9 @@ def score(
                    output=output, csv_file=csv_file)
     scorer = job.scorer
     if verbose:
-        err.print(f"weights: {scorer.path} on {scorer.device}", highlight=False)
+        err.print(f"weights: {scorer.path} on {scorer.device}", markup=False, highlight=False)
     if scorer.synthetic and not quiet:
-        err.print(f"[yellow]note:[/yellow] {scorer.name}: {SYNTHETIC_NOTE}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]note:[/yellow] {escape(scorer.name)}: {SYNTHETIC_NOTE}", highlight=False, soft_wrap=True)
     single = len(job.inputs) == 1
     panel_only = single and not quiet and job.fmt == "table" and output is None and sys.stdout.isatty()
     height_name = height.value if height else None
@@ -163,10 +164,10 @@ def score(
 
     def show(result, resumed: bool) -> None:
         if result.error:
-            err.print(f"[red]failed:[/red] {result.video}: {result.error}", highlight=False, soft_wrap=True)
+            err.print(f"[red]failed:[/red] {escape(f'{result.video}: {result.error}')}", highlight=False, soft_wrap=True)
         if verbose and result.timings:
             err.print(f"{result.video}: decode {result.timings['decode']:.2f} s, "
-                      f"model {result.timings['model']:.2f} s", highlight=False)
+                      f"model {result.timings['model']:.2f} s", markup=False, highlight=False)
         if single and not quiet and not result.error:
             _print_panel(result, scorer, height_name or scorer.default_height)
         bar.advance()
@@ -184,7 +185,7 @@ def _one_line_warnings() -> None:
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):
-        err.print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False)
 
     warnings.showwarning = show
 
@@ -246,7 +247,7 @@ def _print_panel(result, scorer, height: str) -> None:
     if result.commentary:
         grid.add_row("Commentary", f"[italic]{result.commentary}[/italic]")
     grid.add_row("Weights", scorer.name + (f"\n[yellow]{SYNTHETIC_NOTE}[/yellow]" if scorer.synthetic else ""))
-    err.print(Panel(grid, title=result.video, expand=False), highlight=False)
+    err.print(Panel(grid, title=escape(result.video), expand=False), highlight=False)
 
 
 def _print_summary(summary) -> None:
@@ -261,7 +262,7 @@ def _print_summary(summary) -> None:
         line += f"; {len(failed)} failed: {names}{more}"
         if summary.not_tried:
             line += f"; stopped there (--fail-fast), {summary.not_tried} not tried"
-    err.print(line, highlight=False, soft_wrap=True)
+    err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 class Task(str, Enum):
@@ -310,7 +311,7 @@ def train(
         cfg.data.root = data
     report = run_training(cfg, out, resume=resume, device=device, quiet=quiet, console=err)
     if report and not quiet:
-        err.print(f"report: {out / 'report.json'}", highlight=False)
+        err.print(f"report: {out / 'report.json'}", markup=False, highlight=False)
 
 
 class EvalFormat(str, Enum):
@@ -358,7 +359,7 @@ def eval_(
     def num(x) -> str:
         return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
 
-    table = Table(title=f"{report['weights']} on {report['data']['name']} / {split} ({report['samples']} samples)")
+    table = Table(title=escape(f"{report['weights']} on {report['data']['name']} / {split} ({report['samples']} samples)"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     def rows(name: str, value) -> None:  # nested groups (faults: per fault n and spearman) flattened
@@ -416,12 +417,12 @@ def download(
                               console=err)
     err.print(f"{dataset.value}: {result.samples} dives annotated in {root} "
               f"({len(result.files)} release files); {len(result.videos)} of "
-              f"{len(result.videos) + len(result.missing_videos)} source videos present", highlight=False)
+              f"{len(result.videos) + len(result.missing_videos)} source videos present", markup=False, highlight=False)
     for problem in result.problems:
         err.print("[yellow]warning:[/yellow] ", end="")
         err.print(problem, markup=False, highlight=False, soft_wrap=True)
     if result.missing_videos and videos:
-        err.print(f"[red]missing source videos[/red] (save each as {root}/videos/NN.mp4, NN = the number "
+        err.print(f"[red]missing source videos[/red] (save each as {escape(str(root))}/videos/NN.mp4, NN = the number "
                   "below, then run `aqa data preprocess mtl-aqa`):")
         for video, url in sorted(result.missing_videos.items()):
             err.print(f"  {video:02d}  {url}", markup=False, highlight=False)
@@ -472,11 +473,11 @@ def preprocess(
         err.print("[yellow]warning:[/yellow] ", end="")
         err.print(warning, markup=False, highlight=False, soft_wrap=True)
     for sample, reason in sorted(report.failed.items()):
-        err.print(f"[red]failed[/red] {sample}: ", end="")
+        err.print(f"[red]failed[/red] {escape(str(sample))}: ", end="")
         err.print(reason, markup=False, highlight=False, soft_wrap=True)
     if report.missing_videos:
         listed = ", ".join(f"{v:02d} ({n} dives)" for v, n in sorted(report.missing_videos.items()))
-        err.print(f"[yellow]missing source videos[/yellow] in {root}/videos: {listed}", highlight=False)
+        err.print(f"[yellow]missing source videos[/yellow] in {escape(f'{root}/videos: {listed}')}", highlight=False)
     err.print(f"{dataset.value}: {len(report.written)} dives cut, {len(report.skipped)} already done, "
               f"{len(report.failed)} failed, {sum(report.missing_videos.values())} without a video",
               highlight=False)
@@ -540,9 +541,9 @@ def synth(
     stats = syndive.summary(samples, root)
     if preview is not None:
         syndive.contact_sheet(root, samples, preview)
-        err.print(f"contact sheet: {preview}")
+        err.print(f"contact sheet: {preview}", markup=False)
     typer.echo(json.dumps(stats, indent=2))
-    err.print(f"SynDive (synthetic): {count} dives in {root}")
+    err.print(f"SynDive (synthetic): {count} dives in {root}", markup=False)
 
 
 class InfoFormat(str, Enum):
@@ -584,7 +585,7 @@ def _print_summary_tables(summary: dict) -> None:
 
     out = Console()
     kind = " [yellow](synthetic)[/yellow]" if summary["synthetic"] and "synthetic" not in summary["source"] else ""
-    facts = Table(title=f"{summary['name']}: {summary['source']}{kind}", show_header=False)
+    facts = Table(title=escape(f"{summary['name']}: {summary['source']}") + kind, show_header=False)
     facts.add_column("fact")
     facts.add_column("value")
     counts = summary["counts"]
@@ -634,7 +635,7 @@ def weights_import_c3d(
 
     info = import_c3d(pickle_path, out)
     err.print(f"wrote {info['out']}: {info['tensors']} tensors, {info['parameters']:,} parameters "
-              f"(dropped {', '.join(info['dropped']) or 'nothing'})", highlight=False)
+              f"(dropped {', '.join(info['dropped']) or 'nothing'})", markup=False, highlight=False)
 
 
 @weights_app.command(name="list")
@@ -658,7 +659,7 @@ def weights_list(
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
     if not rows:
-        err.print(f"no weights in {bundled_dir()} or {cache_dir()}", highlight=False)
+        err.print(f"no weights in {bundled_dir()} or {cache_dir()}", markup=False, highlight=False)
         return
     from rich.table import Table
 
@@ -695,14 +696,14 @@ def weights_verify(
     from aqa_cli.weights import bundled_dir, verify_weights, write_manifest
 
     if update:
-        err.print(f"wrote {write_manifest(bundled_dir())}", highlight=False)
+        err.print(f"wrote {write_manifest(bundled_dir())}", markup=False, highlight=False)
     results = verify_weights(list(files) if files else None)
     if not results:
         err.print("no weights to verify", highlight=False)
     for path, status in results:
         typer.echo(f"{status if status in ('ok', 'unlisted') else 'FAILED'}\t{path}")
         if status not in ("ok", "unlisted"):
-            err.print(f"[red]error:[/red] {status}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(str(status))}", highlight=False, soft_wrap=True)
     if any(status not in ("ok", "unlisted") for _, status in results):
         raise typer.Exit(3)
 
@@ -737,14 +738,14 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("AQA_DEBUG"):
             raise
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(f'{type(exc).__name__}: {exc}')}", highlight=False)
         err.print("This is a bug in aqa; rerun with AQA_DEBUG=1 for the traceback and report it.")
         sys.exit(1)
 
 
 def _report(exc: AqaError) -> None:
-    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     if exc.hint:
-        err.print(f"  fix: {exc.hint}", highlight=False, soft_wrap=True)
+        err.print(f"  fix: {exc.hint}", markup=False, highlight=False, soft_wrap=True)
     if os.environ.get("AQA_DEBUG"):
         err.print_exception()

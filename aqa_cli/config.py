@@ -266,4 +266,6 @@ def _coerce(value: Any, ftype: Any, key: str) -> Any:
 
 
 def _type_name(ftype: Any) -> str:
-    return getattr(ftype, "__name__", None) or str(ftype).replace("typing.", "")
+    if typing.get_origin(ftype):  # list[str], tuple[int, int]: the element types too
+        return str(ftype).replace("typing.", "")
+    return getattr(ftype, "__name__", None) or str(ftype)

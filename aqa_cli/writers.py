@@ -133,6 +133,7 @@ class TableWriter:
     def close(self) -> None:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, pad_edge=False, header_style="bold")
         for name in self.COLUMNS:
@@ -141,7 +142,7 @@ class TableWriter:
             cells = ["" if rec[n] is None else str(rec[n]) for n in self.COLUMNS]
             if rec["error"]:
                 cells[1:] = ["", "", "", "", "", f"error: {rec['error']}"]
-            table.add_row(*cells)
+            table.add_row(*(Text(c) for c in cells))  # Text: a "[final]" in a file name is not markup
         # Wide when not a terminal, so files get one line per video instead of wrapped cells.
         tty = self.stream.isatty() if hasattr(self.stream, "isatty") else False
         Console(file=self.stream, width=None if tty else 240, highlight=False).print(table)

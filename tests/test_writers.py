@@ -73,6 +73,14 @@ def test_table_has_one_line_per_video_and_shows_errors():
     assert len(lines) == 3
 
 
+def test_table_shows_brackets_in_file_names_as_written():
+    buf = io.StringIO()
+    w = writers.open_writer("table", buf)
+    w.write(good("Final [heat 2] dive.mp4"))  # Rich would read "[heat 2]" as markup and drop it
+    w.close()
+    assert "Final [heat 2] dive.mp4" in buf.getvalue()
+
+
 def make_files(tmp_path, n):
     paths = []
     for i in range(n):
