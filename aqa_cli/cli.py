@@ -164,7 +164,8 @@ def score(
 
     def show(result, resumed: bool) -> None:
         if result.error:
-            err.print(f"[red]failed:[/red] {escape(f'{result.video}: {result.error}')}", highlight=False, soft_wrap=True)
+            err.print(f"[red]failed:[/red] {escape(f'{result.video}: {result.error}')}", highlight=False,
+                      soft_wrap=True)
         if verbose and result.timings:
             err.print(f"{result.video}: decode {result.timings['decode']:.2f} s, "
                       f"model {result.timings['model']:.2f} s", markup=False, highlight=False)
@@ -359,9 +360,11 @@ def eval_(
     def num(x) -> str:
         return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
 
-    table = Table(title=escape(f"{report['weights']} on {report['data']['name']} / {split} ({report['samples']} samples)"))
+    title = f"{report['weights']} on {report['data']['name']} / {split} ({report['samples']} samples)"
+    table = Table(title=escape(title))
     table.add_column("metric")
     table.add_column("value", justify="right")
+
     def rows(name: str, value) -> None:  # nested groups (faults: per fault n and spearman) flattened
         if isinstance(value, dict):
             for key, inner in value.items():
