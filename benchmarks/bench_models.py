@@ -13,7 +13,7 @@ best a dense kernel reaches on this machine. Each backbone runs twice:
 Times are the best of --repeats after one warm-up (the machine may be shared: the best is the least
 disturbed); the median is printed next to it.
 
-Run: /work/venv/bin/python benchmarks/bench_models.py [--threads N] [--repeats 2]
+Run: python benchmarks/bench_models.py [--threads N] [--repeats 2]
 """
 
 from __future__ import annotations

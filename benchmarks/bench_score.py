@@ -13,7 +13,7 @@ Without --weights it builds a random-init model from the `tiny-mtl` config (the 
 architecture): the timings are real, the scores meaningless. The clip is a synthetic 720p H.264
 video (benchmarks/bench_video.py's generator), 4 s at 25 fps.
 
-Run: /work/venv/bin/python benchmarks/bench_score.py [--weights FILE] [--videos 4] [--repeats 3]
+Run: python benchmarks/bench_score.py [--weights FILE] [--videos 4] [--repeats 3]
 (about 2 minutes on 2 idle cores; every figure is the best of --repeats, the least disturbed run)
 """
 

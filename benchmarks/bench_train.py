@@ -12,8 +12,8 @@ frame, then crop, flip and normalise). Then prints:
      loss, backward and an Adam step, fed by the real FramesDataset loader.
 
 Pillow is needed for the JPEG side only, and only by this benchmark (aqa itself never reads JPEGs):
-    /work/venv/bin/pip install pillow
-Run: /work/venv/bin/python benchmarks/bench_train.py [--samples 12] [--steps 6] [--config tiny-mtl]
+    pip install pillow
+Run: python benchmarks/bench_train.py [--samples 12] [--steps 6] [--config tiny-mtl]
 (about a minute on 2 cores).
 """
 

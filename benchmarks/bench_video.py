@@ -11,7 +11,7 @@ so the encoder has real detail to code), then prints frames per second for:
      (full-size RGB downscaled by torch's antialiased bilinear), to pick speed vs quality;
   4. read_even under each decoder thread_type.
 
-Run: /work/venv/bin/python benchmarks/bench_video.py [--frames 120]   (about a minute on 2 cores)
+Run: python benchmarks/bench_video.py [--frames 120]   (about a minute on 2 cores)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Spearman correlation of its predictions with the truth on the test split. A faul
 holds (test Spearman near 0) is one the heads cannot read, whatever they are trained on.
 
 Run (~1 min for 900 dives on 2 cores):
-    /work/venv/bin/python benchmarks/probe_faults.py weights/syndive-tiny-mtl.pt data/syndive3-1000
+    python benchmarks/probe_faults.py weights/syndive-tiny-mtl.pt data/syndive3-1000
 Measured in session 6 (bundled weights, SynDive 3 seed 1, 700 train / 200 test dives, lambda 100):
 splash 0.91, rotation error 0.73, twist error 0.75 (twisting dives have one, the others none), loose
 0.67, knee bend 0.33, legs apart 0.29, height loss 0.30, distance 0.09, execution 0.80 (train:
