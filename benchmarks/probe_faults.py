@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from aqa_cli.config import DataConfig
-from aqa_cli.datasets.frames import FramesDataset, collate
+from aqa_cli.datasets.frames import FramesDataset, collate, fault_sizes
 from aqa_cli.datasets.layout import DatasetRoot
 from aqa_cli.evaluate import checkpoint_data
 from aqa_cli.metrics import spearman
@@ -69,7 +69,7 @@ def main() -> None:
     xa, xb = (xa - mu) / sd, (xb - mu) / sd
     print(f"{'fault':20s} {'train':>6s} {'test':>6s}   ridge on {xa.shape[1]} fc6 features, lambda {args.lam:g}")
     for name in FAULTS:
-        ya, yb = (np.array([abs(s.faults[name]) for s in part]) for part in (train, test))
+        ya, yb = (np.concatenate([fault_sizes(s, [name]) for s in part]) for part in (train, test))
         w, b = ridge(xa, ya, args.lam)
         print(f"{name:20s} {spearman(xa @ w + b, ya):6.2f} {spearman(xb @ w + b, yb):6.2f}")
 
