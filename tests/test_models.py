@@ -119,6 +119,22 @@ def test_batchnorm_option_adds_one_norm_per_conv_and_keeps_the_conv_names():
     assert conv_keys == set(plain.backbone.state_dict())
 
 
+def test_stem_stride_2_maps_a_clip_of_twice_the_side_to_the_same_shapes_and_weights():
+    half = build_model(small_cfg("c3d-small-bn"))
+    full = build_model(small_cfg("c3d-small-bn", crop_size=64, stem_stride=2))
+    assert full.backbone.conv1.stride == (1, 2, 2) and half.backbone.conv1.stride == (1, 1, 1)
+    # Same parameter shapes: a checkpoint's weights (or Sports-1M's convolutions) fit either way.
+    assert {k: v.shape for k, v in full.state_dict().items()} == {k: v.shape for k, v in half.state_dict().items()}
+    assert shapes(full(clips_for(full.config))) == shapes(half(clips_for(half.config)))
+    # conv1 sees every pixel: changing one pixel of the full-size clip changes the output.
+    full.eval()
+    clips = clips_for(full.config, b=1, n=1)
+    moved = clips.clone()
+    moved[..., 8, 33, 31] += 5.0  # an odd column, which a stride-2 subsampling alone would skip
+    with torch.no_grad():
+        assert not torch.equal(full(clips)["score"], full(moved)["score"])
+
+
 def test_options_switch_heads_off_and_classes_come_from_the_config():
     cfg = small_cfg("c3d-small", execution=False, caption=False, classes={"position": 3, "odd": 5})
     out = build_model(cfg).eval()(clips_for(cfg))
@@ -256,6 +272,8 @@ def test_build_model_from_a_config_dict_round_trip():
     (dict(vocab_size=0), "vocab_size"), (dict(crop_size=8), "crop_size"), (dict(classes={"position": 1}), "classes"),
     (dict(backbone="mscadc", width_divisor=4, faults=["knee_bend_deg"]), "only the c3d backbone's mtl model"),
     (dict(task="stl", faults=["knee_bend_deg"]), "only the c3d backbone's mtl model"),
+    (dict(stem_stride=3), "stem_stride"), (dict(backbone="mscadc", width_divisor=4, stem_stride=2), "stem_stride"),
+    (dict(crop_size=16, stem_stride=2), "crop_size"),
 ])
 def test_build_model_rejects_impossible_configs(bad, needle):
     with pytest.raises(ConfigError, match=needle):
