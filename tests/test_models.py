@@ -135,6 +135,20 @@ def test_stem_stride_2_maps_a_clip_of_twice_the_side_to_the_same_shapes_and_weig
         assert not torch.equal(full(clips)["score"], full(moved)["score"])
 
 
+def test_stem_time_stride_2_maps_a_clip_of_twice_the_frames_to_the_same_shapes():
+    half = build_model(small_cfg("c3d-small-bn"))
+    full = build_model(small_cfg("c3d-small-bn", clip_len=32, stem_time_stride=2))
+    assert full.backbone.conv1.stride == (2, 1, 1)
+    assert {k: v.shape for k, v in full.state_dict().items()} == {k: v.shape for k, v in half.state_dict().items()}
+    assert shapes(full(clips_for(full.config))) == shapes(half(clips_for(half.config)))
+    full.eval()
+    clips = clips_for(full.config, b=1, n=1)
+    moved = clips.clone()
+    moved[..., 13, 9, 9] += 5.0  # an odd frame, which taking every second frame alone would skip
+    with torch.no_grad():
+        assert not torch.equal(full(clips)["score"], full(moved)["score"])
+
+
 def test_options_switch_heads_off_and_classes_come_from_the_config():
     cfg = small_cfg("c3d-small", execution=False, caption=False, classes={"position": 3, "odd": 5})
     out = build_model(cfg).eval()(clips_for(cfg))
@@ -273,7 +287,8 @@ def test_build_model_from_a_config_dict_round_trip():
     (dict(backbone="mscadc", width_divisor=4, faults=["knee_bend_deg"]), "only the c3d backbone's mtl model"),
     (dict(task="stl", faults=["knee_bend_deg"]), "only the c3d backbone's mtl model"),
     (dict(stem_stride=3), "stem_stride"), (dict(backbone="mscadc", width_divisor=4, stem_stride=2), "stem_stride"),
-    (dict(crop_size=16, stem_stride=2), "crop_size"),
+    (dict(crop_size=16, stem_stride=2), "crop_size"), (dict(stem_time_stride=3), "stem_time_stride"),
+    (dict(stem_time_stride=2), "too small for stem"),
 ])
 def test_build_model_rejects_impossible_configs(bad, needle):
     with pytest.raises(ConfigError, match=needle):

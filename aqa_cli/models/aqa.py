@@ -89,7 +89,7 @@ class AQAModel(nn.Module):
         super().__init__()
         self.config = cfg
         if cfg.backbone == "c3d":
-            self.backbone: nn.Module = C3D(cfg.width_divisor, cfg.batchnorm, cfg.stem_stride)
+            self.backbone: nn.Module = C3D(cfg.width_divisor, cfg.batchnorm, cfg.stem_stride, cfg.stem_time_stride)
             self.heads: nn.Module = C3DAvgHeads(cfg, self.backbone.out_features(cfg.clip_len, cfg.crop_size))
         else:
             self.backbone = MSCADCTrunk(cfg.width_divisor, cfg.dropout)
@@ -181,10 +181,13 @@ def _check(cfg: ModelConfig) -> None:
     if cfg.clip_len < min_len or cfg.crop_size < min_crop:
         raise ConfigError(f"model.clip_len {cfg.clip_len} / crop_size {cfg.crop_size} too small for "
                           f"{cfg.backbone} (needs at least {min_len} frames of {min_crop}×{min_crop})")
-    if cfg.stem_stride not in (1, 2) or (cfg.stem_stride == 2 and cfg.backbone != "c3d"):
-        raise ConfigError(f"model.stem_stride {cfg.stem_stride}: 1, or 2 with the c3d backbone")
-    if cfg.crop_size // cfg.stem_stride < min_crop:
-        raise ConfigError(f"model.crop_size {cfg.crop_size} too small for stem_stride {cfg.stem_stride}")
+    for key in ("stem_stride", "stem_time_stride"):
+        value = getattr(cfg, key)
+        if value not in (1, 2) or (value == 2 and cfg.backbone != "c3d"):
+            raise ConfigError(f"model.{key} {value}: 1, or 2 with the c3d backbone")
+    if cfg.crop_size // cfg.stem_stride < min_crop or cfg.clip_len // cfg.stem_time_stride < min_len:
+        raise ConfigError(f"model.clip_len {cfg.clip_len} / crop_size {cfg.crop_size} too small for stem "
+                          f"strides {cfg.stem_time_stride} / {cfg.stem_stride}")
     if cfg.feature_dim < 1:
         raise ConfigError(f"model.feature_dim must be positive, got {cfg.feature_dim}")
     if cfg.faults and (cfg.backbone != "c3d" or cfg.task != "mtl"):

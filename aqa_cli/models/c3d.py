@@ -13,7 +13,9 @@ parameters, and their names (`conv1.weight` … `conv5b.bias`) are those of the 
 that file's convolutions load without renaming. `width_divisor=8` gives the small CPU demo backbone
 (8…64 channels, 1024 features per 16×112×112 clip). `stem_stride=2` strides conv1 by 2 in space: a
 clip of twice the side gives the same maps at about the same cost (conv1's outputs are those of the
-half-size clip), while conv1's filters still see every full-resolution pixel.
+half-size clip), while conv1's filters still see every full-resolution pixel; `stem_time_stride=2`
+does the same in time (a clip of twice the frames, e.g. 32 consecutive ones instead of every second of
+64, for 16 conv1 outputs).
 
 Backbone weights travel in an "aqa backbone file": `torch.save` of
 `{"format": "aqa-backbone", "arch": "c3d" | "mscadc", "state_dict": {...}}`, written by
@@ -48,23 +50,24 @@ def scaled_widths(widths: tuple[int, ...], divisor: int) -> tuple[int, ...]:
 class C3D(nn.Module):
     """C3D convolutions and pools up to pool5.
 
-    forward: clips (M, 3, T, H, W) float → pool5 maps (M, C5, T//16, H'//16//2+1, W'//16//2+1),
-    C5 = 512 / width_divisor, H' = H // stem_stride. `out_features(T, S)` gives the flattened size of
+    forward: clips (M, 3, T, H, W) float → pool5 maps (M, C5, T'//16, H'//16//2+1, W'//16//2+1),
+    C5 = 512 / width_divisor, T' = T // stem_time_stride, H' = H // stem_stride. `out_features(T, S)` gives the flattened size of
     one clip's map.
     """
 
     arch = "c3d"  # the `arch` an aqa backbone file must name to load here
 
-    def __init__(self, width_divisor: int = 1, batchnorm: bool = False, stem_stride: int = 1):
+    def __init__(self, width_divisor: int = 1, batchnorm: bool = False, stem_stride: int = 1,
+                 stem_time_stride: int = 1):
         super().__init__()
         self.widths = scaled_widths(C3D_WIDTHS, width_divisor)
-        self.stem_stride = stem_stride
+        self.stem_stride, self.stem_time_stride = stem_stride, stem_time_stride
         # Optional BatchNorm after each conv (not in the original C3D, whose Sports-1M weights have
         # none): it lets the small backbone, trained from scratch, leave its initial plateau sooner.
         self.norms = nn.ModuleList(nn.BatchNorm3d(w) for w in self.widths) if batchnorm else None
         in_ch = 3
         for name, width in zip(C3D_LAYERS, self.widths):
-            stride = (1, stem_stride, stem_stride) if name == "conv1" else 1
+            stride = (stem_time_stride, stem_stride, stem_stride) if name == "conv1" else 1
             self.add_module(name, nn.Conv3d(in_ch, width, kernel_size=3, stride=stride, padding=1))
             in_ch = width
         self.pools = nn.ModuleList(
@@ -95,7 +98,7 @@ class C3D(nn.Module):
 
     def out_features(self, clip_len: int, crop_size: int) -> int:
         """Flattened pool5 size of one clip of `clip_len` frames at `crop_size`² pixels."""
-        t = clip_len // 16
+        t = clip_len // self.stem_time_stride // 16
         s = crop_size // self.stem_stride // 16 // 2 + 1  # pool5 pads H and W by 1: ceil-like on the last halving
         return self.widths[-1] * t * s * s
 
