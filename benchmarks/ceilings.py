@@ -42,7 +42,9 @@ HINGES = {"distance_m": 0.15, "splash_m": 0.12}
 
 def design(samples: list, names: list[str]) -> np.ndarray:
     """(S, 1 + 3F): a constant, each fault's size, its square and its hinge (0 for faults without one)."""
-    sizes = np.stack([fault_sizes(s, names) for s in samples]).astype(np.float64) if names else np.zeros((len(samples), 0))
+    sizes = np.zeros((len(samples), 0))
+    if names:
+        sizes = np.stack([fault_sizes(s, names) for s in samples]).astype(np.float64)
     hinge = np.maximum(sizes - np.array([HINGES.get(n, 0.0) for n in names]), 0.0)
     return np.concatenate([np.ones((len(samples), 1)), sizes, sizes ** 2, hinge], axis=1)
 

@@ -89,7 +89,8 @@ class AQAModel(nn.Module):
         super().__init__()
         self.config = cfg
         if cfg.backbone == "c3d":
-            self.backbone: nn.Module = C3D(cfg.width_divisor, cfg.batchnorm, cfg.stem_stride, cfg.stem_time_stride)
+            self.backbone: nn.Module = C3D(cfg.width_divisor, cfg.batchnorm, cfg.stem_stride,
+                                           cfg.stem_time_stride)
             self.heads: nn.Module = C3DAvgHeads(cfg, self.backbone.out_features(cfg.clip_len, cfg.crop_size))
         else:
             self.backbone = MSCADCTrunk(cfg.width_divisor, cfg.dropout)

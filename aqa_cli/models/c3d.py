@@ -51,8 +51,8 @@ class C3D(nn.Module):
     """C3D convolutions and pools up to pool5.
 
     forward: clips (M, 3, T, H, W) float → pool5 maps (M, C5, T'//16, H'//16//2+1, W'//16//2+1),
-    C5 = 512 / width_divisor, T' = T // stem_time_stride, H' = H // stem_stride. `out_features(T, S)` gives the flattened size of
-    one clip's map.
+    C5 = 512 / width_divisor, T' = T // stem_time_stride, H' = H // stem_stride (W' likewise).
+    `out_features(T, S)` gives the flattened size of one clip's map.
     """
 
     arch = "c3d"  # the `arch` an aqa backbone file must name to load here
@@ -99,7 +99,7 @@ class C3D(nn.Module):
     def out_features(self, clip_len: int, crop_size: int) -> int:
         """Flattened pool5 size of one clip of `clip_len` frames at `crop_size`² pixels."""
         t = clip_len // self.stem_time_stride // 16
-        s = crop_size // self.stem_stride // 16 // 2 + 1  # pool5 pads H and W by 1: ceil-like on the last halving
+        s = crop_size // self.stem_stride // 16 // 2 + 1  # pool5 pads H and W by 1: ceil on the last halving
         return self.widths[-1] * t * s * s
 
 
