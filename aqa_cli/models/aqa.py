@@ -177,18 +177,17 @@ def _check(cfg: ModelConfig) -> None:
     widths = C3D_WIDTHS if cfg.backbone == "c3d" else MSCADC_WIDTHS
     if cfg.width_divisor < 1 or any(w % cfg.width_divisor for w in widths):
         raise ConfigError(f"model.width_divisor {cfg.width_divisor} must divide every conv width {widths}")
-    # Smallest clips whose maps survive every pool and trimming conv (see c3d.py / mscadc.py).
-    min_len, min_crop = (16, 16) if cfg.backbone == "c3d" else (16, 32)
-    if cfg.clip_len < min_len or cfg.crop_size < min_crop:
-        raise ConfigError(f"model.clip_len {cfg.clip_len} / crop_size {cfg.crop_size} too small for "
-                          f"{cfg.backbone} (needs at least {min_len} frames of {min_crop}×{min_crop})")
     for key in ("stem_stride", "stem_time_stride"):
         value = getattr(cfg, key)
         if value not in (1, 2) or (value == 2 and cfg.backbone != "c3d"):
             raise ConfigError(f"model.{key} {value}: 1, or 2 with the c3d backbone")
-    if cfg.crop_size // cfg.stem_stride < min_crop or cfg.clip_len // cfg.stem_time_stride < min_len:
-        raise ConfigError(f"model.clip_len {cfg.clip_len} / crop_size {cfg.crop_size} too small for stem "
-                          f"strides {cfg.stem_time_stride} / {cfg.stem_stride}")
+    # Smallest clips whose maps survive every pool and trimming conv (see c3d.py / mscadc.py), counted
+    # after conv1's strides.
+    min_len, min_crop = (16, 16) if cfg.backbone == "c3d" else (16, 32)
+    if cfg.clip_len // cfg.stem_time_stride < min_len or cfg.crop_size // cfg.stem_stride < min_crop:
+        strided = " after the stem strides" if (cfg.stem_stride, cfg.stem_time_stride) != (1, 1) else ""
+        raise ConfigError(f"model.clip_len {cfg.clip_len} / crop_size {cfg.crop_size} too small for "
+                          f"{cfg.backbone} (needs at least {min_len} frames of {min_crop}×{min_crop}{strided})")
     if cfg.feature_dim < 1:
         raise ConfigError(f"model.feature_dim must be positive, got {cfg.feature_dim}")
     if cfg.faults and (cfg.backbone != "c3d" or cfg.task != "mtl"):
