@@ -9,7 +9,7 @@ merged train split carries.
 Run (seconds):
     python benchmarks/extend_train.py data/syndive3-1000 data/syndive3-b1000 data/syndive3-ab
 Used in session 7: syndive3-1000 (seed 1) + syndive3-b1000 (`aqa data synth ... --count 1000 --seed 11`)
-= 1700 train / 100 val / 200 test dives; see README, "More dives".
+= 1700 train / 100 val / 200 test dives; see benchmarks/RESULTS.md, "More dives help".
 """
 
 from __future__ import annotations
