@@ -330,6 +330,9 @@ def eval_(
     fmt: Annotated[EvalFormat, typer.Option("--format", "-f", help="table or json.")] = EvalFormat.table,
     device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE", help="auto, cpu, cuda or cuda:N.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples per batch.")] = 4,
+    predictions: Annotated[Optional[str], typer.Option(
+        "--predictions", help="Also write one CSV row per sample (truth beside each prediction) to FILE.",
+        show_default=False)] = None,
 ) -> None:
     """Evaluate a checkpoint on a dataset split with honest metrics.
 
@@ -343,13 +346,16 @@ def eval_(
       aqa eval --weights runs/tiny/best.pt --data syndive --split val -f json > val.json
 
       aqa eval --weights runs/tiny/best.pt --data syndive-dev --split all
+
+      aqa eval --weights runs/tiny/best.pt --data syndive --predictions test.csv
     """
     import json
     import math
 
     from aqa_cli.evaluate import evaluate_checkpoint
 
-    report = evaluate_checkpoint(weights, data, split=split, device=device, batch_size=batch_size)
+    report = evaluate_checkpoint(weights, data, split=split, device=device, batch_size=batch_size,
+                                 predictions=predictions)
     if fmt == EvalFormat.json:
         clean = json.loads(json.dumps(report), parse_constant=lambda c: None)  # NaN → null: strict JSON
         typer.echo(json.dumps(clean, indent=2))

@@ -4,6 +4,7 @@
     compute_metrics(pred, samples)   → the report dict (score, classes, dive number, DD × execution,
                                        captions, and the oracle ceiling on synthetic data)
     evaluate_checkpoint(weights, root, split)   → both, from a checkpoint file alone
+    prediction_rows(pred, samples)   → one row per sample, truth beside prediction (--predictions CSV)
 
 Training calls `predict` + `compute_metrics` on the validation split every epoch and on the test split
 once at the end; `aqa eval` calls `evaluate_checkpoint`.
@@ -119,7 +120,7 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
                 [dive.table_difficulty(n, s.height) for n, s in zip(numbers, samples)], pred, samples, lo, hi)
             if pred.log_probs:
                 report["expected_dd_x_execution"] = _scored(
-                    [_rules_score(pred, i, s.height) for i, s in enumerate(samples)], samples, lo, hi)
+                    [_rules_score(pred, i, s.height)[0] for i, s in enumerate(samples)], samples, lo, hi)
     if pred.execution is not None:
         from aqa_cli.datasets.frames import execution_target
 
@@ -174,16 +175,51 @@ def _times_execution(dds: list[float | None], pred: Predictions, samples: list[S
                    samples, lo, hi)
 
 
-def _rules_score(pred: Predictions, i: int, height: str | None) -> float | None:
-    """The final score `aqa score --height` gives sample i: the expected DD at `height` × predicted
-    execution, or the score head where the heads read no dive listed there; None without a known height."""
+def _rules_score(pred: Predictions, i: int, height: str | None) -> tuple[float | None, float | None]:
+    """The final score `aqa score --height` gives sample i, and its DD: the expected DD at `height` ×
+    predicted execution, or the score head (DD None) where the heads read no dive listed there;
+    (None, None) without a known height."""
     if not height:
-        return None
+        return None, None
     try:
         dd = dive.expected_difficulty({h: v[i] for h, v in pred.log_probs.items()}, height)
     except ValueError:  # a height the DD tables do not know
-        return None
-    return dd * float(pred.execution[i]) if dd is not None else float(pred.score[i])
+        return None, None
+    return (dd * float(pred.execution[i]) if dd is not None else float(pred.score[i])), dd
+
+
+def prediction_rows(pred: Predictions, samples: list[Sample]) -> list[dict[str, object]]:
+    """One row per sample (split order) for `aqa eval --predictions`: the truth beside each prediction,
+    for looking at the errors behind the metrics. Columns the model does not predict are left out
+    (an STL model: id, height, final_score, score); a value that is not known is "".
+
+    score: the score head; rules_score: the expected DD × predicted execution (compute_metrics'
+    expected_dd_x_execution); expected_dd: its DD; dive_number_pred: the five argmax classes' number.
+    """
+    def num(x) -> object:
+        return "" if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 4)
+
+    rows = []
+    for i, s in enumerate(samples):
+        row: dict[str, object] = {"id": s.id, "height": s.height, "final_score": s.final_score,
+                                  "score": num(pred.score[i])}
+        if pred.execution is not None:
+            row["execution"] = num(pred.execution[i])
+            row["difficulty"] = num(s.difficulty) if s.difficulty > 0 else ""
+        if pred.log_probs and pred.execution is not None:
+            rules, dd = _rules_score(pred, i, s.height)
+            row["rules_score"], row["expected_dd"] = num(rules), num(dd)
+        if pred.classes:
+            row["dive_number"] = s.dive_number
+            row["dive_number_pred"] = _dive_number(pred, i, s.height)
+            for head in pred.classes:
+                truth = getattr(s, head)
+                row[head] = truth if truth >= 0 else ""
+                row[f"{head}_pred"] = int(pred.classes[head][i])
+        if pred.captions is not None:
+            row["commentary_pred"] = " ".join(pred.captions[i])
+        rows.append(row)
+    return rows
 
 
 def checkpoint_data(ckpt: dict, data_root: str | Path, workers: int = 0):
@@ -197,16 +233,24 @@ def checkpoint_data(ckpt: dict, data_root: str | Path, workers: int = 0):
 
 
 def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str = "test",
-                        device: str = "auto", batch_size: int = 4, workers: int = 0) -> dict:
+                        device: str = "auto", batch_size: int = 4, workers: int = 0,
+                        predictions: str | Path | None = None) -> dict:
     """Load a checkpoint, run it on `split` of `data_root` and return the report (see compute_metrics)
-    with `split`, `weights`, `data` and `samples` added."""
+    with `split`, `weights`, `data` and `samples` added.
+
+    predictions: also write `prediction_rows` to this CSV file (atomically: whole or not at all).
+    """
     from torch.utils.data import DataLoader
+
+    from aqa_cli.errors import UsageError
 
     from aqa_cli.config import ModelConfig, from_dict
     from aqa_cli.datasets.frames import FramesDataset, collate
     from aqa_cli.train import resolve_device
     from aqa_cli.weights import load_checkpoint, model_from_checkpoint
 
+    if predictions is not None and Path(predictions).is_dir():  # before minutes of evaluation, not after
+        raise UsageError(f"--predictions {predictions}: is a folder; give a CSV file name")
     dev = resolve_device(device)
     ckpt = load_checkpoint(weights)
     model = model_from_checkpoint(ckpt).to(dev)
@@ -221,4 +265,19 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     report = compute_metrics(pred, ds.samples, lo, hi, synthetic=root.info.synthetic)
     report.update(split=split, weights=str(weights), samples=len(ds),
                   data={"name": root.info.name, "source": root.info.source, "synthetic": root.info.synthetic})
+    if predictions is not None:
+        _write_csv(Path(predictions), prediction_rows(pred, ds.samples))
     return report
+
+
+def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
+    import csv
+    import io
+
+    from aqa_cli.datasets.layout import atomic_write_text
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())

@@ -3,6 +3,7 @@ numbers training wrote."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import subprocess
@@ -15,7 +16,7 @@ import torch
 from aqa_cli import dive
 from aqa_cli.config import load_config
 from aqa_cli.datasets.layout import DatasetRoot, Sample
-from aqa_cli.evaluate import Predictions, compute_metrics, evaluate_checkpoint
+from aqa_cli.evaluate import Predictions, compute_metrics, evaluate_checkpoint, prediction_rows
 from aqa_cli.train import train
 from aqa_cli.weights import load_checkpoint
 from trainroot import SMALL, make_root
@@ -115,6 +116,29 @@ def test_expected_dd_times_execution_mixes_the_dds_as_the_heads_doubt():
     got = report["expected_dd_x_execution"]
     assert got["n"] == 3
     assert got["relative_l2"] == pytest.approx(100 * np.mean(((recomputed - true) / 60.0) ** 2))
+    # the same numbers, one row per sample, for --predictions
+    rows = prediction_rows(pred, samples)
+    assert [r["id"] for r in rows] == ["s0", "s1", "s2", "s3"]
+    assert [r["rules_score"] for r in rows] == [pytest.approx(samples[0].final_score, abs=1e-3), "", 40.0,
+                                                pytest.approx(dd3 * 27.0, abs=1e-3)]
+    assert [r["expected_dd"] for r in rows] == [pytest.approx(samples[0].difficulty), "", "",
+                                                pytest.approx(dd3, abs=1e-4)]
+    assert rows[3]["dive_number"] == "107B" and rows[3]["dive_number_pred"] == "107C"
+    assert rows[3]["position"] == 1 and rows[3]["position_pred"] == 2
+    assert rows[2]["dive_number_pred"] == "405C"  # the argmax classes (no armstand) spell the dive
+    assert rows[0]["commentary_pred"] == samples[0].commentary
+
+
+def test_prediction_rows_leave_out_what_the_model_does_not_predict():
+    samples, execution = _samples()
+    stl = prediction_rows(Predictions(score=np.array([1.0, 2.0, 3.0, 4.0])), samples)
+    assert list(stl[0]) == ["id", "height", "final_score", "score"]
+    assert stl[3] == {"id": "s3", "height": "3m", "final_score": samples[3].final_score, "score": 4.0}
+    pred = _predictions(samples, execution)  # sample 2 predicted as a tuck (class 2)
+    samples[2].position = -1
+    mtl = prediction_rows(pred, samples)
+    assert mtl[2]["position"] == "" and mtl[2]["position_pred"] == 2  # an unknown label stays empty
+    assert "rules_score" not in mtl[0]  # no log-probabilities, no expected DD
 
 
 def test_unknown_labels_are_left_out_and_real_data_has_no_oracle():
@@ -151,5 +175,18 @@ def test_eval_of_best_checkpoint_equals_the_test_numbers_of_training(tmp_path):
     assert out.returncode == 0, out.stderr
     parsed = json.loads(out.stdout)
     assert parsed["split"] == "val" and parsed["score"]["n"] == 2 and "oracle" in parsed
+    with_rows = evaluate_checkpoint(tmp_path / "run" / "best.pt", root, split="test", device="cpu",
+                                    predictions=tmp_path / "rows" / "test.csv")
+    assert with_rows["score"] == pytest.approx(stored["score"], nan_ok=True)
+    with open(tmp_path / "rows" / "test.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    test_samples = DatasetRoot(root).split("test")
+    assert [r["id"] for r in rows] == [s.id for s in test_samples]
+    assert [float(r["final_score"]) for r in rows] == [s.final_score for s in test_samples]
+    assert {"score", "execution", "rules_score", "dive_number_pred", "tw_no_pred", "commentary_pred"} <= set(rows[0])
+    folder = subprocess.run([sys.executable, "-m", "aqa_cli", "eval", "--weights", str(tmp_path / "run" / "best.pt"),
+                             "--data", str(root), "--predictions", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert folder.returncode != 0 and "is a folder" in folder.stderr and "Traceback" not in folder.stderr
     every = evaluate_checkpoint(tmp_path / "run" / "best.pt", root, split="all", device="cpu")
     assert every["samples"] == sum(len(DatasetRoot(root).split(n)) for n in ("train", "val", "test"))
