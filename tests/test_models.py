@@ -153,6 +153,21 @@ def test_stem_time_stride_2_maps_a_clip_of_twice_the_frames_to_the_same_shapes()
         assert not torch.equal(full(clips)["score"], full(moved)["score"])
 
 
+def test_time_pool_avg_keeps_the_shapes_and_counts_what_max_pooling_only_detects():
+    plain = build_model(small_cfg("c3d-small-bn"))
+    avg = build_model(small_cfg("c3d-small-bn", time_pool="avg"))
+    assert param_shapes(avg) == param_shapes(plain)
+    assert shapes(avg(clips_for(avg.config))) == shapes(plain(clips_for(plain.config)))
+    # pool2 on 4 time steps: a pair of steps with the feature on in one step, or in both
+    once, twice = torch.zeros(1, 1, 4, 2, 2), torch.zeros(1, 1, 4, 2, 2)
+    once[0, 0, 0, 0, 0] = 1.0
+    twice[0, 0, :2, 1, 1] = 1.0
+    max_pool2, avg_pool2 = plain.backbone.pools[1], avg.backbone.pools[1]
+    assert torch.equal(max_pool2(once), max_pool2(twice))  # max: it happened
+    assert avg_pool2(once).flatten().tolist() == [0.5, 0.0] and avg_pool2(twice).flatten().tolist() == [1.0, 0.0]
+    assert isinstance(avg.backbone.pools[0], torch.nn.MaxPool3d)  # pool1 does not pool time: unchanged
+
+
 def test_options_switch_heads_off_and_classes_come_from_the_config():
     cfg = small_cfg("c3d-small", execution=False, caption=False, classes={"position": 3, "odd": 5})
     out = build_model(cfg).eval()(clips_for(cfg))
@@ -294,6 +309,7 @@ def test_build_model_from_a_config_dict_round_trip():
     (dict(backbone="mscadc", width_divisor=4, stem_stride=2), "stem_stride"),
     (dict(crop_size=16, stem_stride=2), "after the stem strides"),
     (dict(stem_time_stride=2), "after the stem strides"),
+    (dict(time_pool="mean"), "time_pool"), (dict(backbone="mscadc", width_divisor=4, time_pool="avg"), "time_pool"),
 ])
 def test_build_model_rejects_impossible_configs(bad, needle):
     with pytest.raises(ConfigError, match=needle):

@@ -90,7 +90,7 @@ class AQAModel(nn.Module):
         self.config = cfg
         if cfg.backbone == "c3d":
             self.backbone: nn.Module = C3D(cfg.width_divisor, cfg.batchnorm, cfg.stem_stride,
-                                           cfg.stem_time_stride)
+                                           cfg.stem_time_stride, cfg.time_pool)
             self.heads: nn.Module = C3DAvgHeads(cfg, self.backbone.out_features(cfg.clip_len, cfg.crop_size))
         else:
             self.backbone = MSCADCTrunk(cfg.width_divisor, cfg.dropout)
@@ -181,6 +181,8 @@ def _check(cfg: ModelConfig) -> None:
         value = getattr(cfg, key)
         if value not in (1, 2) or (value == 2 and cfg.backbone != "c3d"):
             raise ConfigError(f"model.{key} {value}: 1, or 2 with the c3d backbone")
+    if cfg.time_pool not in ("max", "avg") or (cfg.time_pool == "avg" and cfg.backbone != "c3d"):
+        raise ConfigError(f"model.time_pool {cfg.time_pool!r}: max, or avg with the c3d backbone")
     # Smallest clips whose maps survive every pool and trimming conv (see c3d.py / mscadc.py), counted
     # after conv1's strides.
     min_len, min_crop = (16, 16) if cfg.backbone == "c3d" else (16, 32)

@@ -15,7 +15,9 @@ that file's convolutions load without renaming. `width_divisor=8` gives the smal
 clip of twice the side gives the same maps at about the same cost (conv1's outputs are those of the
 half-size clip), while conv1's filters still see every full-resolution pixel; `stem_time_stride=2`
 does the same in time (a clip of twice the frames, e.g. 32 consecutive ones instead of every second of
-64, for 16 conv1 outputs).
+64, for 16 conv1 outputs). `time_pool="avg"` halves time in pool2-pool5 by averaging pairs of steps
+instead of keeping the larger (space is still max-pooled): a sum keeps how many times something
+happened in a clip (how many turns a twist makes), a maximum only that it did.
 
 Backbone weights travel in an "aqa backbone file": `torch.save` of
 `{"format": "aqa-backbone", "arch": "c3d" | "mscadc", "state_dict": {...}}`, written by
@@ -58,7 +60,7 @@ class C3D(nn.Module):
     arch = "c3d"  # the `arch` an aqa backbone file must name to load here
 
     def __init__(self, width_divisor: int = 1, batchnorm: bool = False, stem_stride: int = 1,
-                 stem_time_stride: int = 1):
+                 stem_time_stride: int = 1, time_pool: str = "max"):
         super().__init__()
         self.widths = scaled_widths(C3D_WIDTHS, width_divisor)
         self.stem_stride, self.stem_time_stride = stem_stride, stem_time_stride
@@ -70,9 +72,8 @@ class C3D(nn.Module):
             stride = (stem_time_stride, stem_stride, stem_stride) if name == "conv1" else 1
             self.add_module(name, nn.Conv3d(in_ch, width, kernel_size=3, stride=stride, padding=1))
             in_ch = width
-        self.pools = nn.ModuleList(
-            nn.MaxPool3d(k, stride=k, padding=(0, 1, 1) if i == 7 else 0) for i, k in _POOL_AFTER.items()
-        )
+        self.pools = nn.ModuleList(_pool(k, (0, 1, 1) if i == 7 else (0, 0, 0), time_pool)
+                                   for i, k in _POOL_AFTER.items())
         self.relu = nn.ReLU(inplace=True)
         self._init_weights()
 
@@ -101,6 +102,16 @@ class C3D(nn.Module):
         t = clip_len // self.stem_time_stride // 16
         s = crop_size // self.stem_stride // 16 // 2 + 1  # pool5 pads H and W by 1: ceil on the last halving
         return self.widths[-1] * t * s * s
+
+
+def _pool(kernel: tuple[int, int, int], padding: tuple[int, int, int], time_pool: str) -> nn.Module:
+    """C3D's max pool, or with time_pool "avg" and a pool over time: max over space, then the mean of
+    each pair of time steps (no parameters either way: the state dict keys stay those of C3D)."""
+    if time_pool == "max" or kernel[0] == 1:
+        return nn.MaxPool3d(kernel, stride=kernel, padding=padding)
+    space = (1, *kernel[1:])
+    return nn.Sequential(nn.MaxPool3d(space, stride=space, padding=padding),
+                         nn.AvgPool3d((kernel[0], 1, 1)))
 
 
 def save_backbone_weights(state_dict: dict[str, torch.Tensor], path: str | Path, arch: str = "c3d") -> None:
