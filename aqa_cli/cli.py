@@ -356,6 +356,8 @@ def eval_(
 
     report = evaluate_checkpoint(weights, data, split=split, device=device, batch_size=batch_size,
                                  predictions=predictions)
+    if predictions is not None:
+        err.print(f"wrote {report['samples']} rows to {predictions}", markup=False, highlight=False, soft_wrap=True)
     if fmt == EvalFormat.json:
         clean = json.loads(json.dumps(report), parse_constant=lambda c: None)  # NaN → null: strict JSON
         typer.echo(json.dumps(clean, indent=2))

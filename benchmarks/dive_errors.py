@@ -57,7 +57,8 @@ def report(path: str) -> None:
                       if r["dive_number"] != r["dive_number_pred"])
     print(f"misread dives: {sum(misread.values())}; wrong heads: "
           + ", ".join(f"{'+'.join(k) or 'none (not in the table)'} {n}" for k, n in misread.most_common()))
-    print(f"rules score {spearman([float(r['rules_score']) for r in rows], [float(r['final_score']) for r in rows]):.3f}; "
+    rules = spearman([float(r["rules_score"]) for r in rows], [float(r["final_score"]) for r in rows])
+    print(f"rules score {rules:.3f}; "
           f"own DD where only the twists are misread {_score_with_own_dd(rows, {'tw_no'}):.3f}, "
           f"twists or somersaults {_score_with_own_dd(rows, {'tw_no', 'ss_no'}):.3f}, "
           f"any head {_score_with_own_dd(rows, set(HEADS)):.3f}")

@@ -188,5 +188,10 @@ def test_eval_of_best_checkpoint_equals_the_test_numbers_of_training(tmp_path):
                              "--data", str(root), "--predictions", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert folder.returncode != 0 and "is a folder" in folder.stderr and "Traceback" not in folder.stderr
+    written = subprocess.run([sys.executable, "-m", "aqa_cli", "eval", "--weights", str(tmp_path / "run" / "best.pt"),
+                              "--data", str(root), "--predictions", str(tmp_path / "val.csv"), "--split", "val"],
+                             capture_output=True, text=True, timeout=120)
+    assert written.returncode == 0 and f"wrote 2 rows to {tmp_path / 'val.csv'}" in written.stderr
+    assert len((tmp_path / "val.csv").read_text().splitlines()) == 3  # header + the 2 val dives
     every = evaluate_checkpoint(tmp_path / "run" / "best.pt", root, split="all", device="cpu")
     assert every["samples"] == sum(len(DatasetRoot(root).split(n)) for n in ("train", "val", "test"))
