@@ -242,10 +242,9 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     """
     from torch.utils.data import DataLoader
 
-    from aqa_cli.errors import UsageError
-
     from aqa_cli.config import ModelConfig, from_dict
     from aqa_cli.datasets.frames import FramesDataset, collate
+    from aqa_cli.errors import UsageError
     from aqa_cli.train import resolve_device
     from aqa_cli.weights import load_checkpoint, model_from_checkpoint
 
