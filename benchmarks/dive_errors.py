@@ -24,12 +24,16 @@ from aqa_cli.dive import HEADS
 from aqa_cli.metrics import spearman
 
 
+def _wrong_heads(row: dict) -> tuple[str, ...]:
+    return tuple(h for h in HEADS if row[h] != row[f"{h}_pred"])
+
+
 def _score_with_own_dd(rows: list[dict], heads: set[str]) -> float:
     """Spearman of the rules score against the final score, with own DD × execution for every dive whose
     wrong heads are all in `heads`."""
     scores = []
     for r in rows:
-        wrong = {h for h in HEADS if r[h] != r[f"{h}_pred"]}
+        wrong = set(_wrong_heads(r))
         fixed = wrong and wrong <= heads and r["difficulty"]
         scores.append(float(r["difficulty"]) * float(r["execution"]) if fixed else float(r["rules_score"]))
     return spearman(scores, [float(r["final_score"]) for r in rows])
@@ -53,8 +57,7 @@ def report(path: str) -> None:
     off = Counter(abs(t - p) for (t, p), n in pairs.items() for _ in range(n) if t != p)
     print(f"twisting dives: {len(twisting)}, count right {right}, parity right {parity}; "
           f"errors by how many half twists off: {dict(sorted(off.items()))}")
-    misread = Counter(tuple(h for h in HEADS if r[h] != r[f"{h}_pred"]) for r in rows
-                      if r["dive_number"] != r["dive_number_pred"])
+    misread = Counter(_wrong_heads(r) for r in rows if r["dive_number"] != r["dive_number_pred"])
     print(f"misread dives: {sum(misread.values())}; wrong heads: "
           + ", ".join(f"{'+'.join(k) or 'none (not in the table)'} {n}" for k, n in misread.most_common()))
     rules = spearman([float(r["rules_score"]) for r in rows], [float(r["final_score"]) for r in rows])

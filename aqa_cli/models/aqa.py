@@ -169,6 +169,10 @@ def build_model(cfg: ModelConfig | dict, load_pretrained: bool = True) -> AQAMod
     return model
 
 
+# Options only the C3D backbone has: each one's default, and the one other value it takes.
+C3D_OPTIONS = {"stem_stride": (1, 2), "stem_time_stride": (1, 2), "time_pool": ("max", "avg")}
+
+
 def _check(cfg: ModelConfig) -> None:
     if cfg.backbone not in BACKBONES:
         raise ConfigError(f"model.backbone {cfg.backbone!r} is not one of {', '.join(BACKBONES)}")
@@ -177,12 +181,10 @@ def _check(cfg: ModelConfig) -> None:
     widths = C3D_WIDTHS if cfg.backbone == "c3d" else MSCADC_WIDTHS
     if cfg.width_divisor < 1 or any(w % cfg.width_divisor for w in widths):
         raise ConfigError(f"model.width_divisor {cfg.width_divisor} must divide every conv width {widths}")
-    for key in ("stem_stride", "stem_time_stride"):
+    for key, (default, other) in C3D_OPTIONS.items():
         value = getattr(cfg, key)
-        if value not in (1, 2) or (value == 2 and cfg.backbone != "c3d"):
-            raise ConfigError(f"model.{key} {value}: 1, or 2 with the c3d backbone")
-    if cfg.time_pool not in ("max", "avg") or (cfg.time_pool == "avg" and cfg.backbone != "c3d"):
-        raise ConfigError(f"model.time_pool {cfg.time_pool!r}: max, or avg with the c3d backbone")
+        if value not in (default, other) or (value == other and cfg.backbone != "c3d"):
+            raise ConfigError(f"model.{key} {value!r}: {default}, or {other} with the c3d backbone")
     # Smallest clips whose maps survive every pool and trimming conv (see c3d.py / mscadc.py), counted
     # after conv1's strides.
     min_len, min_crop = (16, 16) if cfg.backbone == "c3d" else (16, 32)
