@@ -106,6 +106,10 @@ class TrainConfig:
     cls_weight: float = 1.0  # weight of the sum of the five cross-entropies
     fault_weight: float = 1.0  # weight of the mean MSE on the standardised fault sizes (model.faults)
     caption_weight: float = 0.01  # weight of the captioning cross-entropy
+    # Weight of MSE + L1 between the rules score (expected DD at the dive's height under the five
+    # heads x predicted execution) and the final score, both over the score's scale (0: off). It
+    # trains the heads and execution on the score aqa eval and aqa score --height report.
+    rules_weight: float = 0.0
     seed: int = 0
     max_minutes: float = 0.0  # stop after this many minutes of training (0: no limit)
     limit_batches: int = 0  # use only this many batches per epoch (0: all); for smoke runs

@@ -18,7 +18,9 @@ divided by a scale (the paper divides by 17, the sd of MTL-AQA scores; aqa uses 
 16.9 on MTL-AQA), + the same on execution when the model regresses it, + the sum of the five
 classification cross-entropies, + 0.01 × the caption cross-entropy (tokens after `<sos>`, up to and
 including `<eos>`), + with `model.faults` (SynDive) the mean MSE on the fault sizes standardised by the
-train split's mean and sd. Each term's weight is in TrainConfig.
+train split's mean and sd, + with `train.rules_weight` (aqa's own addition) MSE + L1 between the rules
+score (expected DD under the five heads x predicted execution) and the final score. Each term's weight
+is in TrainConfig.
 
 Determinism: the model is initialised from `train.seed`, each epoch's order comes from (seed, epoch)
 and each sample's augmentation from (seed, epoch, index) (datasets/frames.py), and `last.pt` stores the
@@ -142,6 +144,16 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
         cls_loss = torch.stack(ces).sum()
         loss = loss + t.cls_weight * cls_loss
         parts["cls"] = cls_loss.item()
+    if t.rules_weight > 0:
+        from aqa_cli.dive import expected_difficulty_batch
+
+        rules = expected_difficulty_batch(out["logits"], batch["height"]) * out["execution"].float()
+        known = torch.isfinite(rules)
+        if known.any():
+            p, y = rules[known] / score_scale, batch["score"][known] / score_scale
+            rules_loss = t.score_mse * F.mse_loss(p, y) + t.score_l1 * F.l1_loss(p, y)
+            loss = loss + t.rules_weight * rules_loss
+            parts["rules"] = rules_loss.item()
     if "faults" in out:
         mean, sd = fault_norm
         fault_loss = F.mse_loss(out["faults"].float(), (batch["faults"] - mean) / sd)  # train() checked: all known
@@ -265,6 +277,9 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     if t.select not in SELECT or (t.select != "score" and (mcfg.task != "mtl" or not mcfg.execution)):
         raise UsageError(f"train.select={t.select!r}: expected score, or expected_dd_x_execution for MTL models "
                          "with an execution head", hint="--set train.select=score")
+    if t.rules_weight < 0 or (t.rules_weight > 0 and (mcfg.task != "mtl" or not mcfg.execution)):
+        raise UsageError(f"train.rules_weight={t.rules_weight}: expected 0, or a positive weight for MTL models "
+                         "with an execution head", hint="--set train.rules_weight=0")
     if not 0.0 <= t.ema < 1.0:
         raise UsageError(f"train.ema={t.ema}: expected a decay in [0, 1) (0 turns the average off)")
     swa = torch.optim.swa_utils

@@ -15,6 +15,7 @@ import torch
 from aqa_cli.config import DataConfig, ModelConfig, load_config
 from aqa_cli.datasets.frames import FramesDataset, collate, execution_target, fault_sizes
 from aqa_cli.datasets.layout import DatasetRoot, Sample
+from aqa_cli.dive import HEIGHTS
 from aqa_cli.errors import UsageError
 from aqa_cli.text import Vocabulary
 from aqa_cli.train import train
@@ -151,6 +152,15 @@ def test_select_picks_the_epoch_with_the_best_val_rules_score(root, tmp_path):
         train(_cfg(root, "train.select=expected_dd_x_execution", "model.task=stl"), tmp_path / "c", quiet=True)
 
 
+def test_rules_loss_trains_and_needs_an_mtl_model_with_execution(root, tmp_path):
+    torch.set_num_threads(1)
+    train(_cfg(root, "train.epochs=1", "train.rules_weight=1"), tmp_path, quiet=True)
+    assert np.isfinite(_epochs(tmp_path)[0]["train_rules"])
+    for bad in (["train.rules_weight=-1"], ["train.rules_weight=1", "model.task=stl"]):
+        with pytest.raises(UsageError, match="train.rules_weight"):
+            train(_cfg(root, *bad), tmp_path / "b", quiet=True)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
 def test_cli_device_cuda_without_cuda_is_an_error(root, tmp_path):
     out = _aqa("train", "--config", "smoke", "--data", str(root), "--out", str(tmp_path / "r"), "--device", "cuda")
@@ -173,6 +183,7 @@ def test_dataset_items_targets_and_augmentation(root):
     assert item["labels"].tolist() == [sample.position, sample.armstand, sample.rotation_type, sample.ss_no,
                                        sample.tw_no]
     assert vocab.decode(item["caption"].tolist()) == sample.commentary.split()
+    assert sample.height == "3m" and item["height"].item() == HEIGHTS.index("3m")
     assert torch.equal(ds[3]["clips"], item["clips"])  # a function of (seed, epoch, index)
     ds.set_epoch(1)
     assert not torch.equal(ds[3]["clips"], item["clips"])
@@ -228,6 +239,26 @@ def test_fault_sizes_and_their_loss():
     parts = compute_loss(out, batch, cfg, 1.0, 1.0, norm)[1]
     assert parts["faults"] == pytest.approx((1 + 4 + 1 + 25) / 4)
     assert parts["loss"] == pytest.approx(parts["score"] + 2 * parts["faults"])
+
+
+def test_rules_loss_compares_expected_dd_times_execution_with_the_score():
+    from aqa_cli.dive import expected_difficulty_batch
+    from aqa_cli.train import compute_loss
+
+    g = torch.Generator().manual_seed(1)
+    logits = {h: torch.randn(3, k, generator=g) for h, k in
+              [("position", 3), ("armstand", 2), ("rotation_type", 4), ("ss_no", 10), ("tw_no", 8)]}
+    batch = {"score": torch.tensor([50.0, 60.0, 70.0]), "execution": torch.tensor([20.0, 21.0, 22.0]),
+             "labels": torch.tensor([[0, 0, 1, 3, 0]] * 3), "height": torch.tensor([HEIGHTS.index("3m"), -1, 4])}
+    out = {"score": torch.full((3,), 55.0), "execution": torch.tensor([18.0, 19.0, 24.0]), "logits": logits}
+    off = compute_loss(out, batch, load_config("smoke", []), 10.0, 2.0)[1]
+    parts = compute_loss(out, batch, load_config("smoke", ["train.rules_weight=0.5"]), 10.0, 2.0)[1]
+    assert "rules" not in off
+    # by hand: the two dives of known height (the second has none), over the score scale 10
+    edd = expected_difficulty_batch(logits, batch["height"])[[0, 2]]
+    diff = (edd * torch.tensor([18.0, 24.0]) - torch.tensor([50.0, 70.0])) / 10.0
+    assert parts["rules"] == pytest.approx((diff ** 2).mean().item() + diff.abs().mean().item(), rel=1e-5)
+    assert parts["loss"] == pytest.approx(off["loss"] + 0.5 * parts["rules"], rel=1e-5)
 
 
 def test_execution_target_falls_back_to_score_over_difficulty():

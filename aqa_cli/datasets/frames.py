@@ -87,6 +87,7 @@ class FramesDataset(Dataset):
         labels     int64 (5,)   position, armstand, rotation_type, ss_no, tw_no; -1 when unknown
         faults     float32 (F,) fault sizes (fault_sizes; only for a model with `faults`)
         caption    int64 (L,)   `<sos> ... <eos>` ids (only with a vocabulary), L ≤ caption_max_len
+        height     int64 ()     index of the board / platform height in dive.HEIGHTS; -1 when unknown
         index      int64 ()     position of the sample in the split
         """
         sample = self.samples[index]
@@ -102,6 +103,7 @@ class FramesDataset(Dataset):
             "score": torch.tensor(sample.final_score, dtype=torch.float32),
             "execution": torch.tensor(execution_target(sample), dtype=torch.float32),
             "labels": torch.tensor([getattr(sample, h) for h in HEADS], dtype=torch.int64),
+            "height": torch.tensor(dive.HEIGHTS.index(sample.height) if sample.height in dive.HEIGHTS else -1),
             "index": torch.tensor(index, dtype=torch.int64),
         }
         if m.faults:
