@@ -16,7 +16,8 @@ Run (about --minutes plus a minute on 2 cores; generating 300 dives adds ~2 min)
 --epochs sets train.epochs, the length of the learning-rate schedule; by default the config's own
 (tiny-mtl: 48), so the run is the first --minutes of a standard training run, at a rate still near
 its peak.
-Measured on SynDive 3 (data/syndive3-1000, 2 idle cores, tiny-mtl at lr 1e-3): --minutes 8 trained 483 s
+Measured on SynDive 3 (data/syndive3-1000, 2 idle cores, tiny-mtl at lr 1e-3 with sessions 3-5's clips
+of 16 frames taken one in two, before the time stem): --minutes 8 trained 483 s
 (10 epochs) and gave test position 0.840 (chance 0.375), rotation type 0.860 (chance 0.265), Spearman
 0.725 (ceiling 0.993); --minutes 5 (304 s) 0.610 / 0.635 / 0.696. --count 300 --seed 2 --minutes 4 (210
 training dives, 241 s) was not enough: 0.467 / 0.267 / 0.447 (chance 0.400 / 0.283). At lr 2e-3 (the
