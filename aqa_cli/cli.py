@@ -681,11 +681,24 @@ def weights_list(
         data = row["data"] or {}
         kind = "synthetic" if data.get("synthetic") else "real"
         metrics = (row["metrics"] or {}).get("test") or {}
-        shown = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+        shown = _metrics_line(metrics)
         name = row["name"] + (" (default)" if row["default"] else "")
         table.add_row(name, row["where"], f"{row['size'] / 1e6:.1f} MB",
                       row["error"] or f"{data.get('name', '?')} ({kind})", shown or "-")
     Console(highlight=False).print(table)
+
+
+def _metrics_line(metrics: dict) -> str:
+    """A checkpoint's test metrics in one line: each Spearman as ρ, each head's accuracy, plain numbers."""
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            parts.append(f"{key} {value:.3f}")
+        elif key == "accuracy" and isinstance(value, dict):
+            parts += [f"{head} {acc:.3f}" for head, acc in value.items()]
+        elif isinstance(value, dict) and isinstance(value.get("spearman"), float):
+            parts.append(f"{key} ρ {value['spearman']:.3f}")
+    return ", ".join(parts)
 
 
 @weights_app.command(name="verify")

@@ -133,12 +133,21 @@ def test_weights_list_and_verify_cli(places, tiny_ckpt):
 
     res = runner.invoke(app, ["weights", "list"])
     assert res.exit_code == 0 and "demo (default)" in res.stdout and "synthetic" in res.stdout
+    assert "spearman 0.500" in res.stdout
 
     (bundled / "demo.pt").write_bytes(b"garbage")
     res = runner.invoke(app, ["weights", "verify"])
     assert res.exit_code == 3
     assert res.stdout.splitlines()[0] == f"FAILED\t{bundled / 'demo.pt'}"
     assert "corrupt" in res.stderr
+
+
+def test_weights_list_shows_nested_test_metrics_in_one_line():
+    from aqa_cli.cli import _metrics_line
+
+    test = {"score": {"n": 200, "spearman": 0.8511, "relative_l2": 0.58}, "accuracy": {"position": 0.935, "tw_no": 0.78},
+            "captions": {"n": 200, "bleu4": 0.41}, "oracle": {"spearman": 0.9931}}
+    assert _metrics_line(test) == "score ρ 0.851, position 0.935, tw_no 0.780, oracle ρ 0.993"
 
 
 def test_checkpoint_without_preprocessing_values_is_refused(tmp_path, tiny_ckpt):
