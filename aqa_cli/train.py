@@ -122,15 +122,18 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
     import torch.nn.functional as F
 
     t = cfg.train
-    pred = out["score"].float() / score_scale
-    true = batch["score"] / score_scale
-    score_loss = t.score_mse * F.mse_loss(pred, true) + t.score_l1 * F.l1_loss(pred, true)
+
+    def regression(pred, true, scale: float):
+        """MSE + L1 (weighted by score_mse / score_l1) of predictions against targets over `scale`."""
+        pred, true = pred.float() / scale, true / scale
+        return t.score_mse * F.mse_loss(pred, true) + t.score_l1 * F.l1_loss(pred, true)
+
+    score_loss = regression(out["score"], batch["score"], score_scale)
     loss, parts = score_loss, {"score": score_loss.item()}
     if "execution" in out:
         known = torch.isfinite(batch["execution"])
         if known.any():
-            p, y = out["execution"].float()[known] / exec_scale, batch["execution"][known] / exec_scale
-            exec_loss = t.score_mse * F.mse_loss(p, y) + t.score_l1 * F.l1_loss(p, y)
+            exec_loss = regression(out["execution"][known], batch["execution"][known], exec_scale)
             loss = loss + t.execution_weight * exec_loss
             parts["execution"] = exec_loss.item()
     if out.get("logits"):
@@ -150,8 +153,7 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
         rules = expected_difficulty_batch(out["logits"], batch["height"]) * out["execution"].float()
         known = torch.isfinite(rules)
         if known.any():
-            p, y = rules[known] / score_scale, batch["score"][known] / score_scale
-            rules_loss = t.score_mse * F.mse_loss(p, y) + t.score_l1 * F.l1_loss(p, y)
+            rules_loss = regression(rules[known], batch["score"][known], score_scale)
             loss = loss + t.rules_weight * rules_loss
             parts["rules"] = rules_loss.item()
     if "faults" in out:
@@ -274,10 +276,11 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
         model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(1, t.epochs))
              if t.scheduler == "cosine" else None)
-    if t.select not in SELECT or (t.select != "score" and (mcfg.task != "mtl" or not mcfg.execution)):
+    rules_ok = mcfg.task == "mtl" and mcfg.execution  # the rules score needs the dive heads and execution
+    if t.select not in SELECT or (t.select != "score" and not rules_ok):
         raise UsageError(f"train.select={t.select!r}: expected score, or expected_dd_x_execution for MTL models "
                          "with an execution head", hint="--set train.select=score")
-    if t.rules_weight < 0 or (t.rules_weight > 0 and (mcfg.task != "mtl" or not mcfg.execution)):
+    if t.rules_weight < 0 or (t.rules_weight > 0 and not rules_ok):
         raise UsageError(f"train.rules_weight={t.rules_weight}: expected 0, or a positive weight for MTL models "
                          "with an execution head", hint="--set train.rules_weight=0")
     if not 0.0 <= t.ema < 1.0:

@@ -249,7 +249,8 @@ def test_rules_loss_compares_expected_dd_times_execution_with_the_score():
     logits = {h: torch.randn(3, k, generator=g) for h, k in
               [("position", 3), ("armstand", 2), ("rotation_type", 4), ("ss_no", 10), ("tw_no", 8)]}
     batch = {"score": torch.tensor([50.0, 60.0, 70.0]), "execution": torch.tensor([20.0, 21.0, 22.0]),
-             "labels": torch.tensor([[0, 0, 1, 3, 0]] * 3), "height": torch.tensor([HEIGHTS.index("3m"), -1, 4])}
+             "labels": torch.tensor([[0, 0, 1, 3, 0]] * 3),
+             "height": torch.tensor([HEIGHTS.index("3m"), -1, HEIGHTS.index("10m")])}
     out = {"score": torch.full((3,), 55.0), "execution": torch.tensor([18.0, 19.0, 24.0]), "logits": logits}
     off = compute_loss(out, batch, load_config("smoke", []), 10.0, 2.0)[1]
     parts = compute_loss(out, batch, load_config("smoke", ["train.rules_weight=0.5"]), 10.0, 2.0)[1]
