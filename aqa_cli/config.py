@@ -47,6 +47,7 @@ class ModelConfig:
     stem_stride: int = 1  # C3D: 2 strides conv1 in space (twice the crop at about the same cost)
     stem_time_stride: int = 1  # C3D: 2 strides conv1 in time (twice clip_len at about the same cost)
     time_pool: str = "max"  # C3D: "avg" averages pool2-pool5 over time (max over space stays)
+    head: str = "avg"  # C3D: "temporal" keeps time in pool4/pool5 and makes fc6 a conv over the steps
     feature_dim: int = 4096  # width of fc6, the shared feature the heads read
     batchnorm: bool = False  # C3D only: BatchNorm after every conv (the small from-scratch backbone)
     feature_norm: bool = False  # C3D-AVG only: BatchNorm on the clip-averaged feature before fc6

@@ -168,6 +168,29 @@ def test_time_pool_avg_keeps_the_shapes_and_counts_what_max_pooling_only_detects
     assert isinstance(avg.backbone.pools[0], torch.nn.MaxPool3d)  # pool1 does not pool time: unchanged
 
 
+def test_temporal_head_keeps_time_in_order_and_sums_what_fires_over_the_steps():
+    plain = build_model(small_cfg("c3d-small-bn"))
+    temporal = build_model(small_cfg("c3d-small-bn", head="temporal")).eval()
+    clips = clips_for(temporal.config)  # 2 clips of 16 frames: 4 pool5 steps each instead of 1
+    assert temporal._maps(clips).shape[3] == 4 and plain._maps(clips).shape[3] == 1
+    out = temporal(clips, torch.randint(0, VOCAB, (2, 5)))
+    assert shapes(out) == {**shapes(plain(clips, torch.randint(0, VOCAB, (2, 5)))), "caption_logits": (2, 4, VOCAB)}
+    # The steps reach fc6 in time order: clip 0's 4 steps, then clip 1's (maps of 3 channels, 1x1).
+    heads, seen = temporal.heads, []
+    heads.fc6 = torch.nn.Sequential(torch.nn.Conv1d(3, 1, 3, padding=1)).requires_grad_(False)
+    heads.fc6.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    maps = torch.arange(2 * 2 * 3 * 4 * 1.0).reshape(2, 2, 3, 4, 1, 1)
+    heads.video_feature(maps)
+    assert torch.equal(seen[0][0, :, 5], maps[0, 1, :, 1, 0, 0])  # step 5 = clip 1, step 1
+    # A feature on in two steps counts twice what it does in one: the mean over steps is a sum.
+    torch.nn.init.constant_(heads.fc6[0].weight, 1.0), torch.nn.init.zeros_(heads.fc6[0].bias)
+    once, twice = torch.zeros(1, 2, 3, 4, 1, 1), torch.zeros(1, 2, 3, 4, 1, 1)
+    once[0, 0, 0, 1] = 1.0
+    twice[0, :, 0, 1] = 1.0  # steps 1 and 5: inside the sequence (no padding) and 4 steps apart
+    base = heads.video_feature(torch.zeros_like(once))
+    assert torch.allclose(heads.video_feature(twice) - base, 2 * (heads.video_feature(once) - base))
+
+
 def test_options_switch_heads_off_and_classes_come_from_the_config():
     cfg = small_cfg("c3d-small", execution=False, caption=False, classes={"position": 3, "odd": 5})
     out = build_model(cfg).eval()(clips_for(cfg))
@@ -310,6 +333,7 @@ def test_build_model_from_a_config_dict_round_trip():
     (dict(crop_size=16, stem_stride=2), "after the stem strides"),
     (dict(stem_time_stride=2), "after the stem strides"),
     (dict(time_pool="mean"), "time_pool"), (dict(backbone="mscadc", width_divisor=4, time_pool="avg"), "time_pool"),
+    (dict(head="lstm"), "head"), (dict(backbone="mscadc", width_divisor=4, head="temporal"), "head"),
 ])
 def test_build_model_rejects_impossible_configs(bad, needle):
     with pytest.raises(ConfigError, match=needle):

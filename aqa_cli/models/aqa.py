@@ -5,6 +5,10 @@ Variants (`backbone` × `task`):
 - C3D-AVG (backbone "c3d"): every clip through C3D to pool5; the clips' pool5 features averaged;
   fc6 (`feature_dim`, 4096 in the paper; ReLU, dropout) gives the video feature that all linear heads
   share. `width_divisor=8` with `feature_dim=512` is the small CPU demo model.
+- C3D with `head: temporal`: pool4 and pool5 keep time, so each clip gives 4 pool5 steps (of 8
+  frames with the time stem) and the clips together one sequence in order; fc6 becomes a width-3
+  convolution over that sequence whose ReLU outputs are averaged over time, so a feature that fires
+  once per half twist is summed over the dive (counted) rather than max-pooled away within a clip.
 - MSCADC (backbone "mscadc"): BatchNorm trunk with dilated conv5 layers and a dilated context head per
   task (see mscadc.py); 16 frames at 180×180 in the paper.
 - STL: the score head only. MTL: score, execution (if `execution`), one classifier per entry of
@@ -55,8 +59,12 @@ class C3DAvgHeads(nn.Module):
         self.faults = nn.Linear(cfg.feature_dim, len(cfg.faults)) if cfg.faults else None
         self.caption_dim = in_features
 
+    def video_feature(self, maps: torch.Tensor) -> torch.Tensor:
+        """pool5 maps (B, N, C, t, h, w) → the shared video feature (B, feature_dim)."""
+        return self.fc6(self.clip_features(maps).mean(1))
+
     def forward(self, maps: torch.Tensor) -> dict:
-        video = self.fc6(self.clip_features(maps).mean(1))
+        video = self.video_feature(maps)
         out: dict = {"score": self.score(video)}
         if self.execution is not None:
             out["execution"] = self.execution(video)
@@ -74,6 +82,23 @@ class C3DAvgHeads(nn.Module):
     caption_features = clip_features
 
 
+class C3DTemporalHeads(C3DAvgHeads):
+    """C3D-AVG's heads on a temporal fc6 (`head: temporal`, see the module docstring): the N·t pool5
+    steps of C·h·w features each, in order, through BatchNorm (feature_norm), a width-3 Conv1d to
+    `feature_dim`, ReLU, the mean over the steps and dropout. Same forward contract as C3DAvgHeads."""
+
+    def __init__(self, cfg: ModelConfig, in_features: int, steps_per_clip: int):
+        super().__init__(cfg, in_features)
+        step = in_features // steps_per_clip
+        norm = [nn.BatchNorm1d(step)] if cfg.feature_norm else []
+        self.fc6 = nn.Sequential(*norm, nn.Conv1d(step, cfg.feature_dim, 3, padding=1), nn.ReLU(inplace=True))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def video_feature(self, maps: torch.Tensor) -> torch.Tensor:
+        steps = maps.transpose(2, 3).flatten(3).flatten(1, 2)  # (B, N·t, C·h·w), in time order
+        return self.drop(self.fc6(steps.transpose(1, 2)).mean(2))
+
+
 class AQAModel(nn.Module):
     """Backbone + heads (+ captioner). Input clips are float (B, N, 3, T, H, W), normalised frames.
 
@@ -89,9 +114,12 @@ class AQAModel(nn.Module):
         super().__init__()
         self.config = cfg
         if cfg.backbone == "c3d":
+            temporal = cfg.head == "temporal"
             self.backbone: nn.Module = C3D(cfg.width_divisor, cfg.batchnorm, cfg.stem_stride,
-                                           cfg.stem_time_stride, cfg.time_pool)
-            self.heads: nn.Module = C3DAvgHeads(cfg, self.backbone.out_features(cfg.clip_len, cfg.crop_size))
+                                           cfg.stem_time_stride, cfg.time_pool, keep_time=temporal)
+            feats = self.backbone.out_features(cfg.clip_len, cfg.crop_size)
+            steps = cfg.clip_len // cfg.stem_time_stride // 4
+            self.heads: nn.Module = C3DTemporalHeads(cfg, feats, steps) if temporal else C3DAvgHeads(cfg, feats)
         else:
             self.backbone = MSCADCTrunk(cfg.width_divisor, cfg.dropout)
             t, s = MSCADCTrunk.out_size(cfg.clip_len, cfg.crop_size)
@@ -170,7 +198,8 @@ def build_model(cfg: ModelConfig | dict, load_pretrained: bool = True) -> AQAMod
 
 
 # Options only the C3D backbone has: each one's default, and the one other value it takes.
-C3D_OPTIONS = {"stem_stride": (1, 2), "stem_time_stride": (1, 2), "time_pool": ("max", "avg")}
+C3D_OPTIONS = {"stem_stride": (1, 2), "stem_time_stride": (1, 2), "time_pool": ("max", "avg"),
+               "head": ("avg", "temporal")}
 
 
 def _check(cfg: ModelConfig) -> None:

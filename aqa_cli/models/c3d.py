@@ -17,7 +17,9 @@ half-size clip), while conv1's filters still see every full-resolution pixel; `s
 does the same in time (a clip of twice the frames, e.g. 32 consecutive ones instead of every second of
 64, for 16 conv1 outputs). `time_pool="avg"` halves time in pool2-pool5 by averaging pairs of steps
 instead of keeping the larger (space is still max-pooled): a sum keeps how many times something
-happened in a clip (how many turns a twist makes), a maximum only that it did.
+happened in a clip (how many turns a twist makes), a maximum only that it did. `keep_time=True` pools
+only space in pool4 and pool5, so each clip's map keeps T'/4 time steps (4 for 16 conv1 outputs) for a
+head that reads them in order.
 
 Backbone weights travel in an "aqa backbone file": `torch.save` of
 `{"format": "aqa-backbone", "arch": "c3d" | "mscadc", "state_dict": {...}}`, written by
@@ -53,17 +55,18 @@ class C3D(nn.Module):
     """C3D convolutions and pools up to pool5.
 
     forward: clips (M, 3, T, H, W) float → pool5 maps (M, C5, T'//16, H'//16//2+1, W'//16//2+1),
-    C5 = 512 / width_divisor, T' = T // stem_time_stride, H' = H // stem_stride (W' likewise).
+    C5 = 512 / width_divisor, T' = T // stem_time_stride, H' = H // stem_stride (W' likewise);
+    T'//4 time steps instead of T'//16 with keep_time.
     `out_features(T, S)` gives the flattened size of one clip's map.
     """
 
     arch = "c3d"  # the `arch` an aqa backbone file must name to load here
 
     def __init__(self, width_divisor: int = 1, batchnorm: bool = False, stem_stride: int = 1,
-                 stem_time_stride: int = 1, time_pool: str = "max"):
+                 stem_time_stride: int = 1, time_pool: str = "max", keep_time: bool = False):
         super().__init__()
         self.widths = scaled_widths(C3D_WIDTHS, width_divisor)
-        self.stem_stride, self.stem_time_stride = stem_stride, stem_time_stride
+        self.stem_stride, self.stem_time_stride, self.keep_time = stem_stride, stem_time_stride, keep_time
         # Optional BatchNorm after each conv (not in the original C3D, whose Sports-1M weights have
         # none): it lets the small backbone, trained from scratch, leave its initial plateau sooner.
         self.norms = nn.ModuleList(nn.BatchNorm3d(w) for w in self.widths) if batchnorm else None
@@ -72,8 +75,9 @@ class C3D(nn.Module):
             stride = (stem_time_stride, stem_stride, stem_stride) if name == "conv1" else 1
             self.add_module(name, nn.Conv3d(in_ch, width, kernel_size=3, stride=stride, padding=1))
             in_ch = width
+        kernels = {i: (1, *k[1:]) if keep_time and i >= 5 else k for i, k in _POOL_AFTER.items()}
         self.pools = nn.ModuleList(_pool(k, (0, 1, 1) if i == 7 else (0, 0, 0), time_pool)
-                                   for i, k in _POOL_AFTER.items())
+                                   for i, k in kernels.items())
         self.relu = nn.ReLU(inplace=True)
         self._init_weights()
 
@@ -99,7 +103,7 @@ class C3D(nn.Module):
 
     def out_features(self, clip_len: int, crop_size: int) -> int:
         """Flattened pool5 size of one clip of `clip_len` frames at `crop_size`² pixels."""
-        t = clip_len // self.stem_time_stride // 16
+        t = clip_len // self.stem_time_stride // (4 if self.keep_time else 16)
         s = crop_size // self.stem_stride // 16 // 2 + 1  # pool5 pads H and W by 1: ceil on the last halving
         return self.widths[-1] * t * s * s
 
