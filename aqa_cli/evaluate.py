@@ -224,12 +224,14 @@ def prediction_rows(pred: Predictions, samples: list[Sample]) -> list[dict[str, 
 
 def checkpoint_data(ckpt: dict, data_root: str | Path, workers: int = 0):
     """The DataConfig that reads `data_root` as the checkpoint's model was trained to see it (its stored
-    preprocessing; evaluation path: no augmentation)."""
+    preprocessing; evaluation path: no augmentation, the clips `shift // 2` frames into the window).
+    Checkpoints older than the `shift` key evaluate from the window's first frame, as they did."""
     from aqa_cli.config import DataConfig
 
     pre = ckpt["preprocess"]
     return DataConfig(root=str(data_root), frames=pre["frames"], clips=pre["clips"], stride=pre.get("stride", 1),
-                      resize=tuple(pre["resize"]), mean=tuple(pre["mean"]), std=tuple(pre["std"]), workers=workers)
+                      shift=pre.get("shift", 0), resize=tuple(pre["resize"]), mean=tuple(pre["mean"]),
+                      std=tuple(pre["std"]), workers=workers)
 
 
 def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str = "test",

@@ -337,7 +337,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     base = {
         "model_config": to_dict(replace(mcfg, pretrained="")),  # the weights are in the state dict
         "preprocess": {"frames": cfg.data.frames, "clips": cfg.data.clips, "stride": cfg.data.stride,
-                       "clip_len": mcfg.clip_len,
+                       "shift": cfg.data.shift, "clip_len": mcfg.clip_len,
                        "resize": list(cfg.data.resize), "crop": mcfg.crop_size, "mean": list(cfg.data.mean),
                        "std": list(cfg.data.std)},
         "vocab": list(vocab.words) if vocab else [],

@@ -89,10 +89,12 @@ def clips_from_frames(
         clips × clip_len × stride frames is used (103-frame MTL-AQA windows → the first 96 frames →
         6 clips, as the paper does; stride 2 → 3 clips over the same 96 frames at half the cost).
     size: (width, height) to resize to first (MSCADC's 640×360); None keeps the stored size.
-    rng: None is the evaluation path (the first frames, centre crop, no zoom, no flip); a Generator
-        starts the clips up to `shift` frames later (as far as T allows), draws a random crop (of a
-        random size resized to `crop` when `scale` > 0, see zoom_side) and flips with probability
-        `hflip`, the same for every frame of the sample.
+    rng: a Generator starts the clips up to `shift` frames later (as far as T allows), draws a random
+        crop (of a random size resized to `crop` when `scale` > 0, see zoom_side) and flips with
+        probability `hflip`, the same for every frame of the sample. None is the evaluation path:
+        centre crop, no zoom, no flip, and the clips start halfway into the range training drew
+        from (shift // 2, as far as T allows): at its first frame, the edge of what the model saw in
+        training, SynDive's rules score was lower for every checkpoint tried (benchmarks/RESULTS.md).
     Returns float32 (clips, 3, clip_len, crop, crop).
     """
     need = clips * clip_len
@@ -100,9 +102,10 @@ def clips_from_frames(
         raise ValueError(f"need at least {need * stride} frames for {clips} clips of {clip_len} at stride "
                          f"{stride}, got {frames.shape[0]}")
     # np.array copies: a memmap is read-only and only the frames used are read from disk.
-    first = 0
+    reach = min(shift, frames.shape[0] - need * stride)
+    first = reach // 2
     if rng is not None and shift > 0:  # drawn only when on, so shift 0 replays older runs exactly
-        first = int(rng.integers(0, min(shift, frames.shape[0] - need * stride) + 1))
+        first = int(rng.integers(0, reach + 1))
     x = frames[first: first + need * stride: stride]
     x = torch.from_numpy(np.array(x)) if isinstance(x, np.ndarray) else x
     if size is not None:

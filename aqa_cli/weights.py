@@ -5,7 +5,7 @@ A checkpoint is a plain dict written with `torch.save` and read with `torch.load
     format_version  int (CHECKPOINT_FORMAT)
     model           state dict
     model_config    dict of ModelConfig (the model is rebuilt from it alone)
-    preprocess      {"frames", "clips", "stride", "clip_len", "resize": [w, h], "crop", "mean", "std"}
+    preprocess      {"frames", "clips", "stride", "shift", "clip_len", "resize": [w, h], "crop", "mean", "std"}
     vocab           list of words (text.Vocabulary.words); [] for models without a captioner
     label_maps      {"position": ["free", "pike", "tuck"], ...} class names per head
     train_config    dict of RunConfig (how it was trained)

@@ -160,9 +160,10 @@ def test_stl_predictions_report_the_score_only():
 def test_eval_of_best_checkpoint_equals_the_test_numbers_of_training(tmp_path):
     torch.set_num_threads(1)
     root = make_root(tmp_path / "root")
-    # 3 clips at stride 2 (every second frame of 96): eval must read the same frames as training did
+    # 3 clips at stride 2 (every second frame of 96), starting shift // 2 = 3 frames into the window:
+    # eval must read the same frames as training's own test pass did
     cfg = load_config("smoke", [f"data.root={root}", *SMALL, "train.epochs=1", "train.limit_batches=2",
-                                "data.clips=3", "data.stride=2"])
+                                "data.clips=3", "data.stride=2", "data.shift=7"])
     train(cfg, tmp_path / "run", quiet=True)
     stored = load_checkpoint(tmp_path / "run" / "best.pt")["metrics"]["test"]
     report = evaluate_checkpoint(tmp_path / "run" / "best.pt", root, split="test", device="cpu")

@@ -51,6 +51,7 @@ def test_smoke_training_lowers_the_loss_and_writes_a_self_describing_run(root, t
     assert best["vocab"][:3] == ["<eos>", "<sos>", "<unk>"] and "pike" in best["vocab"]
     assert best["model_config"]["vocab_size"] == len(best["vocab"])
     assert best["preprocess"]["crop"] == 16 and best["preprocess"]["resize"] == [20, 16]
+    assert best["preprocess"]["shift"] == 0  # where evaluation starts the clips: shift // 2
     assert best["label_maps"]["position"] == ["free", "pike", "tuck"]
     assert best["data"]["synthetic"] is True
     assert best["data"]["heights"] == {"3m": len(DatasetRoot(root).split("train"))}  # every tiny dive is 3m

@@ -89,7 +89,7 @@ def test_stride_takes_every_other_frame_of_the_same_window():
         clips_from_frames(indexed_frames(t=95), clips=3, crop=8, stride=2)
 
 
-def test_shift_starts_the_clips_later_within_the_window_in_training_only():
+def test_shift_starts_the_clips_later_in_training_and_halfway_in_evaluation():
     frames = indexed_frames(t=103)  # 7 frames more than 3 clips of 16 at stride 2 need
     firsts = set()
     for seed in range(60):
@@ -98,7 +98,11 @@ def test_shift_starts_the_clips_later_within_the_window_in_training_only():
         assert (idx[1:] - idx[:-1] == 2).all()  # still every second frame, in order
         firsts.add(int(idx[0]))
     assert firsts == set(range(0, 8))  # at most 10 later, and no further than the window allows
-    # the evaluation path, and shift 0 with the same generator, start at the window's first frame
-    assert raw(clips_from_frames(frames, clips=3, crop=8, stride=2, shift=7))[0, 0, 0, 0, 0] == 0
+    # the evaluation path starts halfway into the range training draws from (as far as the window
+    # allows); shift 0 with the same generator starts at the window's first frame
+    assert raw(clips_from_frames(frames, clips=3, crop=8, stride=2, shift=7))[0, 0, 0, 0, 0] == 3
+    assert raw(clips_from_frames(frames, clips=3, crop=8, stride=2, shift=10))[0, 0, 0, 0, 0] == 3
+    assert raw(clips_from_frames(frames, clips=3, crop=8, stride=2, shift=4))[0, 0, 0, 0, 0] == 2
+    assert raw(clips_from_frames(frames, clips=3, crop=8, stride=2))[0, 0, 0, 0, 0] == 0
     assert torch.equal(clips_from_frames(frames, clips=3, crop=8, stride=2, rng=np.random.default_rng(1)),
                        clips_from_frames(frames, clips=3, crop=8, stride=2, shift=0, rng=np.random.default_rng(1)))
