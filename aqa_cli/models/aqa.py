@@ -118,8 +118,8 @@ class AQAModel(nn.Module):
             self.backbone: nn.Module = C3D(cfg.width_divisor, cfg.batchnorm, cfg.stem_stride,
                                            cfg.stem_time_stride, cfg.time_pool, keep_time=temporal)
             feats = self.backbone.out_features(cfg.clip_len, cfg.crop_size)
-            steps = cfg.clip_len // cfg.stem_time_stride // 4
-            self.heads: nn.Module = C3DTemporalHeads(cfg, feats, steps) if temporal else C3DAvgHeads(cfg, feats)
+            self.heads: nn.Module = (C3DTemporalHeads(cfg, feats, self.backbone.out_steps(cfg.clip_len))
+                                     if temporal else C3DAvgHeads(cfg, feats))
         else:
             self.backbone = MSCADCTrunk(cfg.width_divisor, cfg.dropout)
             t, s = MSCADCTrunk.out_size(cfg.clip_len, cfg.crop_size)

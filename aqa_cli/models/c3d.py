@@ -101,11 +101,14 @@ class C3D(nn.Module):
                 x = next(pools)(x)
         return x
 
+    def out_steps(self, clip_len: int) -> int:
+        """Time steps of one clip's pool5 map."""
+        return clip_len // self.stem_time_stride // (4 if self.keep_time else 16)
+
     def out_features(self, clip_len: int, crop_size: int) -> int:
         """Flattened pool5 size of one clip of `clip_len` frames at `crop_size`² pixels."""
-        t = clip_len // self.stem_time_stride // (4 if self.keep_time else 16)
         s = crop_size // self.stem_stride // 16 // 2 + 1  # pool5 pads H and W by 1: ceil on the last halving
-        return self.widths[-1] * t * s * s
+        return self.widths[-1] * self.out_steps(clip_len) * s * s
 
 
 def _pool(kernel: tuple[int, int, int], padding: tuple[int, int, int], time_pool: str) -> nn.Module:
