@@ -112,7 +112,9 @@ class TrainConfig:
     # trains the heads and execution on the score aqa eval and aqa score --height report.
     rules_weight: float = 0.0
     seed: int = 0
-    max_minutes: float = 0.0  # stop after this many minutes of training (0: no limit)
+    # A time budget in minutes (0: none): a run whose epochs would not fit is shortened to the ones that
+    # do, the cosine decaying over them, and one that still overruns stops mid-epoch (train.py).
+    max_minutes: float = 0.0
     limit_batches: int = 0  # use only this many batches per epoch (0: all); for smoke runs
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off)
     # Exponential moving average of the weights (and BatchNorm statistics), updated after every step

@@ -25,6 +25,11 @@ is in TrainConfig.
 Determinism: the model is initialised from `train.seed`, each epoch's order comes from (seed, epoch)
 and each sample's augmentation from (seed, epoch, index) (datasets/frames.py), and `last.pt` stores the
 torch RNG state, so `--resume` ends where an uninterrupted run ends.
+
+Time budget (`train.max_minutes`): after each epoch from the second on, if the epochs left at the pace
+measured since the first (which also fills the frame cache) would overrun the budget, the run is
+shortened to the epochs that fit (`fit_epochs`) and the cosine schedule decays over those, so a slower
+machine still ends on an annealed learning rate; a run that still overruns stops mid-epoch.
 """
 
 from __future__ import annotations
@@ -190,6 +195,15 @@ def _init_output_bias(head, value: float) -> None:
             last[-1].bias.fill_(value)
 
 
+def fit_epochs(planned: int, done: int, elapsed_s: float, epoch_s: float, budget_s: float) -> int:
+    """The epochs a run can finish within `budget_s` seconds: `planned`, or fewer when `done` epochs took
+    `elapsed_s` and the other ones, at `epoch_s` each, would overrun it; never fewer than `done`.
+    A budget of 0 is no budget."""
+    if budget_s <= 0 or done >= planned or elapsed_s + (planned - done) * epoch_s <= budget_s:
+        return planned
+    return done + max(0, int((budget_s - elapsed_s) // epoch_s))
+
+
 SELECT = ("score", "expected_dd_x_execution")  # val metrics whose Spearman can pick the checkpoint
 
 
@@ -291,6 +305,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     served = ema.module if ema is not None else model  # the weights validated, saved and tested
 
     start_epoch, best = 0, {"epoch": -1, "value": -math.inf, "val": {}}
+    horizon = t.epochs  # the epochs the run trains: fewer when train.max_minutes cannot fit them all
     if resume:
         ckpt = load_checkpoint(last_path)
         saved = from_dict(RunConfig, ckpt["train_config"], where=f"{last_path} train_config")
@@ -309,6 +324,8 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
             sched.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         start_epoch, best = ckpt["epoch"] + 1, ckpt["best"]
+        if saved.train.epochs == t.epochs:  # a run extended with more epochs plans them afresh
+            horizon = ckpt.get("epochs_fitted", t.epochs)
 
     net = model
     if dist_info.world > 1:
@@ -350,9 +367,12 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     display = _Display(console, quiet or not dist_info.main, t.epochs, batches, start_epoch)
     clips_per_sample = cfg.data.clips
     started = time.monotonic()
+    first_done = None  # when this process finished its first epoch (which also fills the frame cache)
     stopped_early = False
     with display:
         for epoch in range(start_epoch, t.epochs):
+            if epoch >= horizon:
+                break
             net.train()
             sampler.set_epoch(epoch)
             train_ds.set_epoch(epoch)
@@ -399,8 +419,21 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                 improved = best["epoch"] < 0 or value > best["value"] or not len(val_ds)
                 if improved:
                     best = {"epoch": epoch, "value": value, "val": val}
+                now = time.monotonic()
+                if first_done is None:
+                    first_done = (epoch, now)
+                elif not stopped_early:
+                    fitted = fit_epochs(horizon, epoch + 1, now - started,
+                                        (now - first_done[1]) / (epoch - first_done[0]), t.max_minutes * 60)
+                    if fitted < horizon:
+                        display.shorten(fitted, f"train.max_minutes {t.max_minutes:g}: at the pace so far, {horizon} "
+                                        f"epochs would not fit; training {fitted}, the learning rate decaying over them")
+                        horizon = fitted
+                        if sched is not None:  # the chained cosine goes on from the current rate to 0 at `fitted`
+                            sched.T_max = fitted
                 _append_metrics(out_dir / "metrics.jsonl", record)
-                ckpt = {**base, "model": _cpu_state(served), "metrics": {"val": val}, "epoch": epoch}
+                ckpt = {**base, "model": _cpu_state(served), "metrics": {"val": val}, "epoch": epoch,
+                        "epochs_fitted": horizon}
                 if improved:
                     save_checkpoint(best_path, ckpt)
                 if ema is not None:  # resuming needs the trained weights as well as their average
@@ -411,13 +444,16 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                 display.end_epoch(record)
             if dist_info.world > 1:
                 dist.barrier()
+                shared = [horizon]  # every process trains the epochs rank 0 fitted
+                dist.broadcast_object_list(shared, src=0)
+                horizon = shared[0]
             if stopped_early:
                 break
 
     report = {}
     if dist_info.main:
         report = _finish(best_path, out_dir, model, root, mcfg, cfg, vocab, dev, best, lo, hi, autocast,
-                         stopped_early, time.monotonic() - started)
+                         stopped_early, time.monotonic() - started, horizon)
         display.summary(report)
     if dist_info.world > 1:
         dist.barrier()
@@ -426,7 +462,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
 
 
 def _finish(best_path, out_dir, model, root, mcfg, cfg, vocab, dev, best, lo, hi, autocast,
-            stopped_early, seconds) -> dict:
+            stopped_early, seconds, epochs_fitted) -> dict:
     """Test the best checkpoint once, store the test metrics in best.pt and write report.json."""
     from torch.utils.data import DataLoader
 
@@ -445,7 +481,7 @@ def _finish(best_path, out_dir, model, root, mcfg, cfg, vocab, dev, best, lo, hi
     save_checkpoint(best_path, {k: v for k, v in ckpt.items() if k != "format_version"})
     selected_on = f"val {cfg.train.select} spearman" if best["val"] else "last epoch (no val split)"
     report = {"best_epoch": best["epoch"], "selected_on": selected_on, "val": best["val"], "test": test,
-              "stopped_early": stopped_early, "train_seconds": round(seconds, 1),
+              "stopped_early": stopped_early, "epochs_fitted": epochs_fitted, "train_seconds": round(seconds, 1),
               "data": ckpt["data"], "task": mcfg.task, "backbone": mcfg.backbone}
     atomic_write_text(out_dir / "report.json", json.dumps(_jsonable(report), indent=2) + "\n")
     return report
@@ -477,17 +513,18 @@ def _append_metrics(path: Path, record: dict) -> None:
 
 class _Display:
     """Rich live progress on stderr: an epoch bar, a batch bar with loss, clips/s and ETA, and one
-    printed line per finished epoch. Silent when `quiet`."""
+    printed line per finished epoch. Silent when `quiet`, apart from warnings (`shorten`)."""
 
     def __init__(self, console, quiet: bool, epochs: int, batches: int, start_epoch: int):
+        from rich.console import Console
+
         self.quiet = quiet
+        self.console = console or Console(stderr=True)
         if quiet:
             return
-        from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
-        self.console = console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -508,6 +545,12 @@ class _Display:
     def start_epoch(self, epoch: int) -> None:
         if not self.quiet:
             self.progress.reset(self.batch_task, total=self.batches, description=f"epoch {epoch + 1}", info="")
+
+    def shorten(self, epochs: int, text: str) -> None:
+        """The run now trains `epochs` epochs; `text` says why (printed even when quiet)."""
+        if not self.quiet:
+            self.progress.update(self.epochs_task, total=epochs)
+        self.console.print(f"warning: {text}", style="yellow", highlight=False)
 
     def step(self, loss: float, clips_per_s: float) -> None:
         if not self.quiet:

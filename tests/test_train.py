@@ -4,6 +4,7 @@ the frames Dataset, and the CLI's errors."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -284,3 +285,34 @@ def test_loss_reads_each_heads_labels_by_name_whatever_the_config_order():
     ce = torch.nn.functional.cross_entropy(logits["rotation_type"], torch.full((4,), 2)).item()
     cls = compute_loss({"score": torch.zeros(4), "logits": only_rotation}, batch, cfg, 10.0, 1.0)[1]["cls"]
     assert cls == pytest.approx(ce)
+
+
+def test_fit_epochs_keeps_the_plan_unless_the_rest_would_overrun_the_budget():
+    from aqa_cli.train import fit_epochs
+
+    assert fit_epochs(80, 2, 60, 25, 0) == 80  # no budget
+    assert fit_epochs(80, 2, 60, 25, 60 + 78 * 25) == 80  # fits exactly
+    assert fit_epochs(80, 2, 60, 25, 1000) == 2 + 37  # (1000 - 60) // 25 more
+    assert fit_epochs(80, 10, 900, 25, 910) == 10  # not one more fits: never fewer than done
+    assert fit_epochs(4, 4, 900, 25, 100) == 4  # already done
+
+
+def test_a_run_that_would_overrun_max_minutes_is_shortened_and_anneals(root, tmp_path, monkeypatch):
+    import itertools
+    import types
+
+    import aqa_cli.train as train_module
+
+    # A clock that advances 1 s per reading: 4 steps of 2 dives read it 11 times per epoch, so after two
+    # epochs (22 s) 8 epochs would need 88 s of the 60 allowed; 2 + (60 - 22) // 11 = 5 fit.
+    ticks = itertools.count()
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(monotonic=lambda: float(next(ticks))))
+    torch.set_num_threads(1)
+    cfg = _cfg(root, "train.epochs=8", "train.max_minutes=1", "train.scheduler=cosine")
+    report = train(cfg, tmp_path, quiet=True)
+    epochs = _epochs(tmp_path)
+    assert report["epochs_fitted"] == 5 and not report["stopped_early"]
+    assert [e["epoch"] for e in epochs] == [0, 1, 2, 3, 4]
+    assert epochs[1]["lr"] == pytest.approx(1e-3 * (1 + math.cos(math.pi * 2 / 8)) / 2)  # on the 8-epoch cosine
+    assert epochs[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # then decayed to 0 over the 5 fitted
+    assert load_checkpoint(tmp_path / "last.pt")["epochs_fitted"] == 5  # what --resume goes on with
