@@ -364,7 +364,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
         "source_revision": source_revision() if dist_info.main else "",
     }
 
-    display = _Display(console, quiet or not dist_info.main, t.epochs, batches, start_epoch)
+    display = _Display(console, quiet or not dist_info.main, horizon, batches, start_epoch)
     clips_per_sample = cfg.data.clips
     started = time.monotonic()
     first_done = None  # when this process finished its first epoch (which also fills the frame cache)

@@ -297,7 +297,7 @@ def test_fit_epochs_keeps_the_plan_unless_the_rest_would_overrun_the_budget():
     assert fit_epochs(4, 4, 900, 25, 100) == 4  # already done
 
 
-def test_a_run_that_would_overrun_max_minutes_is_shortened_and_anneals(root, tmp_path, monkeypatch):
+def test_a_run_that_would_overrun_max_minutes_is_shortened_and_anneals(root, tmp_path, monkeypatch, capsys):
     import itertools
     import types
 
@@ -316,3 +316,4 @@ def test_a_run_that_would_overrun_max_minutes_is_shortened_and_anneals(root, tmp
     assert epochs[1]["lr"] == pytest.approx(1e-3 * (1 + math.cos(math.pi * 2 / 8)) / 2)  # on the 8-epoch cosine
     assert epochs[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # then decayed to 0 over the 5 fitted
     assert load_checkpoint(tmp_path / "last.pt")["epochs_fitted"] == 5  # what --resume goes on with
+    assert "8 epochs would not fit; training 5" in " ".join(capsys.readouterr().err.split())  # even with -q
