@@ -292,7 +292,9 @@ def train(
     """Train a single-task or multitask model on a dataset root.
 
     The validation split picks best.pt; the test split is evaluated once, at the end. Run the same
-    command under torchrun for DistributedDataParallel.
+    command under torchrun for DistributedDataParallel. --set train.max_minutes=N is a time budget:
+    when the epochs left would not fit, the run trains those that do, the learning rate decaying
+    over them.
 
     Examples:
 
