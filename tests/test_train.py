@@ -317,3 +317,5 @@ def test_a_run_that_would_overrun_max_minutes_is_shortened_and_anneals(root, tmp
     assert epochs[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # then decayed to 0 over the 5 fitted
     assert load_checkpoint(tmp_path / "last.pt")["epochs_fitted"] == 5  # what --resume goes on with
     assert "8 epochs would not fit; training 5" in " ".join(capsys.readouterr().err.split())  # even with -q
+    train(cfg, tmp_path, quiet=True, resume=True)  # resuming the finished run trains no more epochs
+    assert len(_epochs(tmp_path)) == 5
