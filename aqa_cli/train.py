@@ -432,15 +432,15 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                         if sched is not None:  # the chained cosine goes on from the current rate to 0 at `fitted`
                             sched.T_max = fitted
                 _append_metrics(out_dir / "metrics.jsonl", record)
-                ckpt = {**base, "model": _cpu_state(served), "metrics": {"val": val}, "epoch": epoch,
-                        "epochs_fitted": horizon}
+                ckpt = {**base, "model": _cpu_state(served), "metrics": {"val": val}, "epoch": epoch}
                 if improved:
                     save_checkpoint(best_path, ckpt)
                 if ema is not None:  # resuming needs the trained weights as well as their average
                     ckpt.update(trained_model=_cpu_state(model), ema_steps=int(ema.n_averaged))
                 save_checkpoint(last_path, {**ckpt, "optimizer": optim.state_dict(),
                                             "scheduler": sched.state_dict() if sched else {},
-                                            "rng": {"torch": torch.get_rng_state()}, "best": best})
+                                            "rng": {"torch": torch.get_rng_state()}, "best": best,
+                                            "epochs_fitted": horizon})
                 display.end_epoch(record)
             if dist_info.world > 1:
                 dist.barrier()
