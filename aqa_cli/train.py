@@ -29,7 +29,8 @@ torch RNG state, so `--resume` ends where an uninterrupted run ends.
 Time budget (`train.max_minutes`): after each epoch from the second on, if the epochs left at the pace
 measured since the first (which also fills the frame cache) would overrun the budget, the run is
 shortened to the epochs that fit (`fit_epochs`) and the cosine schedule decays over those, so a slower
-machine still ends on an annealed learning rate; a run that still overruns stops mid-epoch.
+machine still ends on an annealed learning rate; a run that still overruns stops mid-epoch (under
+torchrun every process at the same step, when any one's clock passes the budget).
 """
 
 from __future__ import annotations
@@ -400,7 +401,8 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                     sums[k] = sums.get(k, 0.0) + v * n
                 rate = seen * clips_per_sample * dist_info.world / max(time.monotonic() - t0, 1e-9)
                 display.step(sums["loss"] / seen, rate)
-                if t.max_minutes > 0 and time.monotonic() - started > t.max_minutes * 60:
+                if t.max_minutes > 0 and _over_budget(time.monotonic() - started > t.max_minutes * 60,
+                                                      dist_info.world, dev):
                     stopped_early = True
                     break
             if sched is not None:
@@ -459,6 +461,20 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
         dist.barrier()
         dist.destroy_process_group()
     return report
+
+
+def _over_budget(over: bool, world: int, dev) -> bool:
+    """Whether to stop mid-epoch: any process's clock past the budget stops them all at the same step.
+    Each process reads its own clock; under DDP one that stopped alone would leave the others waiting
+    in the next step's all-reduce for ever."""
+    if world == 1:
+        return over
+    import torch
+    import torch.distributed as dist
+
+    flag = torch.tensor([float(over)], device=dev)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def _finish(best_path, out_dir, model, root, mcfg, cfg, vocab, dev, best, lo, hi, autocast,

@@ -319,3 +319,27 @@ def test_a_run_that_would_overrun_max_minutes_is_shortened_and_anneals(root, tmp
     assert "8 epochs would not fit; training 5" in " ".join(capsys.readouterr().err.split())  # even with -q
     train(cfg, tmp_path, quiet=True, resume=True)  # resuming the finished run trains no more epochs
     assert len(_epochs(tmp_path)) == 5
+
+
+def test_torchrun_processes_stop_at_the_same_step_when_one_clock_passes_max_minutes(root, tmp_path):
+    # Rank 0's clock passes the 1-minute budget at its first step, rank 1's never does: both must stop
+    # there, or rank 1 waits in the next step's all-reduce for ever (the subprocess timeout catches that).
+    script = tmp_path / "clocks.py"
+    script.write_text(
+        "import itertools, os, sys, types\n"
+        "import aqa_cli.train\n"
+        "from aqa_cli.cli import main\n"
+        "pace = 1000.0 if os.environ['RANK'] == '0' else 0.001\n"
+        "ticks = itertools.count()\n"
+        "aqa_cli.train.time = types.SimpleNamespace(monotonic=lambda: next(ticks) * pace)\n"
+        "sys.argv = ['aqa', *sys.argv[1:]]\n"
+        "main()\n")
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", str(script), "train",
+           "--config", "smoke", "--data", str(root), "--out", str(run), "-q", "--device", "cpu",
+           *[x for s in [*SMALL, "train.epochs=3", "train.max_minutes=1"] for x in ("--set", s)]]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((run / "report.json").read_text())
+    assert report["stopped_early"] and [e["epoch"] for e in _epochs(run)] == [0]
