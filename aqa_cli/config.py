@@ -54,6 +54,9 @@ class ModelConfig:
     dropout: float = 0.5
     classes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
     execution: bool = True  # MTL only: also regress execution (sum of the counted judges' marks)
+    # C3D MTL only: more dropout on the feature the execution head reads, after `dropout` (0.375 after
+    # 0.2 keeps half of it, as dropout 0.5 does) while the dive heads read it with `dropout` alone.
+    execution_dropout: float = 0.0
     caption: bool = True  # MTL only: include the S2VT-style captioner
     caption_hidden: int = 512
     caption_embed: int = 512

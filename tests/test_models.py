@@ -191,6 +191,22 @@ def test_temporal_head_keeps_time_in_order_and_sums_what_fires_over_the_steps():
     assert torch.allclose(heads.video_feature(twice) - base, 2 * (heads.video_feature(once) - base))
 
 
+def test_execution_dropout_drops_only_what_the_execution_head_reads():
+    model = build_model(small_cfg("c3d-small-bn", head="temporal", execution_dropout=0.5, dropout=0.0))
+    heads, read = model.heads, {}
+    for name in ("execution", "score"):
+        getattr(heads, name).register_forward_pre_hook(lambda m, args, name=name: read.__setitem__(name, args[0]))
+    clips = clips_for(model.config)
+    model.train()(clips)
+    dropped = read["execution"] == 0
+    assert dropped.float().mean() > 0.3 and not (read["score"][dropped] == 0).all()  # score reads it whole
+    assert torch.allclose(read["execution"][~dropped], 2 * read["score"][~dropped])  # kept units scaled by 1/(1-p)
+    model.eval()(clips)
+    assert torch.equal(read["execution"], read["score"])  # off in evaluation
+    with pytest.raises(ConfigError, match="execution_dropout"):
+        build_model(small_cfg("mscadc-small", execution_dropout=0.5))
+
+
 def test_options_switch_heads_off_and_classes_come_from_the_config():
     cfg = small_cfg("c3d-small", execution=False, caption=False, classes={"position": 3, "odd": 5})
     out = build_model(cfg).eval()(clips_for(cfg))

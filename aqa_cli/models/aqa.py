@@ -41,7 +41,7 @@ class C3DAvgHeads(nn.Module):
 
     forward: pool5 maps (B, N, C, t, h, w) → {"score": (B,), "execution": (B,), "logits": {name: (B, K)},
     "faults": (B, F)} (execution, logits and the F = len(cfg.faults) standardised fault sizes only where
-    the config asks for them).
+    the config asks for them). The execution head reads the video feature through `execution_dropout`.
     """
 
     def __init__(self, cfg: ModelConfig, in_features: int):
@@ -55,6 +55,7 @@ class C3DAvgHeads(nn.Module):
                                  nn.Dropout(cfg.dropout))
         self.score = RegressionHead(cfg.feature_dim)
         self.execution = RegressionHead(cfg.feature_dim) if mtl and cfg.execution else None
+        self.execution_drop = nn.Dropout(cfg.execution_dropout)
         self.classes = ClassHeads(cfg.feature_dim, cfg.classes) if mtl else None
         self.faults = nn.Linear(cfg.feature_dim, len(cfg.faults)) if cfg.faults else None
         self.caption_dim = in_features
@@ -67,7 +68,7 @@ class C3DAvgHeads(nn.Module):
         video = self.video_feature(maps)
         out: dict = {"score": self.score(video)}
         if self.execution is not None:
-            out["execution"] = self.execution(video)
+            out["execution"] = self.execution(self.execution_drop(video))
         if self.classes is not None:
             out["logits"] = self.classes(video)
         if self.faults is not None:
@@ -223,6 +224,9 @@ def _check(cfg: ModelConfig) -> None:
                           f"{cfg.backbone} (needs at least {min_len} frames of {min_crop}×{min_crop}{strided})")
     if cfg.feature_dim < 1:
         raise ConfigError(f"model.feature_dim must be positive, got {cfg.feature_dim}")
+    if not 0.0 <= cfg.execution_dropout < 1.0 or (cfg.execution_dropout and cfg.backbone != "c3d"):
+        raise ConfigError(f"model.execution_dropout {cfg.execution_dropout}: a probability in [0, 1), and only "
+                          "the c3d backbone's heads have it")
     if cfg.faults and (cfg.backbone != "c3d" or cfg.task != "mtl"):
         raise ConfigError("model.faults: only the c3d backbone's mtl model has a fault head",
                           hint="set model.faults=[]")
