@@ -107,6 +107,10 @@ class TrainConfig:
     score_mse: float = 1.0  # weight of the MSE term on the score
     score_l1: float = 1.0  # weight of the L1 term on the score
     execution_weight: float = 1.0  # weight of MSE + L1 on execution (MTL models with that head)
+    # Weight of a pairwise ranking loss on execution (0: off): over the batch's pairs of dives with
+    # different execution, log(1 + exp(-(e_i - e_j) / s)) for the one judged higher (i), s a quarter of
+    # the train split's sd. Spearman scores the order; MSE + L1 weigh the few failed dives most.
+    rank_weight: float = 0.0
     cls_weight: float = 1.0  # weight of the sum of the five cross-entropies
     fault_weight: float = 1.0  # weight of the mean MSE on the standardised fault sizes (model.faults)
     caption_weight: float = 0.01  # weight of the captioning cross-entropy

@@ -19,8 +19,9 @@ divided by a scale (the paper divides by 17, the sd of MTL-AQA scores; aqa uses 
 classification cross-entropies, + 0.01 × the caption cross-entropy (tokens after `<sos>`, up to and
 including `<eos>`), + with `model.faults` (SynDive) the mean MSE on the fault sizes standardised by the
 train split's mean and sd, + with `train.rules_weight` (aqa's own addition) MSE + L1 between the rules
-score (expected DD under the five heads x predicted execution) and the final score. Each term's weight
-is in TrainConfig.
+score (expected DD under the five heads x predicted execution) and the final score, + with
+`train.rank_weight` (also aqa's) a pairwise ranking loss on execution (`pair_rank_loss`). Each term's
+weight is in TrainConfig.
 
 Determinism: the model is initialised from `train.seed`, each epoch's order comes from (seed, epoch)
 and each sample's augmentation from (seed, epoch, index) (datasets/frames.py), and `last.pt` stores the
@@ -142,6 +143,10 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
             exec_loss = regression(out["execution"][known], batch["execution"][known], exec_scale)
             loss = loss + t.execution_weight * exec_loss
             parts["execution"] = exec_loss.item()
+        if t.rank_weight > 0 and int(known.sum()) > 1:
+            rank_loss = pair_rank_loss(out["execution"][known].float(), batch["execution"][known], exec_scale / 4)
+            loss = loss + t.rank_weight * rank_loss
+            parts["rank"] = rank_loss.item()
     if out.get("logits"):
         from aqa_cli.dive import HEADS  # the column order of batch["labels"]
 
@@ -178,6 +183,17 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
         parts["caption"] = cap_loss.item()
     parts["loss"] = loss.item()
     return loss, parts
+
+
+def pair_rank_loss(pred, true, scale: float):
+    """RankNet's loss over every ordered pair (i, j) of the batch with true[i] > true[j]: the mean of
+    log(1 + exp(-(pred[i] - pred[j]) / scale)). pred, true (B,) → a scalar (0 when all targets tie)."""
+    import torch.nn.functional as F
+
+    higher = true[:, None] > true[None, :]
+    if not higher.any():
+        return pred.sum() * 0.0
+    return F.softplus(-(pred[:, None] - pred[None, :])[higher] / scale).mean()
 
 
 def _init_output_bias(head, value: float) -> None:
@@ -295,9 +311,11 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     if t.select not in SELECT or (t.select != "score" and not rules_ok):
         raise UsageError(f"train.select={t.select!r}: expected score, or expected_dd_x_execution for MTL models "
                          "with an execution head", hint="--set train.select=score")
-    if t.rules_weight < 0 or (t.rules_weight > 0 and not rules_ok):
-        raise UsageError(f"train.rules_weight={t.rules_weight}: expected 0, or a positive weight for MTL models "
-                         "with an execution head", hint="--set train.rules_weight=0")
+    for key in ("rules_weight", "rank_weight"):
+        weight = getattr(t, key)
+        if weight < 0 or (weight > 0 and not rules_ok):
+            raise UsageError(f"train.{key}={weight}: expected 0, or a positive weight for MTL models with an "
+                             "execution head", hint=f"--set train.{key}=0")
     if not 0.0 <= t.ema < 1.0:
         raise UsageError(f"train.ema={t.ema}: expected a decay in [0, 1) (0 turns the average off)")
     swa = torch.optim.swa_utils

@@ -163,6 +163,21 @@ def test_rules_loss_trains_and_needs_an_mtl_model_with_execution(root, tmp_path)
             train(_cfg(root, *bad), tmp_path / "b", quiet=True)
 
 
+def test_rank_loss_is_ranknet_over_the_ordered_pairs_and_trains(root, tmp_path):
+    from aqa_cli.train import pair_rank_loss
+
+    pred, true = torch.tensor([1.0, 0.0, 2.0]), torch.tensor([3.0, 3.0, 1.0])
+    # Pairs judged apart: (0 over 2) and (1 over 2); the tie (0, 1) is left out.
+    want = (math.log1p(math.exp(-(1.0 - 2.0) / 0.5)) + math.log1p(math.exp(-(0.0 - 2.0) / 0.5))) / 2
+    assert pair_rank_loss(pred, true, 0.5).item() == pytest.approx(want)
+    assert pair_rank_loss(pred, torch.full((3,), 2.0), 0.5).item() == 0.0
+    torch.set_num_threads(1)
+    train(_cfg(root, "train.epochs=1", "train.rank_weight=1"), tmp_path, quiet=True)
+    assert np.isfinite(_epochs(tmp_path)[0]["train_rank"])
+    with pytest.raises(UsageError, match="train.rank_weight"):
+        train(_cfg(root, "train.rank_weight=1", "model.task=stl"), tmp_path / "b", quiet=True)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
 def test_cli_device_cuda_without_cuda_is_an_error(root, tmp_path):
     out = _aqa("train", "--config", "smoke", "--data", str(root), "--out", str(tmp_path / "r"), "--device", "cuda")
