@@ -307,7 +307,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
         model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(1, t.epochs))
              if t.scheduler == "cosine" else None)
-    rules_ok = mcfg.task == "mtl" and mcfg.execution  # the rules score needs the dive heads and execution
+    rules_ok = mcfg.task == "mtl" and mcfg.execution  # rules score: dive heads + execution; rank loss: execution
     if t.select not in SELECT or (t.select != "score" and not rules_ok):
         raise UsageError(f"train.select={t.select!r}: expected score, or expected_dd_x_execution for MTL models "
                          "with an execution head", hint="--set train.select=score")

@@ -101,12 +101,17 @@ def test_a_run_directory_is_never_overwritten_and_resume_needs_one(root, tmp_pat
         train(_cfg(root, "train.epochs=2", "model.feature_dim=32"), tmp_path, quiet=True, resume=True)
 
 
+def _torchrun_train(program: list[str], root, out, *sets: str) -> subprocess.CompletedProcess:
+    """`aqa train` on the smoke config under torchrun, 2 CPU processes; `program` is what torchrun runs
+    (["-m", "aqa_cli"] or a script). The timeout turns a hang into a failure."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", *program, "train",
+           "--config", "smoke", "--data", str(root), "--out", str(out), "-q", "--device", "cpu",
+           *[x for s in [*SMALL, *sets] for x in ("--set", s)]]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
 def test_torchrun_with_two_cpu_processes(root, tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "aqa_cli", "train",
-           "--config", "smoke", "--data", str(root), "--out", str(tmp_path), "-q", "--device", "cpu",
-           *[x for s in [*SMALL, "train.epochs=1"] for x in ("--set", s)]]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    out = _torchrun_train(["-m", "aqa_cli"], root, tmp_path, "train.epochs=1")
     assert out.returncode == 0, out.stderr[-2000:]
     (epoch,) = _epochs(tmp_path)  # rank 0 alone writes
     assert epoch["epoch"] == 0 and np.isfinite(epoch["train_loss"])
@@ -350,11 +355,7 @@ def test_torchrun_processes_stop_at_the_same_step_when_one_clock_passes_max_minu
         "sys.argv = ['aqa', *sys.argv[1:]]\n"
         "main()\n")
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", str(script), "train",
-           "--config", "smoke", "--data", str(root), "--out", str(run), "-q", "--device", "cpu",
-           *[x for s in [*SMALL, "train.epochs=3", "train.max_minutes=1"] for x in ("--set", s)]]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    out = _torchrun_train([str(script)], root, run, "train.epochs=3", "train.max_minutes=1")
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((run / "report.json").read_text())
     assert report["stopped_early"] and [e["epoch"] for e in _epochs(run)] == [0]
