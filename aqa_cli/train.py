@@ -294,6 +294,8 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     if d.clips < 1 or d.stride < 1 or d.clips * mcfg.clip_len * d.stride > d.frames:
         raise UsageError(f"data.clips={d.clips} x model.clip_len={mcfg.clip_len} x data.stride={d.stride} frames "
                          f"must be at least 1 and fit the data.frames={d.frames}-frame window")
+    if not 0.0 <= d.speed < 1.0:
+        raise UsageError(f"data.speed={d.speed}: expected a rate spread in [0, 1) (0.1: 0.9x to 1.1x)")
     torch.manual_seed(t.seed)
     model = models.build_model(mcfg)
     if not resume:

@@ -6,7 +6,7 @@ augmentation is a function of (seed, epoch, index) and resuming a run replays it
     frames uint8 (T, H, W, 3)
       --window (103 frames, ±jitter)--> (F, H, W, 3)
       --every stride-th of clips × clip_len × stride frames (the first ones; training: starting up to
-        `shift` later), resize, crop (random | centre;
+        `shift` later, and with `speed` at a random rate), resize, crop (random | centre;
         training with `scale`: of a random side s), hflip--> uint8 (N·L, s, s, 3)
       --to float, /255, ImageNet mean/std, (resize s → c)--> float32 (N, 3, L, c, c)
 """
@@ -81,6 +81,7 @@ def clips_from_frames(
     stride: int = 1,
     scale: float = 0.0,
     shift: int = 0,
+    speed: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Cut a window of frames into `clips` consecutive clips of `clip_len` frames, ready for a 3D CNN.
@@ -95,18 +96,31 @@ def clips_from_frames(
         centre crop, no zoom, no flip, and the clips start halfway into the range training drew
         from (shift // 2, as far as T allows): at its first frame, the edge of what the model saw in
         training, SynDive's rules score was lower for every checkpoint tried (benchmarks/RESULTS.md).
+    speed: training with an rng takes the frames at a rate r uniform in [1 - speed, 1 + speed] (as far
+        as T allows; nearest frame), so the clips play the window r times as fast: broadcast replays
+        are slowed by different factors. Evaluation reads every stride-th frame.
     Returns float32 (clips, 3, clip_len, crop, crop).
     """
     need = clips * clip_len
     if frames.shape[0] < need * stride:
         raise ValueError(f"need at least {need * stride} frames for {clips} clips of {clip_len} at stride "
                          f"{stride}, got {frames.shape[0]}")
-    # np.array copies: a memmap is read-only and only the frames used are read from disk.
-    reach = min(shift, frames.shape[0] - need * stride)
+    total = frames.shape[0]
+    rate = 1.0
+    if rng is not None and speed > 0 and need > 1:  # drawn only when on: older runs replay exactly
+        rate = min(float(rng.uniform(1.0 - speed, 1.0 + speed)), (total - 1) / ((need - 1) * stride))
+    span = need * stride  # frames from the first one read to one past the last
+    if rate != 1.0:  # a faster clip spans more frames, a slower one fewer and may start later
+        span = int(round((need - 1) * stride * rate)) + 1
+    reach = max(0, min(shift + need * stride - span, total - span))
     first = reach // 2
-    if rng is not None and shift > 0:  # drawn only when on, so shift 0 replays older runs exactly
+    if rng is not None and (shift > 0 or rate != 1.0):  # shift 0 and speed 0 replay older runs exactly
         first = int(rng.integers(0, reach + 1))
-    x = frames[first: first + need * stride: stride]
+    if rate == 1.0:
+        x = frames[first: first + need * stride: stride]
+    else:
+        x = frames[first + np.round(np.arange(need) * stride * rate).astype(int)]
+    # np.array copies: a memmap is read-only and only the frames used are read from disk.
     x = torch.from_numpy(np.array(x)) if isinstance(x, np.ndarray) else x
     if size is not None:
         x = resize(x, size)
@@ -137,6 +151,7 @@ def sample_clips(
     stride: int = 1,
     scale: float = 0.0,
     shift: int = 0,
+    speed: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Clips of one stored sample: pick its (jittered) `window`-frame window, then `clips_from_frames`.
@@ -146,4 +161,4 @@ def sample_clips(
     """
     start = window_start(pad, jitter, rng)
     return clips_from_frames(frames[start:start + window], clips, clip_len, crop, mean, std,
-                             size=size, hflip=hflip, stride=stride, scale=scale, shift=shift, rng=rng)
+                             size=size, hflip=hflip, stride=stride, scale=scale, shift=shift, speed=speed, rng=rng)

@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -136,6 +137,12 @@ def test_clips_that_do_not_fit_the_window_are_a_usage_error(root, tmp_path, bad)
         train(_cfg(root, bad), tmp_path, quiet=True)  # smoke: 6 clips of 16; at stride 2 that is 192 frames
 
 
+@pytest.mark.parametrize("bad", ["data.speed=1.0", "data.speed=-0.1"])
+def test_a_speed_spread_outside_0_to_1_is_a_usage_error(root, tmp_path, bad):
+    with pytest.raises(UsageError, match=r"data.speed=.*expected a rate spread in \[0, 1\)"):
+        train(_cfg(root, bad), tmp_path, quiet=True)
+
+
 def test_adamw_decays_the_weights_apart_from_the_gradient(root, tmp_path):
     torch.set_num_threads(1)
     train(_cfg(root, "train.epochs=1", "train.optimizer=adamw", "train.weight_decay=0.1"), tmp_path, quiet=True)
@@ -211,6 +218,11 @@ def test_dataset_items_targets_and_augmentation(root):
     assert not torch.equal(ds[3]["clips"], item["clips"])
     evaluation = FramesDataset(droot, "train", data, model, train=False)
     assert torch.equal(evaluation[3]["clips"], evaluation[3]["clips"]) and "caption" not in evaluation[3]
+    fast = replace(data, speed=0.3, shift=3)  # the window's 103 frames: 7 to spare for a 1.07x rate
+    assert not torch.equal(FramesDataset(droot, "train", fast, model, train=True, seed=1)[3]["clips"],
+                           FramesDataset(droot, "train", replace(fast, speed=0.0), model, train=True, seed=1)[3]["clips"])
+    assert torch.equal(FramesDataset(droot, "train", fast, model, train=False)[3]["clips"],
+                       FramesDataset(droot, "train", replace(fast, speed=0.0), model, train=False)[3]["clips"])
     batch = collate([ds[0], ds[1]])
     assert batch["clips"].shape[:2] == (2, 6)
     assert batch["caption"].shape[1] == int(batch["caption_len"].max())

@@ -106,3 +106,24 @@ def test_shift_starts_the_clips_later_in_training_and_halfway_in_evaluation():
     assert raw(clips_from_frames(frames, clips=3, crop=8, stride=2))[0, 0, 0, 0, 0] == 0
     assert torch.equal(clips_from_frames(frames, clips=3, crop=8, stride=2, rng=np.random.default_rng(1)),
                        clips_from_frames(frames, clips=3, crop=8, stride=2, shift=0, rng=np.random.default_rng(1)))
+
+
+def test_speed_plays_the_window_faster_or_slower_in_training_only():
+    frames = indexed_frames(t=103)  # 96 frames in 3 clips of 32, 7 to spare: at most 102/95 = 1.074x
+    spans = set()
+    for seed in range(80):
+        idx = raw(clips_from_frames(frames, clips=3, clip_len=32, crop=8, shift=7, speed=0.2,
+                                    rng=np.random.default_rng(seed)))[:, 0, :, 0, 0].flatten()
+        steps = idx[1:] - idx[:-1]
+        rate = float(idx[-1] - idx[0]) / 95
+        assert idx[0] >= 0 and idx[-1] <= 102 and 0.8 - 0.011 <= rate <= 102 / 95
+        assert set(steps.tolist()) <= {0.0, 1.0, 2.0}  # the nearest frames of an even rate
+        assert (idx - idx[0] - torch.arange(96) * rate).abs().max() <= 1.0
+        spans.add(int(idx[-1] - idx[0]))
+    assert min(spans) < 80 and max(spans) == 102  # as slow as 0.8x, and capped where the window ends
+    # evaluation ignores it; speed 0 draws nothing, so runs without it replay exactly
+    assert torch.equal(clips_from_frames(frames, clips=3, clip_len=32, crop=8, shift=7, speed=0.2),
+                       clips_from_frames(frames, clips=3, clip_len=32, crop=8, shift=7))
+    assert torch.equal(clips_from_frames(frames, clips=3, clip_len=32, crop=8, shift=7, rng=np.random.default_rng(4)),
+                       clips_from_frames(frames, clips=3, clip_len=32, crop=8, shift=7, speed=0.0,
+                                         rng=np.random.default_rng(4)))
