@@ -2,16 +2,17 @@
 
 Runs a C3D-AVG checkpoint over the train and test splits of a SynDive root, keeps the shared video
 feature (fc6's output, `feature_dim` wide) of every dive, fits one ridge regression per hidden fault
-(see aqa_cli/datasets/synth.py; signed faults as magnitudes) on the train split and prints the
-Spearman correlation of its predictions with the truth on the test split. A fault the feature barely
+(see aqa_cli/datasets/synth.py; signed faults as magnitudes, but entry_tilt_deg) on the train split
+and prints the Spearman correlation of its predictions with the truth on the test split. A fault the feature barely
 holds (test Spearman near 0) is one the heads cannot read, whatever they are trained on.
 
 Run (~1 min for 900 dives on 2 cores):
     python benchmarks/probe_faults.py weights/syndive-tiny-mtl.pt data/syndive3-1000
-Measured in session 6 (bundled weights, SynDive 3 seed 1, 700 train / 200 test dives, lambda 100):
-splash 0.91, rotation error 0.73, twist error 0.75 (twisting dives have one, the others none), loose
-0.67, knee bend 0.33, legs apart 0.29, height loss 0.30, distance 0.09, execution 0.80 (train:
-0.95, 0.86, 0.79, 0.85, 0.63, 0.62, 0.59, 0.58, 0.93).
+Measured in session 14 (the bundled weights of session 11, SynDive 3 seed 1, 700 train / 200 test
+dives, lambda 100): splash 0.94, rotation error 0.77, the same rotation signed as the body leans on
+screen (entry_tilt_deg, which the splash cannot tell) 0.22, twist error 0.74 (twisting dives have one,
+the others none), loose 0.69, knee bend 0.32, legs apart 0.35, height loss 0.29, distance 0.18,
+execution 0.81 (train: 0.96, 0.84, 0.53, 0.80, 0.83, 0.58, 0.56, 0.54, 0.48, 0.94).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from aqa_cli.evaluate import checkpoint_data
 from aqa_cli.metrics import spearman
 from aqa_cli.weights import load_checkpoint, model_from_checkpoint
 
-FAULTS = ("splash_m", "rotation_error_deg", "twist_error_deg", "loose", "knee_bend_deg", "legs_apart_deg",
+FAULTS = ("splash_m", "rotation_error_deg", "entry_tilt_deg", "twist_error_deg", "loose", "knee_bend_deg", "legs_apart_deg",
           "height_loss", "distance_m", "execution")
 
 
@@ -37,7 +38,9 @@ def features(model, root: DatasetRoot, split: str, data: DataConfig) -> tuple[np
     """fc6 outputs (S, feature_dim) of every dive of `split`, in split order, and the samples."""
     ds = FramesDataset(root, split, data, model.config)
     kept: list[torch.Tensor] = []
-    hook = model.heads.fc6.register_forward_hook(lambda _m, _i, out: kept.append(out.detach()))
+    # a temporal head's fc6 gives (B, D, T) and its heads read the mean over the T steps
+    hook = model.heads.fc6.register_forward_hook(
+        lambda _m, _i, out: kept.append((out.mean(2) if out.dim() == 3 else out).detach()))
     with torch.no_grad():
         for batch in DataLoader(ds, batch_size=16, collate_fn=collate):
             model(batch["clips"])

@@ -275,6 +275,29 @@ def test_fault_sizes_and_their_loss():
     assert parts["loss"] == pytest.approx(parts["score"] + 2 * parts["faults"])
 
 
+def test_entry_tilt_is_the_over_rotation_signed_as_the_body_leans_on_screen():
+    from aqa_cli.datasets.motion import DivePlan
+    from aqa_cli.dive import ROTATION_TO_DIGIT
+
+    def on_screen(rotation_type: int, error_deg: float) -> float:
+        """The body line's angle from vertical at the entry as SynDive renders it (radians)."""
+        digit = ROTATION_TO_DIGIT[rotation_type]  # as datasets/synth.py plan_of builds the plan
+        plan = DivePlan(height=3.0, platform=False, letter="C", ss_no=3, tw_no=0, armstand=False, takeoff=0.3,
+                        facing=1 if digit in (1, 3) else -1, sense=1 if digit in (1, 4) else -1,
+                        rotation_error=math.radians(error_deg))
+        pitch = plan.pose(plan.entry - 1e-4).pitch
+        return (pitch + math.pi / 2) % math.pi - math.pi / 2
+
+    for rotation_type in range(4):
+        over = Sample(id="o", rotation_type=rotation_type, faults={"rotation_error_deg": 12.0})
+        short = Sample(id="s", rotation_type=rotation_type, faults={"rotation_error_deg": -12.0})
+        tilts = fault_sizes(over, ["entry_tilt_deg", "rotation_error_deg"]), fault_sizes(short, ["entry_tilt_deg"])
+        assert abs(tilts[0][0]) == 12.0 and tilts[0][1] == 12.0 and tilts[1][0] == -tilts[0][0]
+        # the same tilt leans the body the same way on screen, whichever way the dive turns
+        assert on_screen(rotation_type, 12.0) * math.copysign(1.0, tilts[0][0]) == pytest.approx(math.radians(-12.0), abs=1e-3)
+    assert np.isnan(fault_sizes(Sample(id="u", faults={"rotation_error_deg": 5.0}), ["entry_tilt_deg"])).all()
+
+
 def test_rules_loss_compares_expected_dd_times_execution_with_the_score():
     from aqa_cli.dive import expected_difficulty_batch
     from aqa_cli.train import compute_loss

@@ -41,11 +41,27 @@ def execution_target(sample: Sample) -> float:
     return math.nan
 
 
+# The way an over-rotation tilts the body on screen, by rotation_type (0 back, 1 forward, 2 inward,
+# 3 reverse): SynDive films every dive from the board's left, and a back or forward dive's somersault
+# turns the other way on screen from an inward or reverse one's (datasets/motion.py, world_pitch).
+_TILT = {0: 1.0, 1: 1.0, 2: -1.0, 3: -1.0}
+
+
 def fault_sizes(sample: Sample, names: list[str]) -> np.ndarray:
     """(F,) float32: the size |value| of each named fault of a sample (signed faults such as an over- or
-    under-rotation cost the same either way), NaN where the sample does not annotate it."""
+    under-rotation cost the same either way), NaN where the sample does not annotate it.
+
+    One signed name is derived: `entry_tilt_deg`, the over- (+) or under-rotation at the entry as the
+    body leans on screen, which only the diver's angle shows (the splash grows with its size, not its
+    sign)."""
     faults = sample.faults or {}
-    return np.array([abs(float(faults[n])) if n in faults else math.nan for n in names], dtype=np.float32)
+
+    def size(name: str) -> float:
+        if name == "entry_tilt_deg" and "rotation_error_deg" in faults and sample.rotation_type in _TILT:
+            return float(faults["rotation_error_deg"]) * _TILT[sample.rotation_type]
+        return abs(float(faults[name])) if name in faults else math.nan
+
+    return np.array([size(n) for n in names], dtype=np.float32)
 
 
 class FramesDataset(Dataset):
