@@ -109,7 +109,7 @@ def clips_from_frames(
     rate = 1.0
     if rng is not None and speed > 0 and need > 1:  # drawn only when on: older runs replay exactly
         rate = min(float(rng.uniform(1.0 - speed, 1.0 + speed)), (total - 1) / ((need - 1) * stride))
-    span = need * stride  # frames from the first one read to one past the last
+    span = need * stride  # frames the clips take up from `first`
     if rate != 1.0:  # a faster clip spans more frames, a slower one fewer and may start later
         span = int(round((need - 1) * stride * rate)) + 1
     reach = max(0, min(shift + need * stride - span, total - span))
