@@ -46,6 +46,13 @@ DIGIT_TO_ROTATION = {1: 1, 2: 0, 3: 3, 4: 2}
 ROTATION_TO_DIGIT = {r: d for d, r in DIGIT_TO_ROTATION.items()}
 DIRECTION_NAMES = ["Back", "Forward", "Inward", "Reverse"]  # indexed by rotation_type
 
+
+def facing_and_sense(rotation_type: int) -> tuple[int, int]:
+    """How a dive of `rotation_type` starts and turns: facing +1 chest to the water at take-off (forward,
+    reverse), -1 to the board (back, inward); sense +1 forward rotation (forward, inward), -1 backward."""
+    digit = ROTATION_TO_DIGIT[rotation_type]
+    return (1 if digit in (1, 3) else -1), (1 if digit in (1, 4) else -1)
+
 HEIGHTS = ("1m", "3m", "5m", "7.5m", "10m")
 
 

@@ -277,14 +277,13 @@ def test_fault_sizes_and_their_loss():
 
 def test_entry_tilt_is_the_over_rotation_signed_as_the_body_leans_on_screen():
     from aqa_cli.datasets.motion import DivePlan
-    from aqa_cli.dive import ROTATION_TO_DIGIT
+    from aqa_cli.dive import facing_and_sense
 
     def on_screen(rotation_type: int, error_deg: float) -> float:
         """The body line's angle from vertical at the entry as SynDive renders it (radians)."""
-        digit = ROTATION_TO_DIGIT[rotation_type]  # as datasets/synth.py plan_of builds the plan
+        facing, sense = facing_and_sense(rotation_type)  # as datasets/synth.py plan_of builds the plan
         plan = DivePlan(height=3.0, platform=False, letter="C", ss_no=3, tw_no=0, armstand=False, takeoff=0.3,
-                        facing=1 if digit in (1, 3) else -1, sense=1 if digit in (1, 4) else -1,
-                        rotation_error=math.radians(error_deg))
+                        facing=facing, sense=sense, rotation_error=math.radians(error_deg))
         pitch = plan.pose(plan.entry - 1e-4).pitch
         return (pitch + math.pi / 2) % math.pi - math.pi / 2
 

@@ -41,10 +41,11 @@ def execution_target(sample: Sample) -> float:
     return math.nan
 
 
-# The way an over-rotation tilts the body on screen, by rotation_type (0 back, 1 forward, 2 inward,
-# 3 reverse): SynDive films every dive from the board's left, and a back or forward dive's somersault
-# turns the other way on screen from an inward or reverse one's (datasets/motion.py, world_pitch).
-_TILT = {0: 1.0, 1: 1.0, 2: -1.0, 3: -1.0}
+# The way an over-rotation tilts the body on screen, by rotation_type: SynDive films every dive from
+# the board's left, where a somersault turns the body by -facing x sense times its angle
+# (datasets/motion.py, world_pitch): a back or forward dive's one way, an inward or reverse one's the
+# other. The tilt's sign is facing x sense (+1 back and forward dives), kept as the measured runs had it.
+_TILT = {r: float(f * s) for r, (f, s) in ((r, dive.facing_and_sense(r)) for r in dive.ROTATION_TO_DIGIT)}
 
 
 def fault_sizes(sample: Sample, names: list[str]) -> np.ndarray:

@@ -155,12 +155,12 @@ def make_spec(seed: int, index: int, heights: tuple[str, ...]) -> tuple[DiveSpec
 def plan_of(spec: DiveSpec) -> DivePlan:
     """The physical dive for a spec: take-off `lead` s after the clip starts."""
     labels = dive.parse_dive(spec.number)
-    digit = dive.ROTATION_TO_DIGIT[labels.rotation_type]  # 1 forward, 2 back, 3 reverse, 4 inward
+    facing, sense = dive.facing_and_sense(labels.rotation_type)
     f = spec.faults
     plan = DivePlan(
         height=float(spec.height[:-1]), platform=spec.height not in ("1m", "3m"), letter=spec.number[-1],
-        ss_no=labels.ss_no, tw_no=labels.tw_no, facing=1 if digit in (1, 3) else -1,
-        sense=1 if digit in (1, 4) else -1, armstand=bool(labels.armstand), takeoff=spec.lead,
+        ss_no=labels.ss_no, tw_no=labels.tw_no, facing=facing,
+        sense=sense, armstand=bool(labels.armstand), takeoff=spec.lead,
         rotation_error=math.radians(f["rotation_error_deg"]), twist_error=math.radians(f["twist_error_deg"]),
         knee_bend=math.radians(f["knee_bend_deg"]), loose=f["loose"], legs_apart=math.radians(f["legs_apart_deg"]),
         height_loss=f["height_loss"], distance=f["distance_m"], splash=f["splash_m"])
