@@ -18,6 +18,7 @@ A checkpoint is a plain dict written with `torch.save` and read with `torch.load
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +39,38 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
-def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint safely (no arbitrary code), checking that it is an aqa checkpoint."""
-    import pickle
+def load_tensors(path: Path, what: str, map_location: str = "cpu") -> Any:
+    """`torch.load(path, weights_only=True)`: tensors and plain containers only, never code.
+
+    Any failure is a one-line WeightsError saying why, in place of torch's advice to retry with
+    `weights_only=False` (which would run whatever the file holds).
+    """
     import zipfile
 
     import torch
 
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several unrelated types for corrupt or non-torch files
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if refused:
+            why = f"it holds a Python object ({refused.group(1)}), refused since loading it could run code"
+        elif not zipfile.is_zipfile(path) and path.read_bytes()[:1] != b"\x80":
+            why = "not a PyTorch file"
+        elif zipfile.is_zipfile(path) and not any(n.endswith("data.pkl") for n in zipfile.ZipFile(path).namelist()):
+            why = "a zip archive, not a PyTorch file"
+        else:
+            why = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise WeightsError(f"{path}: not a readable {what} ({why})") from None
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely (no arbitrary code), checking that it is an aqa checkpoint."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: not a readable aqa checkpoint ({first[:200]})") from None
+    ckpt = load_tensors(path, "aqa checkpoint", map_location)
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         raise WeightsError(f"{path}: not an aqa checkpoint (missing {', '.join(REQUIRED_KEYS)})")
     if ckpt["format_version"] > CHECKPOINT_FORMAT:
@@ -291,6 +309,7 @@ def _read_state_dict(path: Path) -> Any:
     unpickler (tensors only), plain pickles through `pickles.safe_load` (numpy arrays only)."""
     import pickle
     import warnings
+    import zipfile
 
     import torch
 
@@ -299,6 +318,8 @@ def _read_state_dict(path: Path) -> Any:
 
     if not path.is_file():
         raise WeightsError(f"C3D weights file not found: {path}")
+    if zipfile.is_zipfile(path):  # a torch file (what torch.save writes since 1.6)
+        return load_tensors(path, "C3D weights file")
     try:
         with warnings.catch_warnings():  # torch warns about the pickle protocol of plain pickles
             warnings.simplefilter("ignore")

@@ -114,6 +114,25 @@ def test_not_a_checkpoint_is_a_weights_error(tmp_path, places):
         load_model(str(bad), device="cpu")
 
 
+def test_unreadable_checkpoints_say_why_in_one_line(tmp_path):
+    import zipfile
+
+    import torch
+
+    from aqa_cli.weights import load_checkpoint
+
+    text, archive, code = tmp_path / "text.pt", tmp_path / "archive.pt", tmp_path / "code.pt"
+    text.write_text("not a checkpoint")
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("a.txt", "b")
+    torch.save({"model": print}, code)  # pickles a reference to a function: weights_only refuses it
+    for path, why in [(text, "not a PyTorch file"), (archive, "a zip archive, not a PyTorch file"),
+                      (code, r"it holds a Python object \(print\), refused since loading it could run code")]:
+        with pytest.raises(WeightsError, match=rf"{path.name}: not a readable aqa checkpoint \({why}\)$") as info:
+            load_checkpoint(path)
+        assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
+
+
 def test_weights_list_and_verify_cli(places, tiny_ckpt):
     bundled, cache = places
     put(tiny_ckpt, bundled, "demo.pt")

@@ -144,11 +144,9 @@ def load_backbone_weights(model_or_backbone: nn.Module, path: str | Path) -> Non
     if not path.is_file():
         raise WeightsError(f"backbone weights file not found: {path}",
                            hint="make one with `aqa weights import-c3d c3d.pickle --out FILE`")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for corrupt or non-torch files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise WeightsError(f"{path}: not a readable backbone weights file ({first[:200]})") from None
+    from aqa_cli.weights import load_tensors
+
+    blob = load_tensors(path, "backbone weights file")
     if not isinstance(blob, dict) or blob.get("format") != BACKBONE_FORMAT or "state_dict" not in blob:
         raise WeightsError(f"{path}: not an aqa backbone file (expected a dict with format "
                            f"{BACKBONE_FORMAT!r})", hint="convert with `aqa weights import-c3d`")
