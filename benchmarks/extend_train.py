@@ -10,8 +10,9 @@ Run (seconds):
     python benchmarks/extend_train.py data/syndive3-1000 data/syndive3-b1000 data/syndive3-ab
 Used in session 7: syndive3-1000 (seed 1) + syndive3-b1000 (`aqa data synth ... --count 1000 --seed 11`)
 = 1700 train / 100 val / 200 test dives; see benchmarks/RESULTS.md, "More dives help". Session 15
-added syndive3-c1000 (`--seed 12`): `extend_train.py data/syndive3-1000 data/syndive3-b1000
-data/syndive3-c1000 data/syndive3-abc`, 2700 train dives.
+added c1000, d1000 and e1000 (`--seed 12`, 13, 14): `extend_train.py data/syndive3-1000
+data/syndive3-b1000 data/syndive3-c1000 data/syndive3-abc` gives 2700 train dives (RESULTS.md,
+"Session 15").
 """
 
 from __future__ import annotations
