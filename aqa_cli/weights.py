@@ -54,14 +54,20 @@ def load_tensors(path: Path, what: str, map_location: str = "cpu") -> Any:
     except Exception as exc:  # torch raises several unrelated types for corrupt or non-torch files
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        first = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
         if refused:
             why = f"it holds a Python object ({refused.group(1)}), refused since loading it could run code"
-        elif not zipfile.is_zipfile(path) and path.read_bytes()[:1] != b"\x80":
-            why = "not a PyTorch file"
-        elif zipfile.is_zipfile(path) and not any(n.endswith("data.pkl") for n in zipfile.ZipFile(path).namelist()):
-            why = "a zip archive, not a PyTorch file"
-        else:
-            why = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
+        elif zipfile.is_zipfile(path):  # torch.save writes a zip holding .../data.pkl
+            with zipfile.ZipFile(path) as z:
+                torch_zip = any(name.endswith("data.pkl") for name in z.namelist())
+            why = first if torch_zip else "a zip archive, not a PyTorch file"
+        else:  # the legacy format is a pickle: protocol 2+ starts with 0x80
+            with open(path, "rb") as f:
+                head = f.read(4)
+            if head == b"PK\x03\x04":  # a zip's start without its end
+                why = "a damaged or incomplete zip archive: an interrupted download or copy?"
+            else:
+                why = first if head[:1] == b"\x80" else "not a PyTorch file"
         raise WeightsError(f"{path}: not a readable {what} ({why})") from None
 
 

@@ -121,12 +121,15 @@ def test_unreadable_checkpoints_say_why_in_one_line(tmp_path):
 
     from aqa_cli.weights import load_checkpoint
 
-    text, archive, code = tmp_path / "text.pt", tmp_path / "archive.pt", tmp_path / "code.pt"
+    text, archive, cut, code = (tmp_path / f"{name}.pt" for name in ("text", "archive", "cut", "code"))
     text.write_text("not a checkpoint")
+    torch.save({"model": {}}, cut)
+    cut.write_bytes(cut.read_bytes()[:100])  # a download cut short
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("a.txt", "b")
     torch.save({"model": print}, code)  # pickles a reference to a function: weights_only refuses it
     for path, why in [(text, "not a PyTorch file"), (archive, "a zip archive, not a PyTorch file"),
+                      (cut, "a damaged or incomplete zip archive: an interrupted download or copy\\?"),
                       (code, r"it holds a Python object \(print\), refused since loading it could run code")]:
         with pytest.raises(WeightsError, match=rf"{path.name}: not a readable aqa checkpoint \({why}\)$") as info:
             load_checkpoint(path)
