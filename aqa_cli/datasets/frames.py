@@ -45,7 +45,7 @@ def execution_target(sample: Sample) -> float:
 # the board's left, where a somersault turns the body by -facing x sense times its angle
 # (datasets/motion.py, world_pitch): a back or forward dive's one way, an inward or reverse one's the
 # other. The tilt's sign is facing x sense (+1 back and forward dives), kept as the measured runs had it.
-_TILT = {r: float(f * s) for r, (f, s) in ((r, dive.facing_and_sense(r)) for r in dive.ROTATION_TO_DIGIT)}
+_TILT = {r: float(f * s) for r in dive.ROTATION_TO_DIGIT for f, s in [dive.facing_and_sense(r)]}
 
 
 def fault_sizes(sample: Sample, names: list[str]) -> np.ndarray:
