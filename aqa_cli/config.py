@@ -113,6 +113,7 @@ class TrainConfig:
     # the train split's sd. Spearman scores the order; MSE + L1 weigh the few failed dives most.
     rank_weight: float = 0.0
     cls_weight: float = 1.0  # weight of the sum of the five cross-entropies
+    label_smoothing: float = 0.0  # of the five cross-entropies' targets (torch's label_smoothing)
     fault_weight: float = 1.0  # weight of the mean MSE on the standardised fault sizes (model.faults)
     caption_weight: float = 0.01  # weight of the captioning cross-entropy
     # Weight of MSE + L1 between the rules score (expected DD at the dive's height under the five

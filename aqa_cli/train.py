@@ -152,7 +152,8 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
 
         # Unknown labels are -1 in a dataset root; a batch where a head has none adds 0, not NaN.
         labels = {h: batch["labels"][:, HEADS.index(h)] for h in out["logits"]}
-        ces = [F.cross_entropy(logits.float(), labels[h], ignore_index=-1)
+        ces = [F.cross_entropy(logits.float(), labels[h], ignore_index=-1,
+                               label_smoothing=t.label_smoothing)
                if (labels[h] >= 0).any() else logits.sum() * 0.0
                for h, logits in out["logits"].items()]
         cls_loss = torch.stack(ces).sum()
