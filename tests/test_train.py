@@ -339,6 +339,12 @@ def test_loss_reads_each_heads_labels_by_name_whatever_the_config_order():
     ce = torch.nn.functional.cross_entropy(logits["rotation_type"], torch.full((4,), 2)).item()
     cls = compute_loss({"score": torch.zeros(4), "logits": only_rotation}, batch, cfg, 10.0, 1.0)[1]["cls"]
     assert cls == pytest.approx(ce)
+    # Label smoothing 0.1: the target is 0.9 on the true class plus 0.1 spread over all 4 classes.
+    logp = torch.log_softmax(logits["rotation_type"], 1)
+    smoothed = (-(0.9 * logp[:, 2] + 0.1 * logp.mean(1))).mean().item()
+    cfg = load_config("smoke", ["train.label_smoothing=0.1"])
+    cls = compute_loss({"score": torch.zeros(4), "logits": only_rotation}, batch, cfg, 10.0, 1.0)[1]["cls"]
+    assert cls == pytest.approx(smoothed) != pytest.approx(ce)
 
 
 def test_fit_epochs_keeps_the_plan_unless_the_rest_would_overrun_the_budget():
