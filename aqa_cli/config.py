@@ -85,6 +85,7 @@ class DataConfig:
     scale: float = 0.0  # training: crop a square of crop × U(1 ± scale) pixels, resized to the crop
     shift: int = 0  # training: start the clips up to this many frames later within the window
     speed: float = 0.0  # training: play the window at a rate r ~ U(1 ± speed) (nearest frames)
+    color: float = 0.0  # training: multiply each colour channel by its own gain ~ U(1 ± color)
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # ImageNet, RGB in [0, 1]
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     workers: int = 2  # DataLoader worker processes

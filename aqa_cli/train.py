@@ -297,6 +297,8 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                          f"must be at least 1 and fit the data.frames={d.frames}-frame window")
     if not 0.0 <= d.speed < 1.0:
         raise UsageError(f"data.speed={d.speed}: expected a rate spread in [0, 1) (0.1: 0.9x to 1.1x)")
+    if not 0.0 <= d.color < 1.0:
+        raise UsageError(f"data.color={d.color}: expected a gain spread in [0, 1) (0.2: 0.8x to 1.2x)")
     torch.manual_seed(t.seed)
     model = models.build_model(mcfg)
     if not resume:

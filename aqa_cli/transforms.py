@@ -8,7 +8,8 @@ augmentation is a function of (seed, epoch, index) and resuming a run replays it
       --every stride-th of clips × clip_len × stride frames (the first ones; training: starting up to
         `shift` later, and with `speed` at a random rate), resize, crop (random | centre;
         training with `scale`: of a random side s), hflip--> uint8 (N·L, s, s, 3)
-      --to float, /255, ImageNet mean/std, (resize s → c)--> float32 (N, 3, L, c, c)
+      --to float, /255, (training with `color`: channel gains), ImageNet mean/std, (resize s → c)-->
+        float32 (N, 3, L, c, c)
 """
 
 from __future__ import annotations
@@ -60,9 +61,14 @@ def zoom_side(crop: int, scale: float, height: int, width: int, rng: np.random.G
     return int(min(round(crop * rng.uniform(1.0 - scale, 1.0 + scale)), height, width))
 
 
-def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (T, H, W, 3) → float32 (3, T, H, W), scaled to [0, 1] then standardised per channel."""
+def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float],
+              gain: Sequence[float] | None = None) -> torch.Tensor:
+    """uint8 (T, H, W, 3) → float32 (3, T, H, W), scaled to [0, 1] then standardised per channel.
+
+    gain: per-channel (R, G, B) factors applied in [0, 1] first, clipped at 1 (another lighting)."""
     x = frames.permute(3, 0, 1, 2).float().div_(255.0)
+    if gain is not None:
+        x.mul_(torch.tensor(gain, dtype=torch.float32).view(3, 1, 1, 1)).clamp_(max=1.0)
     m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1)
     return x.sub_(m).div_(s)
@@ -82,6 +88,7 @@ def clips_from_frames(
     scale: float = 0.0,
     shift: int = 0,
     speed: float = 0.0,
+    color: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Cut a window of frames into `clips` consecutive clips of `clip_len` frames, ready for a 3D CNN.
@@ -99,6 +106,8 @@ def clips_from_frames(
     speed: training with an rng takes the frames at a rate r uniform in [1 - speed, 1 + speed] (as far
         as T allows; nearest frame), so the clips play the window r times as fast: broadcast replays
         are slowed by different factors. Evaluation reads every stride-th frame.
+    color: training with an rng multiplies each colour channel of the sample by its own gain uniform in
+        [1 - color, 1 + color] (clipped at white): another hall's lighting, suit and water.
     Returns float32 (clips, 3, clip_len, crop, crop).
     """
     need = clips * clip_len
@@ -129,7 +138,10 @@ def clips_from_frames(
     x = x[:, y0:y0 + side, x0:x0 + side]
     if rng is not None and hflip > 0 and rng.random() < hflip:
         x = x.flip(2)
-    x = normalize(x, mean, std)  # (3, need, side, side)
+    gain = None
+    if rng is not None and color > 0:  # drawn only when on, and last: older runs replay exactly
+        gain = rng.uniform(1.0 - color, 1.0 + color, 3).tolist()
+    x = normalize(x, mean, std, gain)  # (3, need, side, side)
     if side != crop:  # after normalising (linear, so the same result) on floats: 2x faster than on uint8
         x = torch.nn.functional.interpolate(x, size=(crop, crop), mode="bilinear", align_corners=False)
     return x.view(3, clips, clip_len, crop, crop).transpose(0, 1).contiguous()
@@ -152,6 +164,7 @@ def sample_clips(
     scale: float = 0.0,
     shift: int = 0,
     speed: float = 0.0,
+    color: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Clips of one stored sample: pick its (jittered) `window`-frame window, then `clips_from_frames`.
@@ -161,4 +174,4 @@ def sample_clips(
     """
     start = window_start(pad, jitter, rng)
     return clips_from_frames(frames[start:start + window], clips, clip_len, crop, mean, std,
-                             size=size, hflip=hflip, stride=stride, scale=scale, shift=shift, speed=speed, rng=rng)
+                             size=size, hflip=hflip, stride=stride, scale=scale, shift=shift, speed=speed, color=color, rng=rng)

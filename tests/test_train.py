@@ -137,9 +137,9 @@ def test_clips_that_do_not_fit_the_window_are_a_usage_error(root, tmp_path, bad)
         train(_cfg(root, bad), tmp_path, quiet=True)  # smoke: 6 clips of 16; at stride 2 that is 192 frames
 
 
-@pytest.mark.parametrize("bad", ["data.speed=1.0", "data.speed=-0.1"])
-def test_a_speed_spread_outside_0_to_1_is_a_usage_error(root, tmp_path, bad):
-    with pytest.raises(UsageError, match=r"data.speed=.*expected a rate spread in \[0, 1\)"):
+@pytest.mark.parametrize("bad", ["data.speed=1.0", "data.speed=-0.1", "data.color=1.0", "data.color=-0.1"])
+def test_a_speed_or_color_spread_outside_0_to_1_is_a_usage_error(root, tmp_path, bad):
+    with pytest.raises(UsageError, match=r"data\.(speed|color)=.*expected a (rate|gain) spread in \[0, 1\)"):
         train(_cfg(root, bad), tmp_path, quiet=True)
 
 

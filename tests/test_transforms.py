@@ -127,3 +127,26 @@ def test_speed_plays_the_window_faster_or_slower_in_training_only():
     assert torch.equal(clips_from_frames(frames, clips=3, clip_len=32, crop=8, shift=7, rng=np.random.default_rng(4)),
                        clips_from_frames(frames, clips=3, clip_len=32, crop=8, shift=7, speed=0.0,
                                          rng=np.random.default_rng(4)))
+
+
+def test_color_scales_each_channel_of_a_training_sample_by_one_gain():
+    frames = np.full((96, 8, 8, 3), (100, 200, 240), np.uint8)
+    gains, whites = set(), 0
+    for seed in range(20):
+        px = raw(clips_from_frames(frames, clips=3, clip_len=32, crop=8, color=0.2,
+                                   rng=np.random.default_rng(seed)))
+        for c, value in enumerate((100, 200, 240)):
+            v = float(px[:, c].flatten()[0])
+            assert torch.all(px[:, c] == v)  # one gain for every pixel of every frame
+            if v == 255:  # 240 x a gain above 1.0625 is clipped at white
+                whites += 1
+                continue
+            assert 0.8 - 0.01 <= v / value <= 1.2 + 0.01
+            gains.add(round(v / value, 2))
+    assert len(gains) > 10 and 0 < whites < 20
+    # evaluation ignores it; color 0 draws nothing, so runs without it replay exactly
+    assert torch.equal(clips_from_frames(frames, clips=3, clip_len=32, crop=8, color=0.2),
+                       clips_from_frames(frames, clips=3, clip_len=32, crop=8))
+    assert torch.equal(clips_from_frames(frames, clips=3, clip_len=32, crop=8, rng=np.random.default_rng(4)),
+                       clips_from_frames(frames, clips=3, clip_len=32, crop=8, color=0.0,
+                                         rng=np.random.default_rng(4)))

@@ -114,7 +114,7 @@ class FramesDataset(Dataset):
         clips = sample_clips(frames, self.root.info.pad, d.frames, d.clips, m.clip_len, m.crop_size,
                              d.mean, d.std, size=size, jitter=d.jitter if self.train else 0,
                              hflip=d.hflip if self.train else 0.0, stride=d.stride, scale=d.scale,
-                             shift=d.shift, speed=d.speed, rng=rng)
+                             shift=d.shift, speed=d.speed, color=d.color, rng=rng)
         item = {
             "clips": clips,
             "score": torch.tensor(sample.final_score, dtype=torch.float32),
