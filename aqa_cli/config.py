@@ -127,6 +127,10 @@ class TrainConfig:
     max_minutes: float = 0.0
     limit_batches: int = 0  # use only this many batches per epoch (0: all); for smoke runs
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off)
+    # Sharpness-aware minimisation (Foret et al., ICLR 2021; 0: off): each step takes the gradient at
+    # the weights moved this far (L2) up the batch's gradient, so the optimiser seeks flat minima. Twice
+    # the compute per step.
+    sam_rho: float = 0.0
     # Exponential moving average of the weights (and BatchNorm statistics), updated after every step
     # with this decay (0: off). When on, the average is what is validated, saved as the model and tested.
     ema: float = 0.0

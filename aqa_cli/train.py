@@ -197,6 +197,35 @@ def pair_rank_loss(pred, true, scale: float):
     return F.softplus(-(pred[:, None] - pred[None, :])[higher] / scale).mean()
 
 
+def sharpness_aware_backward(model, closure, rho: float):
+    """Leave SAM's gradient in `model`'s .grad (Foret et al., 2021): closure() → (loss, extra) computes
+    the batch's loss; its gradient g at the weights w moves them to w + rho·g/‖g‖ (the steepest ascent
+    within an L2 ball of radius rho), closure's gradient there is kept and w is restored, and BatchNorm's
+    running statistics as the first pass left them. Returns closure's first (loss, extra).
+    """
+    import torch
+
+    first = closure()
+    first[0].backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    with torch.no_grad():
+        saved = [p.detach().clone() for p in params]  # restored exactly, not by subtracting the step
+        norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
+        torch._foreach_add_(params, [p.grad * (rho / (norm + 1e-12)) for p in params])
+    model.zero_grad(set_to_none=True)
+    stats = [b for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+             for b in m.buffers()]
+    kept = [b.clone() for b in stats]  # the perturbed pass must not count in BatchNorm's running statistics
+    try:
+        closure()[0].backward()
+    finally:
+        with torch.no_grad():
+            torch._foreach_copy_(params, saved)
+            for b, k in zip(stats, kept):
+                b.copy_(k)
+    return first
+
+
 def _init_output_bias(head, value: float) -> None:
     """Start a regression head at the train mean: its last one-output layer's bias := `value`.
 
@@ -297,6 +326,8 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                          f"must be at least 1 and fit the data.frames={d.frames}-frame window")
     if not 0.0 <= d.speed < 1.0:
         raise UsageError(f"data.speed={d.speed}: expected a rate spread in [0, 1) (0.1: 0.9x to 1.1x)")
+    if t.sam_rho < 0:
+        raise UsageError(f"train.sam_rho={t.sam_rho}: expected a radius >= 0 (0: off)")
     if not 0.0 <= d.color < 1.0:
         raise UsageError(f"data.color={d.color}: expected a gain spread in [0, 1) (0.2: 0.8x to 1.2x)")
     torch.manual_seed(t.seed)
@@ -408,11 +439,18 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                     break
                 batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
                 clips = batch["clips"]
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
-                    out = net(clips, captions=batch.get("caption") if vocab is not None else None)
-                loss, parts = compute_loss(out, batch, cfg, score_scale, exec_scale, fault_norm)
+
+                def forward(batch=batch):
+                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                        out = net(batch["clips"], captions=batch.get("caption") if vocab is not None else None)
+                    return compute_loss(out, batch, cfg, score_scale, exec_scale, fault_norm)
+
                 optim.zero_grad(set_to_none=True)
-                loss.backward()
+                if t.sam_rho > 0:
+                    loss, parts = sharpness_aware_backward(model, forward, t.sam_rho)
+                else:
+                    loss, parts = forward()
+                    loss.backward()
                 if t.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
                 optim.step()

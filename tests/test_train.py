@@ -347,6 +347,36 @@ def test_loss_reads_each_heads_labels_by_name_whatever_the_config_order():
     assert cls == pytest.approx(smoothed) and abs(smoothed - ce) > 1e-3
 
 
+def test_sharpness_aware_backward_leaves_the_gradient_at_the_ascended_weights():
+    from aqa_cli.train import sharpness_aware_backward
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
+    x, y = torch.randn(6, 3), torch.randn(6, 1)
+    closure = lambda: (((model(x) - y) ** 2).mean(), "extra")  # noqa: E731
+    w = [p.detach().clone() for p in model.parameters()]
+    ref = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
+    ref.load_state_dict(model.state_dict())
+    # By hand: g at w, then the gradient of the same loss at w + 0.05 g / |g|.
+    plain = ((ref(x) - y) ** 2).mean()
+    g = torch.autograd.grad(plain, list(ref.parameters()))
+    stats = [b.clone() for b in ref[1].buffers()]  # after that one pass
+    norm = torch.sqrt(sum((gi ** 2).sum() for gi in g))
+    with torch.no_grad():
+        for p, gi in zip(ref.parameters(), g):
+            p.add_(0.05 * gi / norm)
+    expected = torch.autograd.grad(((ref(x) - y) ** 2).mean(), list(ref.parameters()))
+
+    loss, extra = sharpness_aware_backward(model, closure, 0.05)
+    assert extra == "extra" and loss.item() == pytest.approx(plain.item())  # the loss at w
+    for p, before, e in zip(model.parameters(), w, expected):
+        assert torch.equal(p.detach(), before)  # the weights are restored
+        assert torch.allclose(p.grad, e, atol=1e-6)  # and the gradient is the ascended one
+    assert not torch.allclose(model[0].weight.grad, g[0], atol=1e-4)  # which is not the plain one
+    for b, s in zip(model[1].buffers(), stats):
+        assert torch.equal(b, s)  # BatchNorm counted the first pass only
+
+
 def test_fit_epochs_keeps_the_plan_unless_the_rest_would_overrun_the_budget():
     from aqa_cli.train import fit_epochs
 
