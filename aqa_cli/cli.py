@@ -222,6 +222,7 @@ def _print_panel(result, scorer, height: str) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
+    from aqa_cli.dive import listed_heights
     from aqa_cli.scoring import SYNTHETIC_NOTE
 
     def num(value, places=2):
@@ -234,8 +235,11 @@ def _print_panel(result, scorer, height: str) -> None:
     grid.add_row("Execution", num(result.execution))
     dd_from = {"given": "given", "table": f"table, {height}",
                "expected": f"expected: the {height} table's DDs weighted by the dive's class probabilities"}
+    missing = f"not in the {height} table"
+    if result.dd_from not in dd_from and (elsewhere := listed_heights(result.dive_number)):
+        missing += f"; listed at {', '.join(elsewhere)}: give --height"
     grid.add_row("Difficulty", f"{num(result.difficulty, 2 if result.dd_from == 'expected' else 1)} "
-                               f"({dd_from.get(result.dd_from, f'not in the {height} table')})")
+                               f"({dd_from.get(result.dd_from, missing)})")
     grid.add_row("Dive", f"{result.dive_number or '-'}  {result.description or ''}")
     for head in ("position", "armstand", "rotation_type", "ss_no", "tw_no"):
         value = getattr(result, head)

@@ -251,6 +251,11 @@ def table_difficulty(number: str | None, height: str | float | None) -> float | 
         return None
 
 
+def listed_heights(number: str | None) -> list[str]:
+    """The heights whose DD table lists `number` (in HEIGHTS order; none for a malformed number)."""
+    return [h for h in HEIGHTS if table_difficulty(number, h) is not None]
+
+
 def number_at(labels: DiveLabels, height: str | float | None) -> str:
     """`dive_number(labels)`, read at a height: position class 0 (free or straight, see the module
     docstring) becomes A where the DD table lists the dive at `height` as straight and not as free.

@@ -18,6 +18,7 @@ from aqa_cli.dive import (
     expected_difficulty,
     final_score,
     judged_execution,
+    listed_heights,
     number_at,
     parse_dive,
     table_difficulty,
@@ -73,6 +74,9 @@ def test_a_predicted_free_is_read_straight_where_the_table_lists_only_a():
     assert table_difficulty("101A", "3m") == 1.6
     assert table_difficulty("", "3m") is table_difficulty("101A", "") is table_difficulty("101A", "2m") is None
     assert table_difficulty("109D", "3m") is None
+    # where a dive the scorer read is listed, for the panel's hint when the height lacks it
+    assert listed_heights("101A") == ["1m", "3m", "5m", "7.5m", "10m"]
+    assert listed_heights("646C") == ["10m"] and listed_heights("") == listed_heights("9x") == []
 
 
 def _log_probs(position, armstand, rotation_type, ss_no, tw_no):
