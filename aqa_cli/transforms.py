@@ -174,4 +174,5 @@ def sample_clips(
     """
     start = window_start(pad, jitter, rng)
     return clips_from_frames(frames[start:start + window], clips, clip_len, crop, mean, std,
-                             size=size, hflip=hflip, stride=stride, scale=scale, shift=shift, speed=speed, color=color, rng=rng)
+                             size=size, hflip=hflip, stride=stride, scale=scale, shift=shift, speed=speed,
+                             color=color, rng=rng)

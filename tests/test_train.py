@@ -347,6 +347,11 @@ def test_loss_reads_each_heads_labels_by_name_whatever_the_config_order():
     assert cls == pytest.approx(smoothed) and abs(smoothed - ce) > 1e-3
 
 
+def test_a_negative_sam_radius_is_a_usage_error(root, tmp_path):
+    with pytest.raises(UsageError, match=r"train\.sam_rho=-0\.1: expected a radius >= 0"):
+        train(_cfg(root, "train.sam_rho=-0.1"), tmp_path, quiet=True)
+
+
 def test_sharpness_aware_backward_leaves_the_gradient_at_the_ascended_weights():
     from aqa_cli.train import sharpness_aware_backward
 
