@@ -213,9 +213,8 @@ def sharpness_aware_backward(model, closure, rho: float):
         norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
         torch._foreach_add_(params, [p.grad * (rho / (norm + 1e-12)) for p in params])
     model.zero_grad(set_to_none=True)
-    stats = [b for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-             for b in m.buffers()]
-    kept = [b.clone() for b in stats]  # the perturbed pass must not count in BatchNorm's running statistics
+    stats = list(model.buffers())  # BatchNorm's running statistics: the perturbed pass must not count
+    kept = [b.clone() for b in stats]
     try:
         closure()[0].backward()
     finally:
