@@ -115,10 +115,11 @@ def score(
         "were trained on (most often), else 3m.",
         show_default=False)] = None,
     dd: Annotated[Optional[float], typer.Option(
-        "--dd", min=0.1, max=5.0, help="The dive's DD from the scoresheet: final = DD × execution.",
+        "--dd", help="The dive's DD from the scoresheet (0.1-5.0): final = DD × execution.",
         show_default=False)] = None,
     clips: Annotated[Optional[int], typer.Option(
-        "--clips", min=1, max=64, help="16-frame clips per video; default: the weights' setting.",
+        "--clips", min=1, max=64, help="Clips per video (each as many frames as the weights' clips: 32 for "
+        "the bundled ones); default: the weights' setting.",
         show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only data and errors: no panel, "
                                         "progress or summary.")] = False,
@@ -145,10 +146,11 @@ def score(
 
       aqa score "clips/*.mp4" --height 10m -f json -o scores.json
     """
-    from aqa_cli.scoring import SYNTHETIC_NOTE
+    from aqa_cli.scoring import SYNTHETIC_NOTE, check_options
     from aqa_cli.writers import ScoreJob
 
     _one_line_warnings()
+    check_options(height.value if height else None, dd, clips)  # before the weights load
     job = ScoreJob(paths, weights=weights, device=device, recursive=recursive, fmt=fmt.value if fmt else None,
                    output=output, csv_file=csv_file)
     scorer = job.scorer
@@ -186,7 +188,7 @@ def _one_line_warnings() -> None:
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):
-        err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False)
+        err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
 
     warnings.showwarning = show
 
@@ -248,7 +250,8 @@ def _print_panel(result, scorer, height: str) -> None:
         shown = ("yes" if value else "no") if head == "armstand" else value
         if head in ("ss_no", "tw_no"):
             shown = f"{value} half {'somersaults' if head == 'ss_no' else 'twists'}"
-        grid.add_row(head.replace("_", " "), f"{shown}  [dim]p={result.probabilities.get(head, 0):.2f}[/dim]")
+        p = result.probabilities.get(head)  # None for a row resumed from a CSV written before aqa kept them
+        grid.add_row(head.replace("_", " "), f"{shown}" + (f"  [dim]p={p:.2f}[/dim]" if p is not None else ""))
     if result.commentary:
         grid.add_row("Commentary", f"[italic]{result.commentary}[/italic]")
     grid.add_row("Weights", scorer.name + (f"\n[yellow]{SYNTHETIC_NOTE}[/yellow]" if scorer.synthetic else ""))

@@ -23,6 +23,7 @@ order; an input that cannot be read gives a result whose `error` holds a one-lin
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -40,6 +41,9 @@ FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "des
           "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error")
 PREPROCESS_KEYS = ("clips", "clip_len", "resize", "crop", "mean", "std")  # what inference reads
 DEFAULT_HEIGHT = "3m"
+MAX_EXECUTION = 30.0  # the three counted judges' marks, each at most 10
+DD_RANGE = (0.1, 5.0)  # what --dd accepts; the World Aquatics table spans 1.2-4.8
+MAX_CLIPS = 64
 SYNTHETIC_NOTE = "demo weights trained on SynDive synthetic renderings: not calibrated for real footage"
 
 
@@ -104,6 +108,15 @@ class Scorer:
         self.captions = bool(self.vocab) and getattr(self.model, "captioner", None) is not None
         self.default_height = default_height(self.data)
         self.one_height = one_height(self.data)
+        self._sha256: str | None = None
+
+    def settings(self, height: str | None = None, dd: float | None = None, clips: int | None = None) -> dict:
+        """What a result depends on besides the video: the weights' bytes and the options (resume keys)."""
+        if self._sha256 is None:
+            from aqa_cli.weights import file_sha256
+
+            self._sha256 = file_sha256(self.path)
+        return {"weights_sha256": self._sha256, **dict(zip(("height", "dd", "clips"), check_options(height, dd, clips)))}
 
     def prepare(self, path: str | Path, clips: int | None = None):
         """Decode and transform one video: float (N, 3, clip_len, crop, crop) on the CPU (thread-safe)."""
@@ -112,7 +125,7 @@ class Scorer:
 
         p = self.preprocess
         n_clips = clips or int(p["clips"])
-        frames = read_even(path, n=n_clips * int(p["clip_len"]), size=tuple(p["resize"]))
+        frames = read_even(path, n=n_clips * int(p["clip_len"]), size=tuple(p["resize"]), clip_len=int(p["clip_len"]))
         return clips_from_frames(frames, n_clips, int(p["clip_len"]), int(p["crop"]), p["mean"], p["std"])
 
     def predict(self, video: str, clips, *, height: str | None = None, dd: float | None = None) -> ScoreResult:
@@ -151,6 +164,9 @@ class Scorer:
                     if execution is not None and known_height and set(log_probs) == set(HEADS) else None)
         if execution is None and table_dd:
             execution = score / table_dd  # a model without an execution head: back it out of the table DD
+        # A regression head can overshoot what the rules allow (a still image gave -3.4): clip to it.
+        score = max(score, 0.0)
+        execution = min(max(execution, 0.0), MAX_EXECUTION) if execution is not None else None
         if dd is not None:
             result.difficulty, result.dd_from = dd, "given"
             result.final_score = dd * execution if execution is not None else None
@@ -169,13 +185,37 @@ class Scorer:
 
     def score(self, path: str | Path, *, height: str | None = None, dd: float | None = None,
               clips: int | None = None) -> ScoreResult:
-        """Score one video; raises AqaError (e.g. VideoDecodeError) when it cannot be read."""
+        """Score one video; raises AqaError (e.g. VideoDecodeError) when it cannot be read, UsageError for
+        options `check_options` refuses."""
+        height, dd, clips = check_options(height, dd, clips)
         t0 = time.perf_counter()
         prepared = self.prepare(path, clips)
         t1 = time.perf_counter()
         result = self.predict(str(path), prepared, height=height, dd=dd)
         result.timings = {"decode": t1 - t0, "model": time.perf_counter() - t1}
         return result
+
+
+def check_options(height: str | None = None, dd: float | None = None,
+                  clips: int | None = None) -> tuple[str | None, float | None, int | None]:
+    """The scoring options as `predict` takes them ("10" → "10m"), or UsageError naming the bad one."""
+    import math
+
+    from aqa_cli.dive import normalize_height
+
+    if height is not None:
+        try:
+            height = normalize_height(height)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if dd is not None:
+        lo, hi = DD_RANGE
+        if isinstance(dd, bool) or not isinstance(dd, (int, float)) or not (math.isfinite(dd) and lo <= dd <= hi):
+            raise UsageError(f"DD {dd!r}: expected a number from {lo} to {hi}, the DD on the scoresheet")
+        dd = float(dd)
+    if clips is not None and (isinstance(clips, bool) or not isinstance(clips, int) or not 1 <= clips <= MAX_CLIPS):
+        raise UsageError(f"clips {clips!r}: expected a whole number from 1 to {MAX_CLIPS}")
+    return height, dd, clips
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -252,9 +292,11 @@ def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, we
     """Score many videos, decoding up to `workers + prefetch` ahead of the model; one result per input,
     in input order. Two decoder threads by default: on a quiet 2-core machine a batch of six 720p videos
     took 0.68 x (decode-only + model-only) time with two, 0.92 x with one (benchmarks/bench_score.py).
-    A bad input gives a result with `error` set; with `fail_fast` the iteration stops after the first one."""
+    A bad input gives a result with `error` set; with `fail_fast` the iteration stops after the first one.
+    `paths` may be one path (str or Path) too. Options `check_options` refuses raise UsageError at once."""
+    height, dd, clips = check_options(height, dd, clips)
     scorer = model or load_model(weights, device)
-    todo = iter(paths)
+    todo = iter([paths] if isinstance(paths, (str, Path)) else paths)
     pending: deque[tuple[str, Future]] = deque()
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="aqa-decode")
 
@@ -329,8 +371,10 @@ def expand_inputs(paths: Iterable[str | Path], recursive: bool = False) -> list[
 
     A file is taken as given (whatever its suffix); a folder gives its videos (suffixes in
     VIDEO_SUFFIXES, case-insensitive), sorted, searching subfolders only with `recursive`; a pattern
-    with * ? [ is expanded like the shell would. A missing path, an empty folder or a pattern that
-    matches nothing becomes (path, one-line problem) so that it is reported as a failed input.
+    with * ? [ is expanded like the shell would, keeping the videos and folders it matches (so "meet/*"
+    skips the CSV written there). A missing path, an empty folder or a pattern that matches no video
+    becomes (path, one-line problem) so that it is reported as a failed input. One file named two ways
+    (a.mp4, ./a.mp4) is scored once, under the first name.
     Raises UsageError when no input yields a video at all.
     """
     import glob
@@ -339,9 +383,10 @@ def expand_inputs(paths: Iterable[str | Path], recursive: bool = False) -> list[
     for raw in paths:
         text = str(raw)
         if any(c in text for c in "*?[") and not Path(text).exists():
-            matches = sorted(glob.glob(text, recursive=recursive))
+            matches = [m for m in sorted(glob.glob(text, recursive=recursive))
+                       if Path(m).suffix.lower() in VIDEO_SUFFIXES or Path(m).is_dir()]
             if not matches:
-                out.setdefault(text, "no files match this pattern")
+                out.setdefault(text, f"no videos match this pattern ({'/'.join(VIDEO_SUFFIXES[:4])}/...)")
             for m in matches:
                 _add_path(out, Path(m), recursive)
             continue
@@ -360,7 +405,14 @@ def expand_inputs(paths: Iterable[str | Path], recursive: bool = False) -> list[
     if not any(problem is None for problem in out.values()):
         detail = "; ".join(f"{p}: {why}" for p, why in out.items()) or "no paths given"
         raise UsageError(f"no videos found ({detail[:300]})", hint="aqa score dive.mp4 | aqa score meet/ --recursive")
-    return list(out.items())
+    seen: set[str] = set()
+    unique = []
+    for path, problem in out.items():
+        key = os.path.abspath(path) if problem is None else path
+        if key not in seen:
+            seen.add(key)
+            unique.append((path, problem))
+    return unique
 
 
 def _add_path(out: dict[str, str | None], path: Path, recursive: bool) -> None:
@@ -386,11 +438,11 @@ def _timed_prepare(scorer: Scorer, path: str | Path, clips: int | None):
 def one_line(exc: BaseException, path: str = "") -> str:
     """An exception as one line: the first line of its message without a leading "PATH: " (the row
     already names the video), at most 300 characters."""
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    if path and line.startswith(f"{path}: "):
-        line = line[len(path) + 2:]
-    return line[:300]
+    text = str(exc).strip()
+    if path and text.startswith(f"{path}: "):
+        text = text[len(path) + 2:]  # before splitting lines: a file name may hold a newline
+    lines = text.splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]
 
 
 def _dive(labels: dict[str, int], height: str | None) -> tuple[str | None, str | None]:

@@ -27,7 +27,6 @@ import numpy as np
 
 from .errors import VideoDecodeError
 
-CLIP = 16  # frames per clip: a video shorter than this cannot fill one clip with distinct frames
 
 # Chosen with benchmarks/bench_video.py (720p H.264 -> 171x128, 2 cores shared with other jobs at
 # load ~2; at load 3.5 the speed ranking drowned in noise, so re-measure on a quiet machine):
@@ -122,7 +121,7 @@ def read_window(
     return out
 
 
-def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128)) -> np.ndarray:
+def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128), clip_len: int = 16) -> np.ndarray:
     """`n` frames spread evenly in time over the whole video: uint8 (n, H, W, 3).
 
     The stream's span, from its first frame to its declared end, is cut into n equal slots and
@@ -131,7 +130,7 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128))
     frames are converted, so memory stays at n small frames whatever the file's length.
 
     A video with fewer than n frames repeats frames (each holds its share of time); with fewer
-    than one 16-frame clip this also warns. When decoding stops early (truncated or corrupt
+    than one clip (`clip_len` frames) this also warns. When decoding stops early (truncated or corrupt
     data), the last good frame fills the remaining slots with a warning if at most 5 % of the
     span is lost; more than that is a VideoDecodeError.
     """
@@ -168,9 +167,9 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128))
                     stacklevel=2,
                 )
             out[slot:] = _to_rgb(previous, hw)
-        if dec.count < CLIP:
+        if dec.count < clip_len:
             warnings.warn(
-                f"{path}: only {dec.count} frame(s), fewer than one {CLIP}-frame clip; frames are repeated to fill {n}",
+                f"{path}: only {dec.count} frame(s), fewer than one {clip_len}-frame clip; frames are repeated to fill {n}",
                 stacklevel=2,
             )
     return out

@@ -45,15 +45,20 @@ def load_tensors(path: Path, what: str, map_location: str = "cpu") -> Any:
     Any failure is a one-line WeightsError saying why, in place of torch's advice to retry with
     `weights_only=False` (which would run whatever the file holds).
     """
+    import warnings
     import zipfile
 
     import torch
 
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several unrelated types for corrupt or non-torch files
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        # Past torch's preamble (which suggests weights_only=False), the reason is after "WeightsUnpickler error:".
+        text = text.partition("WeightsUnpickler error:")[2] or text
         first = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
         if refused:
             why = f"it holds a Python object ({refused.group(1)}), refused since loading it could run code"
@@ -216,6 +221,9 @@ def _resolve(value: str, origin: str) -> Path:
     path = Path(value).expanduser()
     if path.is_file():
         return path
+    if path.is_dir():
+        raise WeightsError(f"weights {value} (from {origin}) is a folder, not a checkpoint file",
+                           hint=f"pass the file, e.g. {path / 'best.pt'}")
     if path.suffix in WEIGHT_SUFFIXES or len(path.parts) > 1:
         raise WeightsError(f"weights file not found: {value} (from {origin})")
     names = []

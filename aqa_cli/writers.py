@@ -14,13 +14,15 @@ Every format carries the same record (`scoring.FIELDS`, in that order): JSON key
 
 Missing values are JSON null and empty CSV cells. CSV writes `true` / `false` for armstand.
 
-**Resume.** `ResumableCsv(path)` appends to an existing aqa CSV. Next to it, `<path>.aqa-resume.jsonl`
-holds one line per written row: {"video", "path" (absolute), "size" (bytes), "mtime_ns"}. It is written
-and flushed *before* the CSV row, so an interrupted run can leave a state line without its row (that
-input is simply scored again) but never a row without its state. On opening, a row is kept when its
-state still matches the file on disk and it has no error; other rows (file changed or gone, failed
-inputs, a row cut off mid-write) are dropped by rewriting both files atomically, so their inputs are
-scored again: never a duplicate row, never a lost one.
+**Resume.** `ResumableCsv(path, settings)` appends to an existing aqa CSV. Next to it,
+`<path>.aqa-resume.jsonl` holds one line per row, line i for row i: {"video", "path" (absolute), "size"
+(bytes), "mtime_ns", "settings" (weights' sha256, height, DD, clips), and the panel's "probabilities"
+and "dd_from"}. It is written and flushed *before* the CSV row, so an interrupted run can leave a state
+line without its row but never a row without its state. A row is reused (the input is not scored
+again) when its file still has the size and mtime it was scored at, the settings are the same, and it
+has no error. Every other row stays in the file until its input is scored again, and then the new row
+takes its place: a file that is offline today, or was scored from another folder under the same name,
+keeps its row; an input has one row; a row cut off mid-write is dropped (its input is scored again).
 
 **Batch.** `ScoreJob(paths, ...)` expands the inputs, picks the format (given, else from the `-o` suffix,
 else table) and loads the weights; `run()` opens the outputs (stdout or `-o FILE`, plus the resumable
@@ -168,85 +170,147 @@ def _stat_key(path: str | Path) -> dict[str, Any] | None:
 class ResumableCsv:
     """An aqa CSV file that survives interruption: see the module docstring for the rules.
 
-    `done(path)` gives the stored result for an input already scored (same path, size and mtime),
-    `write(result)` appends one row (state line first, both flushed), `close()` closes both files.
+    `settings` is what the scores depend on besides the video (`Scorer.settings`: the weights' sha256,
+    height, DD, clips); a stored row is reused only under the same settings. `done(path)` gives the
+    stored result for an input already scored (same file, size, mtime and settings), `write(result)`
+    appends one row (state line first, both flushed) that replaces the input's earlier row when the file
+    is closed, `close()` closes both files. Raises UsageError for a file that is not an aqa score CSV or a
+    row that cannot be read back, naming its line.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, settings: dict[str, Any] | None = None):
         self.path = Path(path)
         self.state_path = self.path.with_name(self.path.name + STATE_SUFFIX)
-        self._done: dict[str, ScoreResult] = {}
-        kept_rows, kept_states = self._load()
-        fresh = not self.path.exists() or self.path.stat().st_size == 0
-        if fresh or self._rewrite_needed:
-            self._write_all(kept_rows, kept_states)
-        self._file = open(self.path, "a", newline="", encoding="utf-8")
-        self._state = open(self.state_path, "a", encoding="utf-8")
+        self.settings = settings or {}
+        for p in (self.path, self.state_path):
+            if p.is_dir():
+                raise UsageError(f"{p} is a folder: give the CSV a file name")
+        self._rows, self._states, rewrite = self._load()
+        self._index = {self._key(i): i for i in range(len(self._rows))}  # later rows win
+        if len(self._index) < len(self._rows):
+            rewrite = True  # an interrupted run rescored an input: keep only its newest row
+        self._replaced = False  # a row was written for an input the file already had: compact on closing
+        if rewrite or not self.path.exists() or self.path.stat().st_size == 0:
+            self._compact()
+        try:
+            self._file = open(self.path, "a", newline="", encoding="utf-8")
+            self._state = open(self.state_path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {exc.filename}: {exc.strerror}") from None
         self._csv = CsvWriter(self._file, header=False)
 
-    def _load(self) -> tuple[list[list[str]], list[dict[str, Any]]]:
-        """Read the existing CSV and state; keep the rows that are still valid (module docstring)."""
-        self._rewrite_needed = False
+    def _key(self, i: int) -> str:
+        """Which input row i is of: its absolute path, or for a row without state its `video` as written."""
+        state = self._states[i]
+        return state["path"] if state else "video:" + self._rows[i][0]
+
+    def _load(self) -> tuple[list[list[str]], list[dict[str, Any] | None], bool]:
+        """The existing rows, each with its state line (None when it has none) and whether to rewrite."""
         if not self.path.exists() or self.path.stat().st_size == 0:
-            return [], []
-        text = self.path.read_text(encoding="utf-8")
-        lines = list(csv.reader(io.StringIO(text)))
-        if not lines or tuple(lines[0]) != FIELDS:
+            return [], [], False
+        try:
+            text = self.path.read_text(encoding="utf-8-sig")  # -sig: a spreadsheet may add a BOM
+        except (UnicodeDecodeError, OSError) as exc:
+            raise UsageError(f"{self.path}: cannot read it as an aqa score CSV ({exc})",
+                             hint="choose another file or delete it") from None
+        reader = csv.reader(io.StringIO(text))
+        header = next(reader, None)
+        if header is None or tuple(header) != FIELDS:
             raise UsageError(f"{self.path}: not an aqa score CSV (its columns differ); "
                              "choose another file or delete it")
-        rows = lines[1:]
-        if not text.endswith("\n") and rows:
-            rows = rows[:-1]  # the last row was cut off mid-write
-            self._rewrite_needed = True
-        states: dict[str, dict[str, Any]] = {}
+        rows, lines = [], []
+        for cells in reader:
+            rows.append(cells)
+            lines.append(reader.line_num)
+        rewrite = False
+        if rows and not text.endswith("\n"):
+            rows.pop()  # the last row was cut off mid-write: its input is scored again
+            rewrite = True
+        for cells, line in zip(rows, lines):
+            if len(cells) != len(FIELDS):
+                raise UsageError(f"{self.path}, line {line}: {len(cells)} cells, not {len(FIELDS)}",
+                                 hint="fix or delete that row (its video is then scored again)")
+            try:
+                from_csv_row(dict(zip(FIELDS, cells)))
+            except ValueError as exc:
+                raise UsageError(f"{self.path}, line {line}: {exc}",
+                                 hint="fix or delete that row (its video is then scored again)") from None
+        # State line i belongs to row i: each state line is written just before its row.
+        states: list[dict[str, Any] | None] = []
         if self.state_path.exists():
-            for line in self.state_path.read_text(encoding="utf-8").splitlines():
+            for line in self.state_path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
                     entry = json.loads(line)
-                    states[entry["video"]] = entry
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue  # a state line cut off mid-write: its row was never written
-        kept_rows, kept_states = [], []
-        for cells in rows:
-            row = dict(zip(FIELDS, cells))
-            entry = states.get(row.get("video", ""))
-            now = _stat_key(entry["path"]) if entry else None
-            valid = (len(cells) == len(FIELDS) and not row["error"] and entry is not None
-                     and now is not None and now["size"] == entry["size"] and now["mtime_ns"] == entry["mtime_ns"]
-                     and entry["path"] not in self._done)
-            if valid:
-                self._done[entry["path"]] = from_csv_row(row)
-                kept_rows.append(cells)
-                kept_states.append(entry)
-            else:
-                self._rewrite_needed = True
-        return kept_rows, kept_states
+                    ok = isinstance(entry, dict) and {"video", "path", "size", "mtime_ns"} <= set(entry)
+                except json.JSONDecodeError:
+                    ok = False
+                states.append(entry if ok else None)
+        if len(states) != len(rows):
+            rewrite = True  # e.g. a state line whose row was never written
+        states = [s if s and s["video"] == cells[0] else None
+                  for s, cells in zip(states + [None] * len(rows), rows)]
+        return rows, states, rewrite
 
-    def _write_all(self, rows: list[list[str]], states: list[dict[str, Any]]) -> None:
+    def _compact(self) -> None:
+        """Rewrite both files atomically: each input's newest row, in the order inputs first appeared."""
         from aqa_cli.datasets.layout import atomic_write_text
 
+        rows, states = self._rows, self._states
+        order, seen = [], set()
+        for i in range(len(rows)):
+            key = self._key(i)
+            if key in self._index and key not in seen:
+                seen.add(key)
+                order.append(self._index[key])
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(FIELDS)
-        writer.writerows(rows)
-        # State first: a crash between the two leaves extra state lines, which are harmless.
-        atomic_write_text(self.state_path, "".join(json.dumps(s) + "\n" for s in states))
-        atomic_write_text(self.path, buf.getvalue())
+        writer.writerows(rows[i] for i in order)
+        # A row without a state line cannot get one back; an empty line keeps the rows and lines aligned.
+        state_text = "".join((json.dumps(states[i]) if states[i] else "{}") + "\n" for i in order)
+        try:
+            atomic_write_text(self.state_path, state_text)  # state first: extra state lines are harmless
+            atomic_write_text(self.path, buf.getvalue())
+        except OSError as exc:
+            raise UsageError(f"cannot write {exc.filename or self.path}: {exc.strerror}") from None
+        self._rows = [rows[i] for i in order]
+        self._states = [states[i] for i in order]
+        self._index = {self._key(i): i for i in range(len(self._rows))}
 
     def done(self, path: str | Path) -> ScoreResult | None:
-        """The stored result when `path` (same size and mtime) is already in the CSV, else None."""
+        """The stored result when `path` is already in the CSV, without error, and the file (size, mtime)
+        and the settings are those it was scored with; else None."""
         now = _stat_key(path)
-        return self._done.get(now["path"]) if now else None
+        i = self._index.get(now["path"]) if now else None
+        if i is None:
+            return None
+        state, cells = self._states[i], self._rows[i]
+        if (cells[-1] or (state["size"], state["mtime_ns"]) != (now["size"], now["mtime_ns"])
+                or state.get("settings") != self.settings):
+            return None
+        result = from_csv_row(dict(zip(FIELDS, cells)))
+        result.probabilities = dict(state.get("probabilities") or {})
+        result.dd_from = state.get("dd_from") or ""
+        return result
 
     def write(self, result: ScoreResult) -> None:
         key = _stat_key(result.video) or {"path": os.path.abspath(result.video), "size": None, "mtime_ns": None}
-        self._state.write(json.dumps({"video": result.video, **key}) + "\n")
+        state = {"video": result.video, **key, "settings": self.settings,
+                 "probabilities": result.probabilities, "dd_from": result.dd_from}
+        self._state.write(json.dumps(state) + "\n")
         self._state.flush()
         self._csv.write(result)
+        self._rows.append(csv_cells(result))
+        self._states.append(state)
+        unkeyed = self._index.pop("video:" + result.video, None)  # a row without state, of the same name
+        self._replaced = self._replaced or unkeyed is not None or key["path"] in self._index
+        self._index[key["path"]] = len(self._rows) - 1
 
     def close(self) -> None:
         self._file.close()
         self._state.close()
+        if self._replaced:
+            self._compact()
 
 
 @dataclass
@@ -273,8 +337,9 @@ class ScoreJob:
 
     `fmt` is "table", "json" or "csv", or None for the `output` suffix's (.csv, .json), else table.
     `output` receives the data instead of the stream given to `run`; a CSV there, or `csv_file`, is
-    a `ResumableCsv`. Raises UsageError (no videos; -o FILE.csv together with --csv) before loading
-    the weights, then what `scoring.load_model` raises.
+    a `ResumableCsv`. Raises UsageError (no videos; -o FILE.csv together with --csv; an output that is a
+    folder, a video's name or one of the inputs) before loading the weights, then what
+    `scoring.load_model` raises.
     """
 
     def __init__(self, paths, *, weights: str | Path | None = None, device: str = "auto", recursive: bool = False,
@@ -285,6 +350,17 @@ class ScoreJob:
             raise UsageError("give either -o FILE.csv or --csv FILE, not both")
         self.output = output
         self.resume_path = output if output is not None and self.fmt == "csv" else csv_file
+        inputs = {os.path.abspath(video) for video, _ in self.inputs}
+        for flag, path in (("-o", output), ("--csv", csv_file)):
+            if path is None:
+                continue
+            if path.is_dir():
+                raise UsageError(f"{flag} {path} is a folder: give a file name, e.g. {path / 'scores.csv'}")
+            if os.path.abspath(path) in inputs or path.suffix.lower() in scoring.VIDEO_SUFFIXES:
+                raise UsageError(f"{flag} {path} is a video's name: the output would overwrite it",
+                                 hint="give the output its own name, e.g. -o scores.csv")
+        if output is not None and csv_file is not None and os.path.abspath(output) == os.path.abspath(csv_file):
+            raise UsageError(f"-o and --csv name the same file {output}: give them different names")
         self.scorer = scoring.load_model(weights, device)
 
     def run(self, stream: IO[str] | None, *, height: str | None = None, dd: float | None = None,
@@ -297,8 +373,9 @@ class ScoreJob:
         each result is written; `display` (e.g. a progress bar) is entered once the outputs are open
         and left before they are closed, so a table printed on closing never meets a live bar."""
         summary = BatchSummary(total=len(self.inputs), resume_path=self.resume_path, fail_fast=fail_fast)
+        settings = self.scorer.settings(height, dd, clips)  # checks the options before any file is opened
         with ExitStack() as stack:
-            resumable = ResumableCsv(self.resume_path) if self.resume_path else None
+            resumable = ResumableCsv(self.resume_path, settings) if self.resume_path else None
             if resumable:
                 stack.callback(resumable.close)
             if self.output is None:
@@ -306,7 +383,11 @@ class ScoreJob:
             elif self.fmt == "csv":
                 out = None  # the resumable CSV is the output
             else:
-                out = stack.enter_context(open(self.output, "w", encoding="utf-8"))
+                try:
+                    self.output.parent.mkdir(parents=True, exist_ok=True)  # as the CSV's folder is made
+                    out = stack.enter_context(open(self.output, "w", encoding="utf-8"))
+                except OSError as exc:
+                    raise UsageError(f"cannot write {self.output}: {exc.strerror}") from None
             data = open_writer(self.fmt, out) if out is not None else None
             if data:
                 stack.callback(data.close)

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from aqa_cli import load_model, score_videos
+from aqa_cli.errors import AqaError
 from aqa_cli.writers import ResumableCsv
 
 HERE = Path(__file__).resolve().parent
@@ -28,10 +29,13 @@ def main() -> None:
     videos = sorted(HERE.glob("*.mp4"))
     if not videos:
         raise SystemExit(f"no .mp4 files in {HERE}")
-    scorer = load_model(args.weights)
+    try:
+        scorer = load_model(args.weights)
+        table = ResumableCsv(args.out, scorer.settings())  # rows scored with other weights are redone
+    except AqaError as exc:  # weights missing or corrupt, a CSV that is not aqa's
+        raise SystemExit(f"error: {exc}") from None
     if scorer.synthetic:
         print(f"note: {scorer.name} are demo weights trained on synthetic renderings")
-    table = ResumableCsv(args.out)
     try:
         todo = [v for v in videos if table.done(v) is None]
         for result in score_videos(todo, scorer):

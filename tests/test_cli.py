@@ -93,6 +93,6 @@ def test_error_line_format(capsys, monkeypatch):
 def test_error_messages_keep_square_brackets():
     out = aqa("score", "final [heat 2].mp4")  # Rich would read "[heat 2]" as markup and drop it
     assert out.returncode == 2
-    assert "error: no videos found (final [heat 2].mp4: no files match this pattern)" in out.stderr
+    assert "error: no videos found (final [heat 2].mp4: no videos match this pattern" in out.stderr
     out = aqa("train", "--config", "smoke", "--set", "model.faults=knee")
     assert "expected list[str], got 'knee'" in out.stderr

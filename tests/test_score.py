@@ -97,6 +97,45 @@ def test_recursion_and_globs(meet, ckpt):
     assert [r["video"] for r in json.loads(out)] == [str(meet / "b.mp4"), str(meet / "sub" / "c.mkv")]
 
 
+def test_patterns_keep_videos_and_one_file_is_scored_once(meet, ckpt):
+    (meet / "scores.csv").write_text("")  # what a previous run wrote next to the videos
+    _, out, _, _ = score(str(meet / "*"), str(meet / "." / "b.mp4"), "-f", "json", ckpt=ckpt)
+    assert [r["video"] for r in json.loads(out)] == [str(meet / n) for n in ("A.MOV", "b.mp4", "sub/c.mkv")]
+    code, _, _, res = score(str(meet / "*.txt"), ckpt=ckpt)
+    assert code == 2 and "no videos match this pattern" in str(res.exception)
+
+
+def test_outputs_never_overwrite_inputs(tmp_path, clip, ckpt):
+    video = tmp_path / "a.mp4"
+    shutil.copy(clip, video)
+    before = video.read_bytes()
+    for args, why in ((["-o", str(video)], "is a video's name"),          # `-o *.mp4` expanded by the shell
+                      (["-o", str(tmp_path / "new.mp4")], "is a video's name"),
+                      (["--csv", str(video)], "is a video's name"),
+                      (["-o", str(tmp_path)], "is a folder"),
+                      (["-f", "json", "-o", str(tmp_path / "s.csv"), "--csv", str(tmp_path / "s.csv")], "same file")):
+        code, _, _, res = score(str(video), *args, ckpt=ckpt)
+        assert code == 2 and why in str(res.exception), (args, res.exception)
+    assert video.read_bytes() == before and not (tmp_path / "new.mp4").exists()
+    code, _, _, _ = score(str(video), "-q", "-o", str(tmp_path / "new" / "r.json"), ckpt=ckpt)
+    assert code == 0 and len(json.loads((tmp_path / "new" / "r.json").read_text())) == 1
+
+
+def test_the_api_checks_options_as_the_cli_does(scorer, clip):
+    for options in ({"height": "7m"}, {"dd": -1}, {"dd": float("nan")}, {"dd": "3.2"}, {"clips": 0}, {"clips": -1}):
+        with pytest.raises(UsageError):
+            score_video(clip, scorer, **options)
+        with pytest.raises(UsageError):
+            next(score_videos([clip], scorer, **options))
+    assert score_video(clip, scorer, height="10", dd=3).difficulty == 3.0
+    assert [r.video for r in score_videos(str(clip), scorer)] == [str(clip)]  # one path, not its characters
+
+
+def test_an_error_line_keeps_its_reason_when_the_name_holds_a_newline():
+    path = "odd/bad\nname.mp4"
+    assert scoring.one_line(AqaError(f"{path}: not a media file\nmore"), path) == "not a media file"
+
+
 def test_no_videos_is_a_usage_error(tmp_path, ckpt):
     (tmp_path / "empty").mkdir()
     code, out, _, res = score(str(tmp_path / "empty"), ckpt=ckpt)
@@ -303,8 +342,9 @@ def test_prediction_matches_forward_and_generate(scorer):
     with torch.inference_mode():
         out = scorer.model(x[None])
         ids = scorer.model.generate(x[None])[0].tolist()
-    assert r.final_score == pytest.approx(float(out["score"][0]), abs=1e-5)
-    assert r.execution == pytest.approx(float(out["execution"][0]), abs=1e-5)
+    # Clipped to what the rules allow: a score is never negative, an execution at most 3 x 10.
+    assert r.final_score == pytest.approx(max(float(out["score"][0]), 0.0), abs=1e-5)
+    assert r.execution == pytest.approx(min(max(float(out["execution"][0]), 0.0), 30.0), abs=1e-5)
     assert r.ss_no == int(out["logits"]["ss_no"][0].argmax())
     assert r.commentary == detokenize(scorer.vocab.decode(ids))
 
@@ -339,3 +379,5 @@ def test_score_job_counts_resumed_and_failed(tmp_path, clip, ckpt):
     assert (second.scored, second.resumed, len(second.failed), second.not_tried) == (1, 1, 1, 0)
     assert seen[2:] == [(str(clip), True), (str(text), False)]
     assert [r["video"] for r in json.loads(stream.getvalue())] == [str(clip), str(text)]
+    third = again.run(io.StringIO(), dd=3.2)  # another DD: the stored row is not that score
+    assert (third.scored, third.resumed) == (1, 0)

@@ -74,6 +74,8 @@ def test_unknown_name_and_missing_file(places, tiny_ckpt):
         weights.find_weights("nope")
     with pytest.raises(WeightsError, match="weights file not found: missing/x.pt"):
         weights.find_weights("missing/x.pt")
+    with pytest.raises(WeightsError, match="is a folder, not a checkpoint file"):
+        weights.find_weights(str(places[0]))
 
 
 def test_checksum_and_size_are_checked_at_load(places, tiny_ckpt):
@@ -115,13 +117,16 @@ def test_not_a_checkpoint_is_a_weights_error(tmp_path, places):
 
 
 def test_unreadable_checkpoints_say_why_in_one_line(tmp_path):
+    import pickle
+    import warnings
     import zipfile
 
     import torch
 
     from aqa_cli.weights import load_checkpoint
 
-    text, archive, cut, code = (tmp_path / f"{name}.pt" for name in ("text", "archive", "cut", "code"))
+    text, archive, cut, code, plain = (tmp_path / f"{name}.pt" for name in ("text", "archive", "cut", "code", "plain"))
+    plain.write_bytes(pickle.dumps({"a": 1}, protocol=4))  # a plain pickle: torch warns, then refuses
     text.write_text("not a checkpoint")
     torch.save({"model": {}}, cut)
     cut.write_bytes(cut.read_bytes()[:100])  # a download cut short
@@ -130,8 +135,11 @@ def test_unreadable_checkpoints_say_why_in_one_line(tmp_path):
     torch.save({"model": print}, code)  # pickles a reference to a function: weights_only refuses it
     for path, why in [(text, "not a PyTorch file"), (archive, "a zip archive, not a PyTorch file"),
                       (cut, "a damaged or incomplete zip archive: an interrupted download or copy\\?"),
-                      (code, r"it holds a Python object \(print\), refused since loading it could run code")]:
-        with pytest.raises(WeightsError, match=rf"{path.name}: not a readable aqa checkpoint \({why}\)$") as info:
+                      (code, r"it holds a Python object \(print\), refused since loading it could run code"),
+                      (plain, r"Unsupported operand \d+")]:
+        with warnings.catch_warnings(), pytest.raises(WeightsError,
+                                                      match=rf"{path.name}: not a readable aqa checkpoint \({why}\)$") as info:
+            warnings.simplefilter("error")  # torch's warnings are not shown: the error says it in one line
             load_checkpoint(path)
         assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
 

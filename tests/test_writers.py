@@ -14,8 +14,11 @@ from aqa_cli.errors import UsageError
 from aqa_cli.scoring import FIELDS, ScoreResult
 
 
-def good(video: str) -> ScoreResult:
-    return ScoreResult(video=video, final_score=71.2549, execution=23.751, difficulty=3.0, dive_number="105B",
+SETTINGS = {"weights_sha256": "abc", "height": None, "dd": None, "clips": None}
+
+
+def good(video: str, score: float = 71.2549) -> ScoreResult:
+    return ScoreResult(video=video, final_score=score, execution=23.751, difficulty=3.0, dive_number="105B",
                        description="Forward 2½ Somersaults Pike", position="pike", armstand=False,
                        rotation_type="forward", ss_no=5, tw_no=0, commentary="A clean entry.", weights="demo",
                        probabilities={"position": 0.9})
@@ -95,50 +98,150 @@ def read_rows(path):
         return list(csv.DictReader(fh))
 
 
-def test_resume_keeps_scored_rows_and_redoes_failed_changed_and_cut_rows(tmp_path):
+def test_resume_reuses_scored_rows_and_replaces_failed_changed_and_cut_ones(tmp_path):
     a, b, c, d = make_files(tmp_path, 4)
     out = tmp_path / "out.csv"
-    w = writers.ResumableCsv(out)
-    for v in (a, b, c):
-        w.write(good(v))
-    w.write(bad(d))
+    w = writers.ResumableCsv(out, SETTINGS)
+    w.write(good(a))
+    w.write(good(b))
+    w.write(bad(c))
+    w.write(good(d))
     w.close()
 
-    # b changes on disk after it was scored; c's row is cut off mid-write (no final newline).
+    # b changes on disk after it was scored; d's row is cut off mid-write (no final newline).
     os.utime(b, ns=(1, 1))
-    lines = out.read_text().splitlines(keepends=True)
-    c_line = next(i for i, line in enumerate(lines) if line.startswith(c))
-    lines[c_line] = lines[c_line][:20]  # cut, and it becomes the last line
-    del lines[c_line + 1:]
-    out.write_text("".join(lines))
+    text = out.read_text()
+    out.write_text(text[: text.index(d) + 20])
 
-    w = writers.ResumableCsv(out)
-    assert w.done(a) is not None and w.done(a).final_score == 71.25
+    w = writers.ResumableCsv(out, SETTINGS)
+    assert w.done(a).final_score == 71.25 and w.done(a).probabilities == {"position": 0.9}
     assert w.done(b) is None  # changed since
-    assert w.done(c) is None  # its row was cut off
-    assert w.done(d) is None  # failed inputs are retried
-    assert [r["video"] for r in read_rows(out)] == [a]  # the rewrite dropped the rest
+    assert w.done(c) is None  # failed inputs are retried
+    assert w.done(d) is None  # its row was cut off
+    assert [r["video"] for r in read_rows(out)] == [a, b, c]  # the cut row is gone, the rest wait
     for v in (b, c, d):
-        w.write(good(v))
+        w.write(good(v, score=60.0))
     w.close()
     rows = read_rows(out)
-    assert [r["video"] for r in rows] == [a, b, c, d] and all(not r["error"] for r in rows)
+    assert [r["video"] for r in rows] == [a, b, c, d]  # replaced where they were: one row per input
+    assert [r["final_score"] for r in rows] == ["71.25", "60.0", "60.0", "60.0"] and not any(r["error"] for r in rows)
 
-    w = writers.ResumableCsv(out)  # a third run has nothing left to do
+    w = writers.ResumableCsv(out, SETTINGS)  # a third run has nothing left to do
     assert all(w.done(v) is not None for v in (a, b, c, d))
     w.close()
     assert len(read_rows(out)) == 4
 
 
-def test_resume_without_state_rescores(tmp_path):
-    (a,) = make_files(tmp_path, 1)
+def test_rows_of_inputs_not_in_this_run_are_kept(tmp_path):
+    """A drive that is offline today, or another folder's videos: their rows stay."""
+    a, b = make_files(tmp_path, 2)
     out = tmp_path / "out.csv"
-    w = writers.ResumableCsv(out)
+    w = writers.ResumableCsv(out, SETTINGS)
     w.write(good(a))
     w.close()
+    os.rename(a, a + ".offline")
+    w = writers.ResumableCsv(out, SETTINGS)
+    assert w.done(a) is None
+    w.write(good(b))
+    w.close()
+    assert [r["video"] for r in read_rows(out)] == [a, b]
+
+
+def test_the_same_name_in_two_folders_is_two_inputs(tmp_path, monkeypatch):
+    out = tmp_path / "out.csv"
+    for folder, score in (("A", 70.0), ("B", 40.0)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "dive.mp4").write_bytes(b"x")
+        monkeypatch.chdir(tmp_path / folder)
+        w = writers.ResumableCsv(out, SETTINGS)
+        assert w.done("dive.mp4") is None  # A's row is not B's dive
+        w.write(good("dive.mp4", score=score))
+        w.close()
+    w = writers.ResumableCsv(out, SETTINGS)  # still in B
+    assert w.done("dive.mp4").final_score == 40.0
+    w.close()
+    assert [r["final_score"] for r in read_rows(out)] == ["70.0", "40.0"]
+
+
+def test_other_settings_rescore_and_replace_the_row(tmp_path):
+    (a,) = make_files(tmp_path, 1)
+    out = tmp_path / "out.csv"
+    w = writers.ResumableCsv(out, SETTINGS)
+    w.write(good(a))
+    w.close()
+    for changed in ({**SETTINGS, "dd": 3.2}, {**SETTINGS, "weights_sha256": "other"}):
+        w = writers.ResumableCsv(out, changed)
+        assert w.done(a) is None
+        w.close()
+    w = writers.ResumableCsv(out, {**SETTINGS, "dd": 3.2})
+    w.write(good(a, score=76.0))
+    w.close()
+    assert [r["final_score"] for r in read_rows(out)] == ["76.0"]
+    assert writers.ResumableCsv(out, {**SETTINGS, "dd": 3.2}).done(a).final_score == 76.0
+
+
+def test_a_killed_rerun_leaves_one_row_per_input(tmp_path):
+    """Killed after writing a changed input's new row, before replacing the old one: the newest wins."""
+    (a,) = make_files(tmp_path, 1)
+    out = tmp_path / "out.csv"
+    w = writers.ResumableCsv(out, SETTINGS)
+    w.write(good(a))
+    w.close()
+    os.utime(a, ns=(1, 1))
+    w = writers.ResumableCsv(out, SETTINGS)
+    w.write(good(a, score=50.0))
+    w._file.close()  # no close(): as if killed here
+    w._state.close()
+    assert len(read_rows(out)) == 2
+    w = writers.ResumableCsv(out, SETTINGS)
+    assert w.done(a).final_score == 50.0 and [r["final_score"] for r in read_rows(out)] == ["50.0"]
+    w.close()
+
+
+def test_rows_without_state_are_kept_until_rescored(tmp_path):
+    a, b = make_files(tmp_path, 2)
+    out = tmp_path / "out.csv"
+    w = writers.ResumableCsv(out, SETTINGS)
+    w.write(good(a))
+    w.write(good(b))
+    w.close()
     (tmp_path / ("out.csv" + writers.STATE_SUFFIX)).unlink()
-    w = writers.ResumableCsv(out)
-    assert w.done(a) is None and read_rows(out) == []
+    w = writers.ResumableCsv(out, SETTINGS)
+    assert w.done(a) is None and [r["video"] for r in read_rows(out)] == [a, b]
+    w.write(good(a, score=10.0))  # same name as written: it replaces that row
+    w.close()
+    assert [(r["video"], r["final_score"]) for r in read_rows(out)] == [(b, "71.25"), (a, "10.0")]
+
+
+def test_damaged_rows_are_refused_with_their_line(tmp_path):
+    (a,) = make_files(tmp_path, 1)
+    out = tmp_path / "out.csv"
+    w = writers.ResumableCsv(out, SETTINGS)
+    w.write(good(a))
+    w.write(good(a + "2"))
+    w.close()
+    text = out.read_text()
+    for damaged, why in ((text.replace("71.25", "abc", 1), "line 2: could not convert"),
+                         (text.replace(",5,0,", ",5.5,0,", 1), "line 2: invalid literal"),
+                         (text.replace(",false,", ",", 1), "line 2: 13 cells, not 14")):
+        out.write_text(damaged)
+        with pytest.raises(UsageError, match=why):
+            writers.ResumableCsv(out, SETTINGS)
+        assert out.read_text() == damaged  # refused, not rewritten
+    out.write_bytes(text.encode() + b"\xff\xfe\n")
+    with pytest.raises(UsageError, match="cannot read it as an aqa score CSV"):
+        writers.ResumableCsv(out, SETTINGS)
+
+
+def test_a_spreadsheet_byte_order_mark_is_accepted(tmp_path):
+    (a,) = make_files(tmp_path, 1)
+    out = tmp_path / "out.csv"
+    w = writers.ResumableCsv(out, SETTINGS)
+    w.write(good(a))
+    w.close()
+    out.write_bytes(b"\xef\xbb\xbf" + out.read_bytes())
+    w = writers.ResumableCsv(out, SETTINGS)
+    assert w.done(a) is not None
     w.close()
 
 
