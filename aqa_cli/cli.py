@@ -715,8 +715,8 @@ def weights_verify(
     files: Annotated[Optional[list[Path]], typer.Argument(
         help="Checkpoints to check; default: every bundled and cached one.", show_default=False)] = None,
     update: Annotated[bool, typer.Option(
-        "--update", help="Rewrite the bundled folder's manifest.yaml from the files there (after training "
-        "new demo weights).")] = False,
+        "--update", help="Rewrite the bundled folder's manifest.yaml from the files there (after adding new "
+        "demo weights); a listed file whose hash changed is refused, not accepted.")] = False,
 ) -> None:
     """Re-hash weights against their folder's manifest.yaml (sha256 and size). Exit 3 if any is corrupt.
 
@@ -726,8 +726,11 @@ def weights_verify(
 
       aqa weights verify --update
     """
+    from aqa_cli.errors import UsageError
     from aqa_cli.weights import bundled_dir, verify_weights, write_manifest
 
+    if update and files:
+        raise UsageError("--update rewrites the bundled folder's manifest: give no files with it")
     if update:
         err.print(f"wrote {write_manifest(bundled_dir())}", markup=False, highlight=False)
     results = verify_weights(list(files) if files else None)

@@ -92,6 +92,6 @@ def _load(f: IO[bytes], allow: frozenset[tuple[str, str]], name: str, encoding: 
         return _RestrictedUnpickler(f, allow, name, encoding=encoding).load()
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a hostile or damaged pickle can raise anything (LookupError, OverflowError...)
         cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{name}: not a readable pickle ({cause})") from None

@@ -18,6 +18,7 @@ A checkpoint is a plain dict written with `torch.save` and read with `torch.load
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,11 @@ def load_tensors(path: Path, what: str, map_location: str = "cpu") -> Any:
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several unrelated types for corrupt or non-torch files
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-        # Past torch's preamble (which suggests weights_only=False), the reason is after "WeightsUnpickler error:".
-        text = text.partition("WeightsUnpickler error:")[2] or text
+        # torch words a refused global two ways: "Unsupported global: GLOBAL x.y" and, for a module on its
+        # block list (os, posix, subprocess...), "Trying to load unsupported GLOBAL x.y whose module ...".
+        refused = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", text)
+        # Past torch's preamble, which suggests weights_only=False: the reason follows it.
+        text = text.partition("WeightsUnpickler error:")[2] or text.partition("from a trusted source.")[2] or text
         first = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
         if refused:
             why = f"it holds a Python object ({refused.group(1)}), refused since loading it could run code"
@@ -136,7 +139,6 @@ def bundled_dir() -> Path:
 
 def cache_dir() -> Path:
     """The user cache folder for weights: `$XDG_CACHE_HOME/aqa`, default `~/.cache/aqa`."""
-    import os
 
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "aqa"
@@ -154,9 +156,14 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise WeightsError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})",
                            hint="aqa weights verify --update") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("files", {}), dict):
+    if not isinstance(raw, dict) or not isinstance(raw.get("files") or {}, dict):
         raise WeightsError(f"{path}: expected keys 'default' and 'files'", hint="aqa weights verify --update")
-    return {"default": raw.get("default"), "files": raw.get("files") or {}}
+    files = raw.get("files") or {}
+    for name, entry in files.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("size"), int)):
+            raise WeightsError(f"{path}: the entry of {name} is not {{sha256: HEX, size: BYTES}}",
+                               hint="delete that entry, then: aqa weights verify --update")
+    return {"default": raw.get("default"), "files": files}
 
 
 def file_sha256(path: Path) -> str:
@@ -170,15 +177,29 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(folder: str | Path | None = None, default: str | None = None) -> Path:
-    """Hash every checkpoint in `folder` (default: the bundled one) into its manifest.yaml."""
+def write_manifest(folder: str | Path | None = None, default: str | None = None, replace: bool = False) -> Path:
+    """Hash every checkpoint in `folder` (default: the bundled one) into its manifest.yaml.
+
+    Each must load as an aqa checkpoint. A file the manifest already lists with another sha256 or size
+    is refused (WeightsError) unless `replace`: it may be a corrupt copy, and accepting it would hide
+    that. New files are added, entries of deleted files dropped.
+    """
     import yaml
 
     folder = Path(folder) if folder else bundled_dir()
-    files = {p.name: {"sha256": file_sha256(p), "size": p.stat().st_size} for p in _checkpoints_in(folder)}
+    manifest = read_manifest(folder)
+    files = {}
+    for p in _checkpoints_in(folder):
+        load_checkpoint(p)  # raises WeightsError for a file that is not a readable aqa checkpoint
+        files[p.name] = {"sha256": file_sha256(p), "size": p.stat().st_size}
+        listed = manifest["files"].get(p.name)
+        if listed and listed != files[p.name] and not replace:
+            raise WeightsError(f"{p}: differs from its entry in {folder / MANIFEST} (corrupt, or replaced?)",
+                               hint="if you replaced it on purpose, delete its entry there and run --update again; "
+                                    "else reinstall aqa")
     if not files:
         raise WeightsError(f"no checkpoints (*.pt) in {folder} to write a manifest for")
-    old = read_manifest(folder)["default"]
+    old = manifest["default"]
     stems = [Path(n).stem for n in files]
     chosen = default or (old if old in stems else stems[0])
     if chosen not in stems:
@@ -200,7 +221,6 @@ def _search_dirs() -> list[tuple[str, Path]]:
 
 def find_weights(name_or_path: str | Path | None = None) -> Path:
     """Resolve which checkpoint to use (order in the comment above); WeightsError naming every place looked."""
-    import os
 
     looked: list[str] = []
     for origin, value in (("--weights", name_or_path), ("$AQA_WEIGHTS", os.environ.get("AQA_WEIGHTS"))):
@@ -271,7 +291,15 @@ def verify_weights(paths: list[str | Path] | None = None) -> list[tuple[Path, st
     results = []
     for path in targets:
         try:
-            results.append((path, verify_file(path) if path.is_file() else f"missing: {path}"))
+            if path.is_dir():
+                status = f"{path} is a folder: give checkpoint files"
+            elif not path.is_file():
+                status = f"missing: {path}"
+            else:
+                status = verify_file(path)
+                if status == "unlisted":  # no hash to compare with: at least it must load
+                    load_checkpoint(path)
+            results.append((path, status))
         except WeightsError as exc:
             results.append((path, str(exc)))
     return results
@@ -321,7 +349,6 @@ def _c3d_conv_shapes() -> dict[str, tuple[int, ...]]:
 def _read_state_dict(path: Path) -> Any:
     """A pickled state dict, read without running code: torch files through torch's weights-only
     unpickler (tensors only), plain pickles through `pickles.safe_load` (numpy arrays only)."""
-    import pickle
     import warnings
     import zipfile
 
@@ -338,8 +365,8 @@ def _read_state_dict(path: Path) -> Any:
         with warnings.catch_warnings():  # torch warns about the pickle protocol of plain pickles
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):
-        pass  # not a torch file: a plain pickle, handled below
+    except Exception:  # noqa: BLE001 - torch raises many types for what it cannot read (text: KeyError)
+        pass  # not a torch file: a plain pickle, handled below (safe_load says why it is not one either)
     try:
         return safe_load(path, allow=DEFAULT_ALLOW | {("collections", "OrderedDict")}, encoding="latin1")
     except DataError as exc:  # UnsafePickleError included: it names the refused global
@@ -361,7 +388,14 @@ def import_c3d(pickle_path: str | Path, out: str | Path) -> dict[str, Any]:
 
     from aqa_cli.models.c3d import save_backbone_weights
 
-    path = Path(pickle_path)
+    from aqa_cli.errors import UsageError
+
+    path, out = Path(pickle_path), Path(out)
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder: give a file name, e.g. {out / 'c3d-sports1m.pt'}")
+    parent = next(p for p in out.absolute().parents if p.exists())  # checked before reading a 300 MB file
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write {out}: {parent} is not a writable folder")
     blob = _read_state_dict(path)
     if not isinstance(blob, dict):
         raise WeightsError(f"{path}: expected a pickled state dict, found {type(blob).__name__}")
@@ -369,7 +403,8 @@ def import_c3d(pickle_path: str | Path, out: str | Path) -> dict[str, Any]:
     fc = sorted(k for k in blob if str(k).split(".")[0] in SPORTS1M_FC)
     missing = sorted(set(expected) - set(blob))
     unexpected = sorted(str(k) for k in set(blob) - set(expected) - set(fc))
-    bad_type = sorted(k for k in set(blob) & set(expected) if not isinstance(blob[k], (torch.Tensor, np.ndarray)))
+    bad_type = sorted(k for k in set(blob) & set(expected)
+                      if not isinstance(blob[k], (torch.Tensor, np.ndarray)) or blob[k].dtype == np.dtype(object))
     shapes = sorted(f"{k} {tuple(blob[k].shape)} (expected {expected[k]})"
                     for k in set(blob) & set(expected) if k not in bad_type and tuple(blob[k].shape) != expected[k])
     if missing or unexpected or shapes or bad_type:
@@ -380,6 +415,9 @@ def import_c3d(pickle_path: str | Path, out: str | Path) -> dict[str, Any]:
                            hint="expected a state dict with conv1.weight … conv5b.bias (and fc6/fc7/fc8)")
     state = {k: torch.as_tensor(np.asarray(blob[k]) if isinstance(blob[k], np.ndarray) else blob[k]).float()
              for k in expected}
-    save_backbone_weights(state, out, arch="c3d")
+    try:
+        save_backbone_weights(state, out, arch="c3d")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from None
     return {"out": str(out), "tensors": len(state), "parameters": sum(v.numel() for v in state.values()),
             "dropped": fc}

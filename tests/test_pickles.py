@@ -88,3 +88,20 @@ def test_loads_every_mtl_aqa_pickle():
     assert len(captions) == 1416 and next(iter(captions.values()))[0] == "<sos>"
     derived = loaded["derived/final_annotations_dict_with_dive_number.pkl"]
     assert all(len(rec["judge_scores"]) == 7 for rec in derived.values())
+
+
+class _Call:
+    """Unpickles as fn(*args): for globals on the allow-list called with hostile arguments."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return (self.fn, self.args)
+
+
+@pytest.mark.parametrize("payload", [_Call(bytearray, 2**63),                     # OverflowError
+                                     _Call(__import__("codecs").encode, "x", "no-such-codec")])  # LookupError
+def test_allowed_globals_with_hostile_arguments_are_a_data_error(payload):
+    with pytest.raises(DataError, match="not a readable pickle"):
+        safe_load(pickle.dumps(payload, protocol=2))

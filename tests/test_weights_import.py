@@ -90,3 +90,24 @@ def test_cli_import_c3d_and_missing_file(sports1m, tmp_path):
     assert "27,655,936 parameters" in out.stderr and (tmp_path / "b.pt").is_file()
     out = run(str(tmp_path / "nope.pickle"), "--out", str(tmp_path / "c.pt"))
     assert out.returncode == 3 and "not found" in out.stderr
+
+
+def test_text_object_arrays_and_bad_outputs_are_one_line_errors(sports1m, tmp_path):
+    from aqa_cli.errors import UsageError
+
+    text = tmp_path / "text.pickle"
+    text.write_text("not weights")  # torch.load raised KeyError on this
+    with pytest.raises(WeightsError, match="not a readable pickle"):
+        import_c3d(text, tmp_path / "out.pt")
+    state = {k: v.numpy() for k, v in sports1m_state_dict().items()}
+    state["conv1.bias"] = np.array(list(range(64)), dtype=object)  # Python ints: no global to refuse
+    objects = tmp_path / "objects.pickle"
+    objects.write_bytes(pickle.dumps(state, protocol=2))
+    with pytest.raises(WeightsError, match="not a tensor: conv1.bias"):
+        import_c3d(objects, tmp_path / "out.pt")
+    # The output is checked before the (300 MB) input is read: the input here does not even exist.
+    with pytest.raises(UsageError, match="is a folder"):
+        import_c3d(tmp_path / "nope.pickle", tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="not a writable folder"):
+        import_c3d(tmp_path / "nope.pickle", tmp_path / "file" / "out.pt")

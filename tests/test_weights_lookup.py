@@ -191,3 +191,58 @@ def test_checkpoint_without_preprocessing_values_is_refused(tmp_path, tiny_ckpt)
     weights.save_checkpoint(tmp_path / "old.pt", ckpt)
     with pytest.raises(WeightsError, match="'preprocess' lacks crop"):
         load_model(str(tmp_path / "old.pt"), device="cpu")
+
+
+def test_torch_files_naming_blocked_modules_say_which(tmp_path):
+    import os
+
+    import torch
+
+    from aqa_cli.weights import load_checkpoint
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Exploit()}, path)
+    with pytest.raises(WeightsError, match=r"it holds a Python object \((posix|nt)\.system\), refused") as info:
+        load_checkpoint(path)
+    assert "weights_only" not in str(info.value)
+
+
+def test_manifest_update_refuses_changed_and_unreadable_files(places, tiny_ckpt):
+    bundled, cache = places
+    put(tiny_ckpt, bundled, "demo.pt")
+    weights.write_manifest(bundled)
+    corrupt = bytearray((bundled / "demo.pt").read_bytes())
+    corrupt[-100] ^= 1
+    (bundled / "demo.pt").write_bytes(bytes(corrupt))
+    runner = CliRunner()
+    res = runner.invoke(app, ["weights", "verify", "--update"])
+    assert isinstance(res.exception, WeightsError) and "differs from its entry" in str(res.exception)
+    assert weights.read_manifest(bundled)["files"]["demo.pt"]["sha256"] != weights.file_sha256(bundled / "demo.pt")
+    weights.write_manifest(bundled, replace=True)  # what a deliberate replacement asks for
+    (bundled / "text.pt").write_text("garbage")
+    with pytest.raises(WeightsError, match="text.pt: not a readable aqa checkpoint"):
+        weights.write_manifest(bundled)
+    res = runner.invoke(app, ["weights", "verify", "--update", str(bundled / "demo.pt")])
+    assert res.exit_code != 0 and "give no files" in str(res.exception)
+
+
+def test_verify_loads_unlisted_files_and_names_folders(places, tiny_ckpt, tmp_path):
+    bundled, cache = places
+    put(tiny_ckpt, cache, "mine.pt")
+    (cache / "garbage.pt").write_text("garbage")
+    results = dict(weights.verify_weights())
+    assert results[cache / "mine.pt"] == "unlisted"
+    assert "not a readable aqa checkpoint" in results[cache / "garbage.pt"]
+    assert weights.verify_weights([tmp_path]) == [(tmp_path, f"{tmp_path} is a folder: give checkpoint files")]
+
+
+def test_a_malformed_manifest_entry_is_a_weights_error(places, tiny_ckpt):
+    bundled, _ = places
+    put(tiny_ckpt, bundled, "demo.pt")
+    (bundled / "manifest.yaml").write_text("default: demo\nfiles: {demo.pt: deadbeef}\n")
+    with pytest.raises(WeightsError, match="the entry of demo.pt is not"):
+        weights.verify_file(bundled / "demo.pt")
