@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from aqa_cli.cli import app
 from aqa_cli.datasets.layout import DatasetInfo, Sample, save_frames, write_root
 from aqa_cli.datasets.summary import summarize
+from aqa_cli.errors import DataError
 
 SHARED_MTL_AQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtl-aqa"
 
@@ -99,3 +100,67 @@ def test_download_from_shared_copy_then_info_reports_the_real_numbers(tmp_path):
     again = aqa("data", "download", "mtl-aqa", "--root", str(root), "--from", str(SHARED_MTL_AQA))
     assert again.returncode == 1
     assert "https://www.youtube.com/watch?v=cYkUl8MrXgA" in again.stderr
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("final_score", '"abc"', 'final_score "abc": expected a finite number'),
+    ("final_score", "NaN", "final_score NaN: expected a finite number"),
+    ("judge_scores", "null", "judge_scores null: expected a list of numbers"),
+    ("position", "1.5", "position 1.5: expected a whole number"),
+])
+def test_hand_damaged_annotation_names_file_line_and_field(tmp_path, field, value, says):
+    _synthetic_root(tmp_path)
+    path = tmp_path / "annotations.jsonl"
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[1])
+    lines[1] = json.dumps({k: v for k, v in record.items() if k != field})[:-1] + f', "{field}": {value}}}'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as info:
+        summarize(tmp_path)
+    assert str(info.value) == f"{path}:2: sample s1: {says}"
+
+
+def test_annotation_line_that_is_not_an_object(tmp_path):
+    _synthetic_root(tmp_path)
+    path = tmp_path / "annotations.jsonl"
+    path.write_text(path.read_text() + "[1, 2]\n")
+    with pytest.raises(DataError, match=r"annotations\.jsonl:7: expected a JSON object \{\.\.\.\}, got \[1, 2\]"):
+        summarize(tmp_path)
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda text: text.replace("frames: 4", "frames: abc"), "frames: expected a whole number, got 'abc'"),
+    (lambda text: text.replace("synthetic: true", "synthetic: 1"), "synthetic: expected true or false, got 1"),
+    (lambda text: "\n".join(line for line in text.splitlines() if not line.startswith(("name:", "source:"))),
+     "missing name, source"),
+    (lambda text: text + "colour: blue\n", "unknown keys colour"),
+    (lambda text: "- a list\n", "expected 'key: value' lines, got a list"),
+])
+def test_hand_damaged_dataset_yaml_names_the_key(tmp_path, edit, says):
+    _synthetic_root(tmp_path)
+    meta = tmp_path / "dataset.yaml"
+    meta.write_text(edit(meta.read_text()))
+    with pytest.raises(DataError) as info:
+        summarize(tmp_path)
+    assert str(info.value) == f"{meta}: {says}"
+
+
+def test_info_on_a_file_says_it_is_a_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DataError, match="afile: is a file, not a dataset root folder"):
+        summarize(tmp_path / "afile")
+
+
+def test_missing_splits_and_a_tiny_oracle_are_warned_about(tmp_path):
+    _synthetic_root(tmp_path)
+    assert summarize(tmp_path)["warnings"] == []
+    (tmp_path / "splits" / "test.txt").write_text("s3\ns4\n")  # 2 test dives: any ranking gives ±1
+    s = summarize(tmp_path)
+    assert s["oracle_spearman"] is None
+    assert s["warnings"] == ["oracle Spearman left out: 2 test dives with expected_score (need 3)"]
+    for name in ("train", "val", "test"):
+        (tmp_path / "splits" / f"{name}.txt").unlink()
+    s = summarize(tmp_path)
+    assert s["counts"] == {"train": 0, "val": 0, "test": 0, "total": 6}
+    missing = "splits/train.txt, splits/val.txt, splits/test.txt"
+    assert s["warnings"][0] == f"{tmp_path}: missing {missing} (counted as empty)"

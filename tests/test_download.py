@@ -11,7 +11,7 @@ import pytest
 
 from aqa_cli.datasets import download as dl
 from aqa_cli.datasets import mtl_aqa
-from aqa_cli.errors import DataError
+from aqa_cli.errors import DataError, UsageError
 
 SHARED_MTL_AQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtl-aqa"
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
@@ -159,10 +159,58 @@ def test_symlink_escape_is_refused(tmp_path):
 
 
 def test_only_https_or_loopback(tmp_path):
-    with pytest.raises(DataError, match="only https"):
+    # The caller asked for that URL: a usage error (exit 2), not a failed download.
+    with pytest.raises(UsageError, match="only https"):
         dl.fetch("http://example.org/file", tmp_path, "f")
-    with pytest.raises(DataError, match="only https"):
+    with pytest.raises(UsageError, match="only https"):
         dl.fetch("file:///etc/passwd", tmp_path, "f")
+
+
+def test_missing_file_hints_at_the_url_not_at_retrying(tmp_path, server):
+    with pytest.raises(DataError, match="HTTP 404") as info:
+        dl.fetch(f"{server}/release/no/such.pkl", tmp_path, "x.bin")
+    assert "check the URL" in info.value.hint and "retry" not in info.value.hint
+    with pytest.raises(DataError) as info:
+        dl.fetch(f"{server}/error", tmp_path, "x.bin")
+    assert "retry later" in info.value.hint  # a server error may pass
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", ["url", "file-url", "refused", "from"])
+def test_failed_download_leaves_no_new_root(tmp_path, how):
+    root = tmp_path / "new" / "root"
+    kwargs = {"url": {"base_url": "abc"}, "file-url": {"base_url": "file:///etc"},
+              "refused": {"base_url": f"http://127.0.0.1:{_free_port()}"},
+              "from": {"from_dir": tmp_path / "nowhere"}}[how]
+    error = UsageError if how in ("url", "file-url") else DataError
+    with pytest.raises(error):
+        mtl_aqa.download(root, videos=False, **kwargs)
+    assert not root.exists()
+
+
+def test_root_that_cannot_be_a_folder_is_a_usage_error(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        mtl_aqa.download(tmp_path / "afile", from_dir=tmp_path, videos=False)
+    with pytest.raises(UsageError, match="cannot create the folder"):
+        mtl_aqa.download(tmp_path / "afile" / "root", from_dir=tmp_path, videos=False)
+    assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+def test_root_of_another_dataset_is_refused(tmp_path):
+    (tmp_path / "dataset.yaml").write_text("name: syndive\nsource: SynDive (synthetic)\n")
+    (tmp_path / "annotations.jsonl").write_text('{"id": "000001"}\n')
+    with pytest.raises(UsageError, match="holds the 'syndive' dataset, not mtl-aqa"):
+        mtl_aqa.download(tmp_path, from_dir=tmp_path, videos=False)
+    assert (tmp_path / "annotations.jsonl").read_text() == '{"id": "000001"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotations.jsonl", "dataset.yaml"]
 
 
 def test_mtl_aqa_release_from_a_mirror(tmp_path, server):

@@ -1,9 +1,12 @@
 """The dataset root: write, read back, and clear errors for broken roots."""
 
+import os
+import stat
+
 import numpy as np
 import pytest
 
-from aqa_cli.datasets.layout import DatasetInfo, DatasetRoot, Sample, save_frames, write_root
+from aqa_cli.datasets.layout import DatasetInfo, DatasetRoot, Sample, atomic_write_bytes, save_frames, write_root
 from aqa_cli.errors import DataError
 
 
@@ -56,3 +59,14 @@ def test_broken_roots_give_one_line_errors(tmp_path):
     (tmp_path / "annotations.jsonl").write_text('{"id": "a", "colour": 3}\n')
     with pytest.raises(DataError, match=r"annotations.jsonl:1: .*unknown fields \['colour'\]"):
         DatasetRoot(tmp_path)
+
+
+@pytest.mark.parametrize("umask,mode", [(0o027, 0o640), (0o002, 0o664)])
+def test_atomic_writes_follow_the_umask(tmp_path, umask, mode):
+    """Like open(): 0666 less the umask (mkstemp alone makes every file private, 0600)."""
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "a.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == mode

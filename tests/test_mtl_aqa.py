@@ -3,6 +3,7 @@ preprocessing synthetic broadcast videos into frame-exact windows."""
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import subprocess
@@ -18,7 +19,7 @@ from aqa_cli.datasets import layout, mtl_aqa
 from aqa_cli.datasets.layout import DatasetRoot
 from aqa_cli.datasets.summary import summarize
 from aqa_cli.datasets.xlsx import column_index, read_xlsx
-from aqa_cli.errors import DataError
+from aqa_cli.errors import DataError, UsageError
 
 SHARED_MTL_AQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtl-aqa"
 
@@ -137,7 +138,7 @@ def test_raw_annotation_sheet_has_the_judges_marks():
 # ---------------------------------------------------------------------------------------------
 # Preprocessing on synthetic "broadcast" videos whose every frame shows its own index (media.py).
 
-SIZE = (32, 24)  # stored frame size: small, still large enough for frame_index
+SIZE = (32, 32)  # stored frame size: the smallest allowed, still large enough for frame_index
 # (video, dive) → 1-based end frame, as the release writes them. Video 1 has 400 frames, video 3 has
 # 200, video 2 is missing. (1, 4) ends too late for its window's padding, (3, 2) too early.
 DIVES = {(1, 1): 120, (1, 2): 250, (1, 3): 380, (1, 4): 399, (2, 1): 150, (3, 1): 160, (3, 2): 60}
@@ -189,7 +190,7 @@ def test_preprocess_cuts_frame_exact_windows(broadcast):
     root = layout.DatasetRoot(broadcast)
     assert root.info.counts == {"train": 2, "val": 2, "test": 3, "total": 7}
     assert [s.id for s in root.split("test")] == ["01_002", "01_004", "03_002"]
-    assert (root.info.pad, root.info.width, root.info.height, root.info.fps) == (3, 32, 24, 25.0)
+    assert (root.info.pad, root.info.width, root.info.height, root.info.fps) == (3, *SIZE, 25.0)
     assert root.samples["03_001"].video == "03.mkv"
     again = mtl_aqa.preprocess(broadcast, size=SIZE, val_fraction=0.5)
     assert again.written == [] and sorted(again.skipped) == sorted(report.written)
@@ -209,6 +210,7 @@ def test_interrupted_preprocess_rerun_leaves_no_corrupt_file(broadcast, monkeypa
     monkeypatch.setattr(layout, "save_frames", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         mtl_aqa.preprocess(broadcast, size=SIZE)
+    assert not (broadcast / "dataset.yaml").exists()  # written only by a run that tried every video
     monkeypatch.setattr(layout, "save_frames", real_save)
     # A frames file truncated by something else (a copy cut short) must be redone, not trusted.
     good = np.load(broadcast / "frames" / "01_001.npy")
@@ -223,7 +225,7 @@ def test_interrupted_preprocess_rerun_leaves_no_corrupt_file(broadcast, monkeypa
 
 def test_preprocess_cli_with_workers_reports_missing_video(broadcast):
     out = subprocess.run([sys.executable, "-m", "aqa_cli", "data", "preprocess", "mtl-aqa", "--root", str(broadcast),
-                          "--workers", "2", "--size", "32x24"], capture_output=True, text=True, timeout=120,
+                          "--workers", "2", "--size", "32x32"], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "COLUMNS": "200"})
     assert out.returncode == 1  # a video is missing and two dives cannot be cut: not a silent success
     assert "missing source videos" in out.stderr and "02 (1 dives)" in out.stderr
@@ -233,3 +235,60 @@ def test_preprocess_cli_with_workers_reports_missing_video(broadcast):
     bad = subprocess.run([sys.executable, "-m", "aqa_cli", "data", "preprocess", "mtl-aqa", "--root", str(broadcast),
                           "--size", "big"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "WIDTHxHEIGHT" in bad.stderr
+
+
+def test_unreadable_video_fails_its_dives_and_the_rest_goes_on(broadcast):
+    (broadcast / "videos" / "02.mp4").write_bytes(os.urandom(4096))  # a download that is not a video
+    report = mtl_aqa.preprocess(broadcast, size=SIZE)
+    assert "02.mp4" in report.failed["02_001"] and "\n" not in report.failed["02_001"]
+    assert sorted(report.written) == ["01_001", "01_002", "01_003", "03_001"]
+    assert report.missing_videos == {} and 2 not in report.fps
+    assert layout.DatasetRoot(broadcast).info.fps == 25.0
+
+
+def test_frame_size_is_bounded_before_anything_is_written(broadcast):
+    mtl_aqa.preprocess(broadcast, size=SIZE)
+    before = (broadcast / "dataset.yaml").read_bytes()
+    for size in [(20000, 20000), (31, 32), (1921, 1080), (1920, 1081)]:
+        with pytest.raises(UsageError, match="width 32-1920 and height 32-1080"):
+            mtl_aqa.preprocess(broadcast, size=size)
+    assert (broadcast / "dataset.yaml").read_bytes() == before
+    assert summarize(broadcast)["frames"]["corrupt"] == 0
+
+
+def test_a_new_size_is_announced_before_the_recut(broadcast):
+    from rich.console import Console
+
+    def run(size):
+        out = io.StringIO()
+        mtl_aqa.preprocess(broadcast, size=size, console=Console(file=out, width=300))
+        return out.getvalue()
+
+    assert "every dive again" not in run(SIZE)
+    assert "every dive again" not in run(SIZE)
+    said = run((48, 32))
+    assert "are 32x32: cutting every dive again at 48x32" in said and said.count("every dive again") == 1
+    assert layout.DatasetRoot(broadcast).info.width == 48
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_moves_per_dive(broadcast, monkeypatch, workers):
+    steps = []
+
+    class Recorder:
+        def __init__(self, console, total):
+            steps.append(("total", total))
+
+        def __enter__(self):
+            return steps.append
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(mtl_aqa, "_dive_progress", Recorder)
+    report = mtl_aqa.preprocess(broadcast, size=SIZE, workers=workers)
+    assert steps[0] == ("total", 6)
+    moves = [n for n in steps[1:] if n]
+    assert sum(moves) == 6 and len(report.written) == 4
+    if workers == 1:  # in this process every written dive moves the bar on its own
+        assert moves.count(1) >= 4

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +24,7 @@ from aqa_cli.cli import app
 from aqa_cli.datasets import layout, synth
 from aqa_cli.datasets.motion import ZOOM_TIGHTEST, DivePlan, camera, framing
 from aqa_cli.datasets.render import Camera, Scene, _project, body_capsules, render_frame
-from aqa_cli.errors import UsageError
+from aqa_cli.errors import DataError, UsageError
 from aqa_cli.text import tokenize
 
 COUNT, SIZE, FRAMES = 5, (64, 48), 12
@@ -184,6 +189,7 @@ def test_cli_error_is_one_red_line_and_exit_2(tmp_path):
     (["--count", "0"], "--count"),
     (["--heights", "2m"], "--heights"),
     (["--frames", "3"], "--frames"),
+    (["--seed", "-1"], "--seed"),
     (["--workers", "0"], "--workers"),
     (["--preview", "sheet.jpg"], "--preview"),
 ])
@@ -191,6 +197,15 @@ def test_cli_usage_errors(tmp_path, args, needle):
     error = usage_error(["data", "synth", str(tmp_path / "r"), "--count", "1", *args])
     assert needle in str(error)
     assert not (tmp_path / "r" / "annotations.jsonl").exists()
+
+
+@pytest.mark.parametrize("count,size,frames,needle", [
+    (1, (171, 128), 100000, "--frames 100000: expected 8-1000"),
+    (10**8, (1920, 1080), 1000, "GB free there"),  # 622 PB of frames
+])
+def test_output_size_is_bounded_before_any_work(tmp_path, count, size, frames, needle):
+    with pytest.raises(UsageError, match=needle):
+        synth.check_options(tmp_path / "r", count, size, frames, 25.0, ("3m",), False)
 
 
 def test_cli_refuses_unwritable_or_foreign_roots(tmp_path):
@@ -211,6 +226,116 @@ def test_cli_writes_a_set_and_needs_overwrite_to_replace_it(tmp_path):
     assert "--overwrite" in (usage_error(args).hint or "")
     result = runner.invoke(app, [*args, "--overwrite", "--seed", "5"])
     assert result.exit_code == 0 and layout.DatasetRoot(root).info.extra["seed"] == 5
+
+
+def _crash_on_dive(monkeypatch, index: int) -> None:
+    """Make synthesize() fail while rendering dive `index`, as a crash or a kill would stop it."""
+    make_one = synth._make_one
+
+    def crash(job):
+        if job.index == index:
+            raise RuntimeError("renderer crashed")
+        return make_one(job)
+
+    monkeypatch.setattr(synth, "_make_one", crash)
+
+
+def test_the_next_run_clears_what_a_failed_run_left(tmp_path, monkeypatch):
+    root = tmp_path / "syn"
+    _crash_on_dive(monkeypatch, 1)
+    with pytest.raises(RuntimeError):
+        synth.synthesize(root, 3, size=SIZE, frames=FRAMES)
+    with pytest.raises(DataError, match="no dataset.yaml") as error:
+        layout.DatasetRoot(root)
+    assert "unfinished" in error.value.hint
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="interrupted run"):
+        synth.synthesize(root, 3, size=SIZE, frames=FRAMES)  # no --overwrite needed
+    assert len(layout.DatasetRoot(root).samples) == 3
+    assert sorted(p.name for p in root.iterdir()) == sorted(synth.ENTRIES)  # the work folder is gone
+    # a folder that holds anything else besides is still not ours to clear
+    other = tmp_path / "other"
+    (other / layout.UNFINISHED).mkdir(parents=True)
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="not a SynDive root"):
+        synth.synthesize(other, 1, size=SIZE, frames=FRAMES, overwrite=True)
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_keeps_the_old_set_until_the_new_one_is_complete(tmp_path, monkeypatch):
+    root = tmp_path / "syn"
+    synth.synthesize(root, 2, seed=1, size=SIZE, frames=FRAMES)
+    _crash_on_dive(monkeypatch, 1)
+    with pytest.raises(RuntimeError):
+        synth.synthesize(root, 2, seed=2, size=SIZE, frames=FRAMES, overwrite=True)
+    old = layout.DatasetRoot(root)  # still whole: its info, annotations and frames
+    assert old.info.extra["seed"] == 1 and all(old.load_frames(i).shape[0] == FRAMES for i in old.samples)
+    monkeypatch.undo()
+    synth.synthesize(root, 2, seed=2, size=SIZE, frames=FRAMES, overwrite=True)
+    assert layout.DatasetRoot(root).info.extra["seed"] == 2
+    assert not (root / layout.UNFINISHED).exists()
+
+
+def test_preview_path_is_checked_before_rendering(tmp_path):
+    folder = tmp_path / "sheet.png"
+    folder.mkdir()
+    with pytest.raises(UsageError, match="is a folder"):
+        synth.synthesize(tmp_path / "syn", 1, size=SIZE, frames=FRAMES, preview=folder)
+    assert not (tmp_path / "syn" / layout.UNFINISHED).exists()  # nothing rendered
+    sheet = tmp_path / "new" / "sheet.png"  # a missing folder is made
+    synth.synthesize(tmp_path / "syn", 1, size=SIZE, frames=FRAMES, preview=sheet)
+    assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    samples = list(layout.DatasetRoot(tmp_path / "syn").samples.values())
+    with pytest.raises(UsageError, match="is a folder"):  # what the CLI calls after rendering
+        synth.contact_sheet(tmp_path / "syn", samples, folder)
+
+
+def test_workers_are_capped_at_the_cpu_count(monkeypatch):
+    monkeypatch.setattr(synth.os, "cpu_count", lambda: 2)
+    with pytest.warns(UserWarning, match="--workers 1000: using 2"):
+        assert synth._worker_count(1000, 50) == 2
+    assert synth._worker_count(2, 1) == 1  # never more workers than dives
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_ctrl_c_stops_a_parallel_run_without_worker_tracebacks(tmp_path):
+    """Ctrl-C reaches every process of the group. The workers must ignore it (the main process
+    terminates them): SIGINT sent to the workers alone first, so a worker that takes it has time to
+    print its traceback before anything terminates it, then to the whole group."""
+    root = tmp_path / "syn"
+    # 1000 dives: minutes of work, so the run is still going when the signals come
+    run = subprocess.Popen([sys.executable, "-m", "aqa_cli", "data", "synth", str(root), "-n", "1000", "--size",
+                            "64x48", "--frames", "12", "-j", "2", "-q"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(root.glob(f"{layout.UNFINISHED}/new/frames/*.npy")):  # the workers are rendering
+            assert time.monotonic() < deadline and run.poll() is None, run.stderr and run.stderr.read()
+            time.sleep(0.02)
+        for pid in _children(run.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+        time.sleep(0.5)
+        os.killpg(run.pid, signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert "Traceback" not in err and run.returncode == 130, err
 
 
 def test_summary_oracle_uses_the_roots_test_split(roots, tmp_path):

@@ -6,6 +6,8 @@ streams into `<name>.part` next to its target, resumes with an HTTP Range reques
 already there, checks the sha256 when one is known, and only then renames the part over the target,
 so a target file is always complete. The sha256 of every file fetched is recorded in
 `ROOT/SHA256SUMS` (the `sha256sum` format). Progress goes to a Rich console on stderr.
+`writing_into(root)` makes the root for a download and takes it away again when the download fails
+before anything landed in it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from aqa_cli.datasets.layout import atomic_write_text
-from aqa_cli.errors import DataError
+from aqa_cli.errors import DataError, UsageError
 
 CHUNK = 1 << 16  # bytes per read (64 KiB)
 TIMEOUT_S = 30  # per socket operation, not per file
@@ -64,6 +66,37 @@ def safe_path(root: Path, relative: str) -> Path:
     if not target.is_relative_to(root.resolve()):
         raise DataError(f"refusing to write {relative!r}: it resolves outside {root}")
     return target
+
+
+@contextmanager
+def writing_into(root: Path) -> Iterator[None]:
+    """Make the folder ROOT for the body to write into; remove it again if the body fails and ROOT
+    was made here and holds no file (a refused URL or a dead server leaves nothing behind).
+
+    A ROOT that is a file, or that cannot be made (no such parent, read-only), is a UsageError.
+    """
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root}: is a file, not a folder", hint="choose a folder for the dataset root")
+    made = not root.exists()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{root}: cannot create the folder ({exc.strerror or exc})") from None
+    try:
+        yield
+    except BaseException:
+        if made:
+            _remove_empty_tree(root)
+        raise
+
+
+def _remove_empty_tree(root: Path) -> None:
+    """Remove ROOT and the folders under it, deepest first, as long as they hold no file."""
+    for folder, _, _ in os.walk(root, topdown=False):
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty: a file (a .part to resume, say) is kept
+            pass
 
 
 def sha256_file(path: Path) -> str:
@@ -110,14 +143,15 @@ def fetch(url: str, root: Path, relative: str, sha256: str | None = None, progre
     """Download `url` to ROOT/relative (resuming a `.part`), verify, rename; return the sha256.
 
     Only https URLs are fetched, and http from this machine (127.0.0.1, localhost) for mirrors and
-    tests. Raises DataError naming the URL for HTTP and network errors (the part is kept for the
-    next try) and for a checksum mismatch (the part is deleted: resuming it cannot help).
+    tests; any other URL is a UsageError (the caller asked for it). Raises DataError naming the URL for
+    HTTP and network errors (the part is kept for the next try) and for a checksum mismatch (the part
+    is deleted: resuming it cannot help). Folders are made only once the server answers.
     """
     parts = urlsplit(url)
     if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
-        raise DataError(f"refusing to download {url}: only https URLs are fetched")
+        raise UsageError(f"refusing to download {url}: only https URLs are fetched",
+                         hint="give an https URL (http only from 127.0.0.1 or localhost)")
     target = safe_path(root, relative)
-    target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.is_file() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "aqa", **({"Range": f"bytes={have}-"} if have else {})})
@@ -127,8 +161,10 @@ def fetch(url: str, root: Path, relative: str, sha256: str | None = None, progre
         if exc.code == 416 and have:  # the part already holds the whole file
             response = None
         else:
-            raise DataError(f"download {url}: HTTP {exc.code} {exc.reason}",
-                            hint="retry later; a partial download resumes where it stopped") from None
+            hint = ("check the URL; a mirror must hold the files at the release's paths"
+                    if exc.code in (404, 410)  # the file is not there: retrying cannot help
+                    else "retry later; a partial download resumes where it stopped")
+            raise DataError(f"download {url}: HTTP {exc.code} {exc.reason}", hint=hint) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DataError(f"download {url}: {reason}", hint="check the network and retry") from None
@@ -139,6 +175,7 @@ def fetch(url: str, root: Path, relative: str, sha256: str | None = None, progre
                 have = 0  # the server sent the whole file: start over
             length = response.headers.get("Content-Length")
             total = have + int(length) if length and length.isdigit() else None
+            part.parent.mkdir(parents=True, exist_ok=True)
             task = progress.add_task(relative, total=total, completed=have) if progress else None
             try:
                 with part.open("ab" if resumed else "wb") as f:

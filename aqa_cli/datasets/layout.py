@@ -6,6 +6,9 @@
     ROOT/videos/             source videos (SynDive: one clip per sample)
     ROOT/frames/<id>.npy     uint8 (T, H, W, 3), memory-mappable, written atomically
 
+A root being written may hold `UNFINISHED`, a work folder (see synth.synthesize); without
+dataset.yaml beside it the root is an interrupted write, not a dataset.
+
 A frames array holds the `frames` window of the sample plus `pad` extra frames on each side, so
 training can jitter the window: window k (k in [-pad, pad]) is `array[pad + k : pad + k + frames]`.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -24,9 +28,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from aqa_cli.errors import DataError
+from aqa_cli.errors import DataError, UsageError
 
 SPLITS = ("train", "val", "test")
+UNFINISHED = ".unfinished"
 
 
 @dataclass
@@ -82,23 +87,61 @@ class DatasetInfo:
     counts: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # source-specific facts (seed, generator...)
 
+    @classmethod
+    def from_dict(cls, data: Any) -> DatasetInfo:
+        """dataset.yaml's mapping → DatasetInfo; a DataError names the keys that are missing, unknown
+        or of the wrong type (a hand-edited file must fail here, not deep inside a loader)."""
+        if not isinstance(data, dict):
+            raise DataError(f"expected 'key: value' lines, got a {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        missing = [name for name, f in fields.items() if name not in data
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise DataError(f"missing {', '.join(missing)}")
+        unknown = [str(k) for k in data if k not in fields]
+        if unknown:
+            raise DataError(f"unknown keys {', '.join(unknown)}")
+        kinds = {"str": (str, "text"), "bool": (bool, "true or false"), "int": (int, "a whole number"),
+                 "float": ((int, float), "a number"), "dict": (dict, "a mapping")}
+        for name, value in data.items():
+            kind, expected = kinds[fields[name].type.split("[")[0]]  # the annotation: "dict[str, int]" → dict
+            if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+                raise DataError(f"{name}: expected {expected}, got {value!r}")
+        return cls(**data)
+
+    @staticmethod
+    def check_size(size: tuple[int, int]) -> None:
+        """Refuse a stored frame size (width, height) outside 32-1920 x 32-1080 with a UsageError:
+        smaller leaves nothing to crop, larger only costs memory (a 109-frame 1080p dive is 680 MB)."""
+        if not (32 <= size[0] <= 1920 and 32 <= size[1] <= 1080):
+            raise UsageError(f"--size {size[0]}x{size[1]}: width 32-1920 and height 32-1080 pixels",
+                             hint="e.g. --size 171x128")
+
 
 class DatasetRoot:
     """A dataset root on disk: its info, samples and splits."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise DataError(f"{self.root}: is a file, not a dataset root folder")
         if not self.root.is_dir():
             raise DataError(f"dataset root not found: {self.root}",
                             hint="create one with `aqa data synth ROOT` or `aqa data preprocess mtl-aqa`")
         meta = self.root / "dataset.yaml"
         if not meta.is_file():
-            raise DataError(f"{self.root} is not a dataset root (no dataset.yaml)")
+            unfinished = (self.root / UNFINISHED).is_dir()
+            raise DataError(f"{self.root} is not a dataset root (no dataset.yaml)",
+                            hint="it holds an unfinished set (an interrupted run?): run the command that "
+                                 "made it again" if unfinished else None)
         try:
             raw = yaml.safe_load(meta.read_text()) or {}
-            self.info = DatasetInfo(**raw)
-        except (yaml.YAMLError, TypeError) as exc:
-            raise DataError(f"{meta}: invalid ({str(exc).splitlines()[0]})") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise DataError(f"{meta}: not YAML ({str(exc).splitlines()[0]})") from None
+        try:
+            self.info = DatasetInfo.from_dict(raw)
+        except DataError as exc:
+            raise DataError(f"{meta}: {exc}") from None
         self.samples = read_annotations(self.root / "annotations.jsonl")
 
     def split(self, name: str) -> list[Sample]:
@@ -139,15 +182,45 @@ def read_annotations(path: Path) -> dict[str, Sample]:
         if not line.strip():
             continue
         try:
-            sample = Sample.from_dict(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{n}: not JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}:{n}: expected a JSON object {{...}}, got {line.strip()[:40]}")
+        try:
+            sample = Sample.from_dict(record)
         except DataError as exc:
             raise DataError(f"{path}:{n}: {exc}") from None
+        problem = _wrong_value(record)
+        if problem:
+            raise DataError(f"{path}:{n}: sample {sample.id}: {problem}")
         if sample.id in samples:
             raise DataError(f"{path}:{n}: duplicate id {sample.id!r}")
         samples[sample.id] = sample
     return samples
+
+
+def _wrong_value(record: dict) -> str | None:
+    """'field value: expected ...' for the first value of an annotation record whose type does not
+    match its `Sample` field, else None. JSON allows NaN and Infinity: numbers must be finite."""
+    def number(value, whole=False) -> bool:
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, int) or (not whole and isinstance(value, float) and math.isfinite(value))
+
+    types = {f.name: f.type for f in dataclasses.fields(Sample)}  # annotations as text: "float | None"
+    for name, value in record.items():
+        if value is None and types[name].endswith("| None"):
+            continue
+        kind = types[name].split("[")[0].split(" ")[0]  # "list[float]" → list, "float | None" → float
+        ok, expected = {"str": (isinstance(value, str), "text"),
+                        "int": (number(value, whole=True), "a whole number"),
+                        "float": (number(value), "a finite number"),
+                        "list": (isinstance(value, list) and all(map(number, value)), "a list of numbers"),
+                        "dict": (isinstance(value, dict), "an object")}[kind]
+        if not ok:
+            return f"{name} {json.dumps(value)[:40]}: expected {expected}"
+    return None
 
 
 def write_root(root: str | Path, info: DatasetInfo, samples: list[Sample],
@@ -177,7 +250,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    """Write to a temporary file in the same folder, fsync, then rename over `path`. The file gets
+    the mode open() would give it (0666 less the umask), not mkstemp's private 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -185,7 +259,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask. os.umask() can only read it by setting it, which races with threads that
+    create files meanwhile, so Linux's /proc/self/status is read first."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

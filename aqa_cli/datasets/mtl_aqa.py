@@ -34,13 +34,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from aqa_cli import dive
 from aqa_cli.datasets.layout import DatasetInfo, Sample, write_root
 from aqa_cli.datasets.xlsx import read_xlsx
-from aqa_cli.errors import DataError
+from aqa_cli.errors import DataError, UsageError
 from aqa_cli.pickles import safe_load
 from aqa_cli.text import tokenize
 
+NAME = "mtl-aqa"  # dataset.yaml's name
 SPLIT_DIR = "Ready_2_Use/MTL-AQA_split_0_data"
 ANNOTATIONS = f"{SPLIT_DIR}/final_annotations_dict.pkl"
 CAPTIONS = f"{SPLIT_DIR}/final_captions_dict.pkl"
@@ -218,7 +221,7 @@ def write_annotations(root: str | Path, release: Release, val_fraction: float = 
     if val_fraction > 0:
         train, val = carve_val(train, val_fraction)
     info = DatasetInfo(
-        name="mtl-aqa", source="MTL-AQA (Parmar & Morris, CVPR 2019)", version="split_0",
+        name=NAME, source="MTL-AQA (Parmar & Morris, CVPR 2019)", version="split_0",
         fps=fps, width=size[0], height=size[1], frames=WINDOW, pad=PAD,
         extra={"release": str(release.path), "derived_annotations": release.derived,
                "official_split": {"train": len(release.train), "test": len(release.test)},
@@ -288,25 +291,29 @@ def download(root: str | Path, from_dir: str | Path | None = None, videos: bool 
     `from_dir`: a local copy of the release (its folder, or one holding `MTL-AQA_dataset_release/`),
     copied (or hard-linked with `link`) instead of downloaded; its `videos/NN.*` or `NN.*` files are
     taken too. Videos not found locally are fetched with yt-dlp when `videos` and yt-dlp is installed;
-    the rest are listed in `missing_videos` with their URLs.
+    the rest are listed in `missing_videos` with their URLs. A ROOT holding another dataset is
+    refused; a new ROOT is removed again when nothing could be fetched into it.
     """
     from aqa_cli.datasets import download as dl
 
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     files = release_files(base_url)
+    source = None
     if from_dir is not None:
         source = Path(from_dir)
         if (source / "MTL-AQA_dataset_release").is_dir():
             source = source / "MTL-AQA_dataset_release"
         if not source.is_dir():
             raise DataError(f"--from {source}: not a folder")
-        # Files go to ROOT/release/...; the local copy has them at its top level.
-        report = dl.copy_all(root, source, files, link=link, strip=f"{RELEASE_DIR}/")
-        fetched = report.fetched
-    else:
-        report = dl.fetch_all(root, files, console=console)
-        fetched = report.fetched + report.kept
+    _refuse_other_dataset(root)
+    with dl.writing_into(root):
+        if source is not None:
+            # Files go to ROOT/release/...; the local copy has them at its top level.
+            report = dl.copy_all(root, source, files, link=link, strip=f"{RELEASE_DIR}/")
+            fetched = report.fetched
+        else:
+            report = dl.fetch_all(root, files, console=console)
+            fetched = report.fetched + report.kept
     release = load_release(root / RELEASE_DIR)
     samples = write_annotations(root, release)
     result = DownloadResult(root, fetched, len(samples),
@@ -334,6 +341,21 @@ def download(root: str | Path, from_dir: str | Path | None = None, videos: bool 
                 result.videos[video] = path.relative_to(root).as_posix()
                 del result.missing_videos[video]
     return result
+
+
+def _refuse_other_dataset(root: Path) -> None:
+    """A UsageError when ROOT/dataset.yaml belongs to another dataset: download would replace its
+    dataset.yaml, annotations.jsonl and splits."""
+    meta = root / "dataset.yaml"
+    if not meta.is_file():
+        return
+    try:
+        name = (yaml.safe_load(meta.read_text()) or {}).get("name")
+    except (yaml.YAMLError, AttributeError, OSError, UnicodeDecodeError):
+        name = None  # unreadable: not ours to overwrite either
+    if name != NAME:
+        what = f"the {name!r} dataset" if isinstance(name, str) else "a dataset.yaml aqa cannot read"
+        raise UsageError(f"{root}: holds {what}, not {NAME}", hint="choose a new or empty folder for MTL-AQA")
 
 
 def _copy_local_video(root: Path, source: Path, video: int, link: bool) -> Path | None:
@@ -393,18 +415,24 @@ def preprocess(root: str | Path, workers: int = 1, size: tuple[int, int] = (171,
     decoding, each video decoded once in one sequential pass, `workers` videos at a time, every file
     written atomically. Dives whose frames are already valid are skipped, so an interrupted run
     resumes; videos that are missing are listed and their dives left out of frames/ (`aqa data
-    info` counts them as missing). Splits: val carved from the official train split (`val_fraction`,
-    fixed seed), the official test split untouched.
+    info` counts them as missing); a video that cannot be decoded fails its dives, with the reason,
+    and the others go on. dataset.yaml is written once every video has been tried, so a run that
+    stops early leaves the previous one describing the root. `size` outside 32-1920 x 32-1080 is a
+    UsageError; frames stored at another size are cut again, which `console` is told first.
     """
     root = Path(root)
+    DatasetInfo.check_size(size)
     release = load_release(root / RELEASE_DIR)
-    write_annotations(root, release, val_fraction, size=size)
     shape = (WINDOW + 2 * PAD, size[1], size[0], 3)
     report = PreprocessReport(root)
     frames_dir = root / "frames"
     frames_dir.mkdir(exist_ok=True)
     for leftover in frames_dir.glob(".*.tmp"):  # temporary files of a run that was killed
         leftover.unlink()
+    stored = _stored_size(frames_dir)
+    if stored not in (None, size) and console is not None:
+        console.print(f"frames in {frames_dir} are {stored[0]}x{stored[1]}: cutting every dive again at "
+                      f"{size[0]}x{size[1]}", markup=False, highlight=False)
     jobs = []
     samples = {s.id: s for s in to_samples(release)}
     by_video: dict[int, list[Sample]] = {}
@@ -423,52 +451,90 @@ def preprocess(root: str | Path, workers: int = 1, size: tuple[int, int] = (171,
                 todo.append((s.id, s.end_frame))
         if todo:
             jobs.append((video, str(path), todo, str(frames_dir), size))
-        else:
-            report.fps[video] = _probe_fps(path)
+        elif (fps := _probe_fps(path)) is not None:
+            report.fps[video] = fps
     total = sum(len(job[2]) for job in jobs)
     with _dive_progress(console, total) as advance:
-        results = _run(jobs, workers)
-        for result in results:
-            video, written, failed, fps, warnings = result
+        for video, written, failed, fps, warnings in _run(jobs, workers, advance):
             report.written += written
             report.failed.update(failed)
-            report.fps[video] = fps
+            if fps is not None:
+                report.fps[video] = fps
             report.warnings += warnings
-            advance(len(written) + len(failed))
+            advance(len(failed))  # the written dives moved the bar as each was saved
     rates = sorted(report.fps.values())
     write_annotations(root, release, val_fraction, fps=rates[len(rates) // 2] if rates else 0.0, size=size)
     return report
 
 
-def _run(jobs: list, workers: int):
-    """Results of `_cut_video` per job, as they finish; in this process when workers <= 1."""
+def _run(jobs: list, workers: int, on_dive=None):
+    """Results of `_cut_video` per job, as they finish; in this process when workers <= 1.
+
+    `on_dive(1)` is called after each dive written, from this process: workers report through a
+    queue, so the caller's progress bar moves per dive rather than per hour-long video."""
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            yield _cut_video(*job)
+            yield _cut_video(*job, on_dive=on_dive)
         return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from queue import Empty
 
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        futures = [pool.submit(_cut_video, *job) for job in jobs]
-        for future in as_completed(futures):
-            yield future.result()
+    with multiprocessing.Manager() as manager, ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        queue = manager.Queue()
+        pending = {pool.submit(_cut_video, *job, on_dive=queue.put) for job in jobs}
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            while True:  # a worker puts before it returns, so a finished video's dives are all here
+                try:
+                    n = queue.get_nowait()
+                except Empty:
+                    break
+                if on_dive is not None:
+                    on_dive(n)
+            for future in done:
+                yield future.result()
 
 
-def _probe_fps(path: Path) -> float:
+def _probe_fps(path: Path) -> float | None:
+    """The frame rate of a video, or None when it cannot be read (its frames are already cut)."""
     from aqa_cli import video
+    from aqa_cli.errors import VideoDecodeError
 
-    return video.probe(path).fps
+    try:
+        return video.probe(path).fps
+    except VideoDecodeError:
+        return None
+
+
+def _stored_size(frames_dir: Path) -> tuple[int, int] | None:
+    """(width, height) of the frames already in `frames_dir`, read from one file's header; None
+    when there are none."""
+    import numpy as np
+
+    for path in sorted(frames_dir.glob("*.npy")):
+        try:
+            shape = np.load(path, mmap_mode="r").shape
+        except (OSError, ValueError, EOFError):
+            continue
+        if len(shape) == 4:
+            return shape[2], shape[1]
+    return None
 
 
 def _cut_video(video_number: int, path: str, items: list[tuple[str, int]], frames_dir: str,
-               size: tuple[int, int]):
+               size: tuple[int, int], on_dive=None):
     """Cut `items` ((id, 0-based end frame)) out of one video → (video, written ids, {id: reason},
-    fps, warnings). Runs in a worker process; everything it returns is plain data."""
+    fps or None when the video cannot be read, warnings), calling `on_dive(1)` after each dive
+    written. Runs in a worker process; everything it returns is plain data."""
     from aqa_cli import video
     from aqa_cli.datasets.layout import save_frames
     from aqa_cli.errors import VideoDecodeError
 
-    info = video.probe(path)
+    try:
+        info = video.probe(path)
+    except VideoDecodeError as exc:  # one unreadable download must not stop the other videos
+        return video_number, [], {sample: str(exc) for sample, _ in items}, None, []
     name = Path(path).name
     warnings = []
     needed = max(window(end)[1] for _, end in items) + 1
@@ -494,6 +560,8 @@ def _cut_video(video_number: int, path: str, items: list[tuple[str, int]], frame
             save_frames(Path(frames_dir) / f"{ids[i]}.npy", frames)
             written.append(ids[i])
             done.add(i)
+            if on_dive is not None:
+                on_dive(1)
     except VideoDecodeError as exc:
         for i, sample in enumerate(ids):
             if i not in done:

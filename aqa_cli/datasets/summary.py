@@ -18,8 +18,11 @@ dict (the JSON of `aqa data info -f json`). Its keys:
     frames          {"expected_shape": [T, H, W, 3], "present", "missing", "corrupt" (counts),
                     "missing_ids", "corrupt_ids" (at most 20 each)}
     oracle_spearman synthetic roots only: Spearman correlation of expected_score (the noise-free
-                    score) with final_score on the test split, the best any model can reach; else null
+                    score) with final_score on the test split, the best any model can reach; null when
+                    not synthetic or fewer than ORACLE_MIN test dives carry expected_score
     extra           dataset.yaml's source-specific facts
+    warnings        one line each: what looks wrong but does not stop the summary (missing split
+                    files, an oracle left out for too few test dives)
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from aqa_cli.dive import HEIGHTS, LABEL_NAMES
 from aqa_cli.text import Vocabulary
 
 LIST_LIMIT = 20  # ids listed per problem kind; the counts are complete
+ORACLE_MIN = 3  # test dives below which a rank correlation says nothing (2 dives give ±1)
 
 
 def summarize(root: str | Path) -> dict:
@@ -42,6 +46,15 @@ def summarize(root: str | Path) -> dict:
     ds = DatasetRoot(root)
     samples = list(ds.samples.values())
     splits = {name: _split_or_empty(ds, name) for name in SPLITS}
+    warnings = []
+    absent = [f"splits/{name}.txt" for name in SPLITS if not (ds.root / "splits" / f"{name}.txt").is_file()]
+    if absent:
+        warnings.append(f"{ds.root}: missing {', '.join(absent)} (counted as empty)")
+    oracle = None
+    if ds.info.synthetic:
+        oracle, n = _oracle(splits["test"])
+        if n < ORACLE_MIN:
+            warnings.append(f"oracle Spearman left out: {n} test dives with expected_score (need {ORACLE_MIN})")
     return {
         "root": str(ds.root), "name": ds.info.name, "source": ds.info.source,
         "version": ds.info.version, "synthetic": ds.info.synthetic,
@@ -58,8 +71,9 @@ def summarize(root: str | Path) -> dict:
             "captioned": sum(1 for s in samples if s.commentary),
         },
         "frames": _frames(ds, samples),
-        "oracle_spearman": _oracle(splits["test"]) if ds.info.synthetic else None,
+        "oracle_spearman": oracle,
         "extra": ds.info.extra,
+        "warnings": warnings,
     }
 
 
@@ -121,11 +135,12 @@ def _frames(ds: DatasetRoot, samples: list[Sample]) -> dict:
             "missing_ids": missing[:LIST_LIMIT], "corrupt_ids": corrupt[:LIST_LIMIT]}
 
 
-def _oracle(test: list[Sample]) -> float | None:
+def _oracle(test: list[Sample]) -> tuple[float | None, int]:
+    """(Spearman of expected_score with final_score, or None; the number of dives it is over)."""
     pairs = [(s.expected_score, s.final_score) for s in test if s.expected_score is not None]
-    if len(pairs) < 2:
-        return None
+    if len(pairs) < ORACLE_MIN:
+        return None, len(pairs)
     from scipy.stats import spearmanr
 
     rho = spearmanr([p[0] for p in pairs], [p[1] for p in pairs]).statistic
-    return None if np.isnan(rho) else round(float(rho), 4)
+    return (None if np.isnan(rho) else round(float(rho), 4)), len(pairs)

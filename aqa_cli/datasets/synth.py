@@ -31,8 +31,12 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import shutil
+import signal
+import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +59,10 @@ X264_PARAMS = "mbtree=0:threads=1"
 LEAD = (0.2, 0.4)  # s of stance, handstand or end of the hurdle shown before the take-off
 AFTER_ENTRY = (0.55, 0.8)  # s of entry and splash shown after the hands or feet reach the water
 ROTATION_GROUPS = {0: "back", 1: "forward", 2: "inward", 3: "reverse"}
+MAX_FRAMES = 1000  # 40 s at 25 fps, far more than a dive; (1000, 1080, 1920, 3) uint8 is already 6.2 GB
+# What a SynDive root holds, in the order a swap takes them out: dataset.yaml first, so a root
+# caught halfway never looks complete (it is put back last).
+ENTRIES = ("dataset.yaml", "annotations.jsonl", "splits", "frames", "videos")
 
 
 @dataclass
@@ -278,16 +286,16 @@ def split_ids(ids: list[str], seed: int) -> dict[str, list[str]]:
 
 
 def check_options(root: Path, count: int, size: tuple[int, int], frames: int, fps: float,
-                  heights: tuple[str, ...], overwrite: bool) -> tuple[str, ...]:
+                  heights: tuple[str, ...], overwrite: bool, seed: int = 0) -> tuple[str, ...]:
     """Validate everything before any work; return the heights normalised ('10' → '10m').
     Every problem is a one-line UsageError naming the value."""
     if count < 1:
         raise UsageError(f"--count {count}: need at least 1 dive")
-    if not (32 <= size[0] <= 1920 and 32 <= size[1] <= 1080):
-        raise UsageError(f"--size {size[0]}x{size[1]}: width 32-1920 and height 32-1080 pixels",
-                         hint="e.g. --size 171x128")
-    if frames < 8:
-        raise UsageError(f"--frames {frames}: need at least 8 frames")
+    if seed < 0:  # numpy's seed sequences take non-negative integers only
+        raise UsageError(f"--seed {seed}: need a non-negative integer", hint="e.g. --seed 0")
+    layout.DatasetInfo.check_size(size)
+    if not 8 <= frames <= MAX_FRAMES:
+        raise UsageError(f"--frames {frames}: expected 8-{MAX_FRAMES} frames")
     if not 1 <= fps <= 240:
         raise UsageError(f"--fps {fps}: expected 1-240")
     try:
@@ -298,7 +306,7 @@ def check_options(root: Path, count: int, size: tuple[int, int], frames: int, fp
         raise UsageError("--heights: give at least one height, e.g. 1m,3m,10m")
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: exists and is not a folder")
-    if root.is_dir() and any(root.iterdir()):
+    if root.is_dir() and any(root.iterdir()) and not _unfinished(root):
         ours = _is_syndive(root)
         if not ours:
             raise UsageError(f"{root}: folder is not empty and is not a SynDive root",
@@ -311,9 +319,38 @@ def check_options(root: Path, count: int, size: tuple[int, int], frames: int, fp
         probe = root / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()
+        free = shutil.disk_usage(root).free
     except OSError as exc:
         raise UsageError(f"{root}: cannot write there ({exc.strerror or exc})") from None
+    need = count * frames * size[0] * size[1] * 3  # the uint8 frames; the videos are a few % of that
+    if need > free:  # an old set being overwritten stays until the new one is complete
+        raise UsageError(f"{root}: the frames need about {need / 1e9:.1f} GB, only {free / 1e9:.1f} GB free there",
+                         hint="fewer dives (--count) or frames (--frames), or a smaller --size")
     return heights
+
+
+def check_preview(path: str | Path) -> Path:
+    """Validate the contact sheet's path before any rendering and create its folder; return it."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--preview {path}: the contact sheet is a .png file")
+    if path.is_dir():
+        raise UsageError(f"--preview {path}: is a folder", hint="give a file name, e.g. sheet.png")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--preview {path}: cannot create its folder ({exc.strerror or exc})") from None
+    return path
+
+
+def _worker_count(workers: int, count: int) -> int:
+    """Worker processes to start: at most one per CPU (more only fight for it) and per dive."""
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: need at least 1")
+    cpus = os.cpu_count() or 1
+    if workers > cpus:
+        warnings.warn(f"--workers {workers}: using {cpus}, the number of CPUs here", stacklevel=3)
+    return min(workers, cpus, count)
 
 
 def _is_syndive(root: Path) -> bool:
@@ -323,22 +360,78 @@ def _is_syndive(root: Path) -> bool:
         return False
 
 
+def _unfinished(root: Path) -> bool:
+    """Whether `root` holds only what an interrupted synthesize() leaves: its work folder and (from a
+    swap caught halfway) dataset entries, without dataset.yaml."""
+    names = {p.name for p in root.iterdir()}
+    return layout.UNFINISHED in names and "dataset.yaml" not in names and names <= {layout.UNFINISHED, *ENTRIES}
+
+
+def _swap_in(root: Path, work: Path) -> None:
+    """Move the finished set from `work`/new into `root` in place of any older one, then drop `work`.
+    Only renames inside `root`: up to the first the old set is whole, after the last the new one is;
+    a run stopped in between leaves no dataset.yaml, so the next run takes the root as unfinished."""
+    old = work / "old"
+    old.mkdir()
+    for name in ENTRIES:
+        if os.path.lexists(root / name):
+            (root / name).rename(old / name)
+    for name in reversed(ENTRIES):
+        (work / "new" / name).rename(root / name)
+    shutil.rmtree(work)
+
+
+@contextmanager
+def _sigint_blocked():
+    """SIGINT blocked in this thread inside the context (where the platform can block it); one that
+    arrives meanwhile is delivered on leaving. Processes spawned inside inherit the blocked mask."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _ignore_sigint() -> None:
+    """Pool initializer. Ctrl-C reaches every process of the terminal's group, and only the main
+    process should answer it (leaving the pool terminates the workers): a worker that took it would
+    print its own KeyboardInterrupt traceback. Workers start with SIGINT blocked, so one sent before
+    this runs stays pending and is dropped here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def synthesize(root: str | Path, count: int, seed: int = 0, size: tuple[int, int] = (171, 128),
                frames: int = 103, fps: float = 25.0, heights: tuple[str, ...] = DEFAULT_HEIGHTS,
                workers: int = 1, overwrite: bool = False,
-               progress: Callable[[int, int], None] | None = None) -> list[layout.Sample]:
+               progress: Callable[[int, int], None] | None = None,
+               preview: str | Path | None = None) -> list[layout.Sample]:
     """Generate a SynDive dataset root with `count` dives; returns the samples in id order.
 
-    `size` is (width, height) of the stored frames; `progress(done, total)` is called after each dive.
+    `size` is (width, height) of the stored frames; `progress(done, total)` is called after each dive;
+    `preview`: also write a contact sheet PNG there (its path is checked before rendering).
+    `workers` above the CPU count is lowered to it (with a warning).
+
+    The set is made in ROOT/.unfinished and moved into place when complete, so an interrupted run
+    never harms an older set (--overwrite) and the next run clears what it left (with a warning).
     """
     root = Path(root)
-    heights = check_options(root, count, size, frames, fps, heights, overwrite)
-    for sub in ("videos", "frames", "splits"):
-        shutil.rmtree(root / sub, ignore_errors=True)
-    for name in ("annotations.jsonl", "dataset.yaml"):
-        (root / name).unlink(missing_ok=True)
-    (root / "videos").mkdir(parents=True)
-    jobs = [_Job(str(root), seed, i, heights, size, frames, fps) for i in range(count)]
+    workers = _worker_count(workers, count)
+    heights = check_options(root, count, size, frames, fps, heights, overwrite, seed)
+    if preview is not None:
+        preview = check_preview(preview)
+    work = root / layout.UNFINISHED
+    if work.exists():
+        if _unfinished(root):
+            warnings.warn(f"{root}: clearing an unfinished set left by an interrupted run", stacklevel=2)
+        shutil.rmtree(work)
+    new = work / "new"
+    (new / "videos").mkdir(parents=True)
+    jobs = [_Job(str(new), seed, i, heights, size, frames, fps) for i in range(count)]
     samples = []
     if workers <= 1:
         for job in jobs:
@@ -346,7 +439,9 @@ def synthesize(root: str | Path, count: int, seed: int = 0, size: tuple[int, int
             if progress:
                 progress(len(samples), count)
     else:
-        with multiprocessing.get_context("spawn").Pool(min(workers, count)) as pool:
+        with _sigint_blocked():  # until each worker ignores it (see _ignore_sigint)
+            pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
+        with pool:
             for sample in pool.imap(_make_one, jobs):
                 samples.append(sample)
                 if progress:
@@ -356,7 +451,10 @@ def synthesize(root: str | Path, count: int, seed: int = 0, size: tuple[int, int
         height=size[1], frames=frames, pad=0,
         extra={"generator": f"{GENERATOR} {VERSION}", "seed": seed, "heights": list(heights), "judges": JUDGES,
                "note": "synthetic renders with known ground truth; expected_score is the noise-free score"})
-    layout.write_root(root, info, samples, split_ids([s.id for s in samples], seed))
+    layout.write_root(new, info, samples, split_ids([s.id for s in samples], seed))
+    _swap_in(root, work)
+    if preview is not None:
+        contact_sheet(root, samples, preview)
     return samples
 
 
@@ -364,6 +462,7 @@ def contact_sheet(root: str | Path, samples: list[layout.Sample], out: str | Pat
                   columns: int = 8) -> Path:
     """A PNG grid: one row per dive (of different groups and positions where the set allows),
     `columns` evenly spaced frames each, written with the stdlib PNG writer."""
+    out = check_preview(out)
     ds = layout.DatasetRoot(root)
     chosen, seen = [], set()
     for s in samples:  # first pass: a new (rotation, position, armstand) each
@@ -378,7 +477,6 @@ def contact_sheet(root: str | Path, samples: list[layout.Sample], out: str | Pat
         picks = np.linspace(0, len(frames) - 1, columns).round().astype(int)
         row = np.concatenate([np.pad(frames[i], ((1, 1), (1, 1), (0, 0))) for i in picks], axis=1)
         rows.append(row)
-    out = Path(out)
     write_png(out, np.concatenate(rows, axis=0))
     return out
 
