@@ -20,7 +20,7 @@ from rich.markup import escape
 from aqa_cli import __version__
 from aqa_cli.errors import AqaError
 
-err = Console(stderr=True)
+err = Console(stderr=True, emoji=False)  # ":train:" in a message is text, not an emoji
 
 app = typer.Typer(
     name="aqa",
@@ -319,7 +319,13 @@ def train(
         cfg.model.task = task.value
     if data is not None:
         cfg.data.root = data
-    report = run_training(cfg, out, resume=resume, device=device, quiet=quiet, console=err)
+    try:
+        report = run_training(cfg, out, resume=resume, device=device, quiet=quiet, console=err)
+    except KeyboardInterrupt:
+        if (out / "last.pt").is_file():
+            err.print(f"The run can go on: add --resume to the same command (last epoch saved in {out / 'last.pt'}).",
+                      markup=False, highlight=False, soft_wrap=True)
+        raise
     if report and not quiet:
         err.print(f"report: {out / 'report.json'}", markup=False, highlight=False)
 
@@ -331,8 +337,8 @@ class EvalFormat(str, Enum):
 
 @app.command(name="eval")
 def eval_(
-    weights: Annotated[str, typer.Option("--weights", help="Checkpoint FILE (e.g. runs/tiny/best.pt).",
-                                         show_default=False)],
+    weights: Annotated[str, typer.Option("--weights", help="Checkpoint FILE (e.g. runs/tiny/best.pt) or weights "
+                                         "NAME (see `aqa weights list`).", show_default=False)],
     data: Annotated[str, typer.Option("--data", help="Dataset root to evaluate on.", show_default=False)],
     split: Annotated[str, typer.Option("--split", help="train, val, test, or all (every split: for a root "
                                        "the weights never trained on).")] = "test",
@@ -392,7 +398,7 @@ def eval_(
     for group, values in report.items():
         if isinstance(values, dict) and group != "data":
             rows(group, values)
-    Console().print(table)
+    Console(emoji=False).print(table)
     if report["data"].get("synthetic"):
         err.print("[yellow]synthetic data:[/yellow] numbers measure the synthetic task, not real diving")
 
@@ -483,11 +489,8 @@ def preprocess(
       aqa data preprocess mtl-aqa --root data/mtl-aqa --workers 4 --size 171x128
     """
     from aqa_cli.datasets import mtl_aqa
-    from aqa_cli.errors import UsageError
 
-    width, height = _frame_size(size)
-    if width < 8 or height < 8:
-        raise UsageError(f"--size {size!r}: frames must be at least 8x8")
+    width, height = _frame_size(size)  # the library checks its bounds
     report = mtl_aqa.preprocess(root, workers=workers, size=(width, height), console=err)
     for warning in report.warnings:
         err.print("[yellow]warning:[/yellow] ", end="")
@@ -541,14 +544,10 @@ def synth(
     import json
 
     from aqa_cli.datasets import synth as syndive
-    from aqa_cli.errors import UsageError
 
+    _one_line_warnings()
     width, height = _frame_size(size)
     height_list = tuple(h.strip() for h in heights.split(",") if h.strip())
-    if workers < 1:
-        raise UsageError(f"--workers {workers}: need at least 1")
-    if preview is not None and preview.suffix.lower() != ".png":
-        raise UsageError(f"--preview {preview}: the contact sheet is a .png file")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     bar = Progress(TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -556,11 +555,10 @@ def synth(
     with bar:
         task = bar.add_task("rendering", total=count)
         samples = syndive.synthesize(root, count, seed=seed, size=(width, height), frames=frames, fps=fps,
-                                     heights=height_list, workers=workers, overwrite=overwrite,
+                                     heights=height_list, workers=workers, overwrite=overwrite, preview=preview,
                                      progress=lambda done, total: bar.update(task, completed=done))
     stats = syndive.summary(samples, root)
     if preview is not None:
-        syndive.contact_sheet(root, samples, preview)
         err.print(f"contact sheet: {preview}", markup=False)
     typer.echo(json.dumps(stats, indent=2))
     err.print(f"SynDive (synthetic): {count} dives in {root}", markup=False)
@@ -594,6 +592,9 @@ def info(
     from aqa_cli.datasets.summary import summarize
 
     summary = summarize(root)
+    for warning in summary.get("warnings", []):
+        err.print("[yellow]warning:[/yellow] ", end="")
+        err.print(warning, markup=False, highlight=False, soft_wrap=True)
     if fmt == InfoFormat.json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
@@ -603,7 +604,7 @@ def info(
 def _print_summary_tables(summary: dict) -> None:
     from rich.table import Table
 
-    out = Console()
+    out = Console(emoji=False)
     kind = " [yellow](synthetic)[/yellow]" if summary["synthetic"] and "synthetic" not in summary["source"] else ""
     facts = Table(title=escape(f"{summary['name']}: {summary['source']}") + kind, show_header=False)
     facts.add_column("fact")
@@ -694,7 +695,7 @@ def weights_list(
         name = row["name"] + (" (default)" if row["default"] else "")
         table.add_row(name, row["where"], f"{row['size'] / 1e6:.1f} MB",
                       row["error"] or f"{data.get('name', '?')} ({kind})", shown or "-")
-    Console(highlight=False).print(table)
+    Console(highlight=False, emoji=False).print(table)
 
 
 def _metrics_line(metrics: dict) -> str:
@@ -771,6 +772,10 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[red]Interrupted.[/red]")
         sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130:  # Typer turns Ctrl-C inside a command into a silent exit 130
+            err.print("[red]Interrupted.[/red]")
+        raise
     except Exception as exc:
         if os.environ.get("AQA_DEBUG"):
             raise

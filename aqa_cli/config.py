@@ -165,7 +165,9 @@ def load_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...]
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', None) or str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with sections model/data/train")
     cfg = from_dict(RunConfig, raw, where=str(path))
@@ -188,7 +190,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...]) -> R
                 raise ConfigError(f"unknown config key {key!r}{_did_you_mean(key, _all_keys(cfg), full)}")
             if i == len(parts) - 1:
                 ftype = _field_types(type(target))[part]
-                value = _coerce(yaml.safe_load(text) if text.strip() else "", ftype, key)
+                value = _coerce(yaml.safe_load(text) if text.strip() else "", ftype, f"--set {key}")
                 setattr(target, part, value)
             else:
                 target = getattr(target, part)
@@ -220,10 +222,51 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
             raise ConfigError(f"{where}: unknown key {key!r}{_did_you_mean(key, list(types))}")
         ftype = types[key]
         if dataclasses.is_dataclass(ftype):
-            kwargs[key] = from_dict(ftype, value or {}, where=f"{where}:{key}")
+            kwargs[key] = from_dict(ftype, value or {}, where=f"{where}: {key}")
         else:
-            kwargs[key] = _coerce(value, ftype, key)
+            kwargs[key] = _coerce(value, ftype, f"{where}.{key}" if ": " in where else f"{where}: {key}")
     return cls(**kwargs)
+
+
+# Numeric keys and the values they accept: (lowest, highest, whether highest itself is allowed, what the
+# value means). `check_values` refuses the rest before training starts, not as a torch error later.
+INF = float("inf")
+RANGES: dict[str, tuple[float, float, bool, str]] = {
+    **{f"model.{k}": (1, INF, False, "") for k in ("clip_len", "width_divisor", "feature_dim", "caption_hidden",
+                                                     "caption_embed", "caption_layers", "caption_max_len")},
+    "model.crop_size": (8, INF, False, "pixels"),
+    **{f"model.{k}": (0, 1, False, "a probability") for k in ("dropout", "execution_dropout", "caption_dropout")},
+    **{f"data.{k}": (1, INF, False, "") for k in ("frames", "clips", "stride", "caption_max_len")},
+    **{f"data.{k}": (0, INF, False, "frames") for k in ("jitter", "shift")},
+    "data.workers": (0, INF, False, "loader processes; 0 loads in the main process"),
+    "data.hflip": (0, 1, True, "a probability"),
+    "data.scale": (0, 1, False, "0.15: crops of 0.85x to 1.15x"),
+    "data.speed": (0, 1, False, "a rate spread; 0.1: 0.9x to 1.1x"),
+    "data.color": (0, 1, False, "a gain spread; 0.2: 0.8x to 1.2x"),
+    "train.epochs": (1, INF, False, ""),
+    "train.batch_size": (1, INF, False, ""),
+    **{f"train.{k}": (0, INF, False, "0: off") for k in ("weight_decay", "rank_weight", "rules_weight", "max_minutes",
+                                                          "limit_batches", "grad_clip", "sam_rho")},
+    **{f"train.{k}": (0, INF, False, "a loss weight") for k in ("score_mse", "score_l1", "execution_weight",
+                                                                 "cls_weight", "fault_weight", "caption_weight")},
+    "train.label_smoothing": (0, 1, False, ""),
+    "train.ema": (0, 1, False, "a decay per step; 0 turns the average off"),
+}
+
+
+def check_values(cfg: RunConfig) -> None:
+    """Raise ConfigError naming the first key in RANGES whose value is out of range (or NaN); train.lr
+    must be positive."""
+    import math
+
+    for key, (lo, hi, hi_ok, meaning) in RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if not (math.isfinite(value) and lo <= value and (value < hi or (hi_ok and value == hi))):
+            interval = f"[{lo:g}, {hi:g}{']' if hi_ok else ')'}" if hi < INF else f">= {lo:g}"
+            raise ConfigError(f"{key}={value}: expected {interval}" + (f" ({meaning})" if meaning else ""))
+    if not (math.isfinite(cfg.train.lr) and cfg.train.lr > 0):
+        raise ConfigError(f"train.lr={cfg.train.lr}: expected a learning rate > 0")
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -248,7 +291,7 @@ def _did_you_mean(key: str, *candidate_lists: list[str]) -> str:
 def _coerce(value: Any, ftype: Any, key: str) -> Any:
     """Check `value` against the annotated type; ints are accepted where floats are expected."""
     origin = typing.get_origin(ftype)
-    bad = ConfigError(f"config key {key!r}: expected {_type_name(ftype)}, got {value!r}")
+    bad = ConfigError(f"{key}: expected {_type_name(ftype)}, got {value!r}")
     if ftype is bool:
         if not isinstance(value, bool):
             raise bad

@@ -14,8 +14,18 @@ class AqaError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
+        super().__init__(_from_worker(message))
         self.hint = hint
+
+
+def _from_worker(message: str) -> str:
+    """The error's own line, where a torch DataLoader worker re-raised it: torch rebuilds the exception
+    in the main process as `Class("Caught Class in DataLoader worker process 0.\\nOriginal Traceback ...")`,
+    whose last line is "module.Class: the message"."""
+    if not (message.startswith("Caught ") and "\nOriginal Traceback" in message):
+        return message
+    last = message.rstrip().splitlines()[-1]
+    return last.split(": ", 1)[1] if ": " in last else last
 
 
 class UsageError(AqaError):

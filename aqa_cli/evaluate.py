@@ -248,18 +248,20 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     from aqa_cli.datasets.frames import FramesDataset, collate
     from aqa_cli.errors import UsageError
     from aqa_cli.train import resolve_device
-    from aqa_cli.weights import load_checkpoint, model_from_checkpoint
+    from aqa_cli.weights import find_weights, load_checkpoint, model_from_checkpoint
 
-    if predictions is not None and Path(predictions).is_dir():  # before minutes of evaluation, not after
-        raise UsageError(f"--predictions {predictions}: is a folder; give a CSV file name")
+    if predictions is not None:  # checked before minutes of evaluation, not after
+        _check_writable(Path(predictions))
     dev = resolve_device(device)
-    ckpt = load_checkpoint(weights)
+    ckpt = load_checkpoint(find_weights(weights))  # a file, or a name as `aqa score --weights` takes
     model = model_from_checkpoint(ckpt).to(dev)
     root = DatasetRoot(data_root)
     mcfg = from_dict(ModelConfig, ckpt["model_config"], where="checkpoint model_config")
     dcfg = checkpoint_data(ckpt, data_root, workers)
     vocab = Vocabulary(list(ckpt["vocab"])) if ckpt.get("vocab") else None
     ds = FramesDataset(root, split, dcfg, mcfg, vocab=None, train=False)
+    if not len(ds):
+        raise UsageError(f"{root.root}: the {split} split is empty: nothing to evaluate")
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate)
     pred = predict(model, loader, dev, vocab, captions=has_captioner(mcfg), autocast=dev.type == "cuda")
     lo, hi = score_range(root)
@@ -269,6 +271,19 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     if predictions is not None:
         _write_csv(Path(predictions), prediction_rows(pred, ds.samples))
     return report
+
+
+def _check_writable(path: Path) -> None:
+    """UsageError unless `path` can be written: not a folder, its nearest existing folder writable."""
+    import os
+
+    from aqa_cli.errors import UsageError
+
+    if path.is_dir():
+        raise UsageError(f"--predictions {path}: is a folder; give a CSV file name")
+    parent = next(p for p in path.absolute().parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"--predictions {path}: cannot write there ({parent} is not a writable folder)")
 
 
 def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:

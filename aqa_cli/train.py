@@ -45,7 +45,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from aqa_cli.config import RunConfig, from_dict, to_dict
+from aqa_cli.config import RunConfig, check_values, from_dict, to_dict
 from aqa_cli.datasets.layout import atomic_write_text
 from aqa_cli.errors import UsageError
 
@@ -282,12 +282,22 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if not cfg.data.root:
         raise UsageError("no dataset root: pass --data ROOT (or set data.root in the config)")
+    check_values(cfg)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file: give a folder for the run")
     if resume and not last_path.is_file():
         raise UsageError(f"--resume: no {last_path} to resume from", hint="drop --resume to start a new run")
-    if not resume and last_path.is_file():
-        raise UsageError(f"{out_dir} already holds a run (last.pt)",
-                         hint="pass --resume to continue it, or choose another --out")
+    held = [n for n in (last_path.name, best_path.name, "report.json", "metrics.jsonl") if (out_dir / n).exists()]
+    if not resume and held:
+        raise UsageError(f"{out_dir} already holds a run ({', '.join(held)})",
+                         hint="pass --resume to continue it (needs last.pt), or choose another --out")
     dist_info, dev = _init_distributed(device)
+    try:  # now, not when the first epoch is saved
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_dir, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise UsageError(f"cannot write the run to {out_dir}: {exc.strerror}") from None
     torch.set_num_threads(max(1, torch.get_num_threads() // dist_info.world))
 
     root = DatasetRoot(cfg.data.root)
@@ -323,12 +333,9 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     if d.clips < 1 or d.stride < 1 or d.clips * mcfg.clip_len * d.stride > d.frames:
         raise UsageError(f"data.clips={d.clips} x model.clip_len={mcfg.clip_len} x data.stride={d.stride} frames "
                          f"must be at least 1 and fit the data.frames={d.frames}-frame window")
-    if not 0.0 <= d.speed < 1.0:
-        raise UsageError(f"data.speed={d.speed}: expected a rate spread in [0, 1) (0.1: 0.9x to 1.1x)")
-    if t.sam_rho < 0:
-        raise UsageError(f"train.sam_rho={t.sam_rho}: expected a radius >= 0 (0: off)")
-    if not 0.0 <= d.color < 1.0:
-        raise UsageError(f"data.color={d.color}: expected a gain spread in [0, 1) (0.2: 0.8x to 1.2x)")
+    if mcfg.crop_size > min(d.resize):
+        raise UsageError(f"model.crop_size={mcfg.crop_size} is larger than the frames (data.resize "
+                         f"{d.resize[0]}x{d.resize[1]})")
     torch.manual_seed(t.seed)
     model = models.build_model(mcfg)
     if not resume:
@@ -351,8 +358,6 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
         if weight < 0 or (weight > 0 and not rules_ok):
             raise UsageError(f"train.{key}={weight}: expected 0, or a positive weight for MTL models with an "
                              "execution head", hint=f"--set train.{key}=0")
-    if not 0.0 <= t.ema < 1.0:
-        raise UsageError(f"train.ema={t.ema}: expected a decay in [0, 1) (0 turns the average off)")
     swa = torch.optim.swa_utils
     ema = (swa.AveragedModel(model, multi_avg_fn=swa.get_ema_multi_avg_fn(t.ema), use_buffers=True)
            if t.ema > 0 else None)
@@ -362,10 +367,18 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     horizon = t.epochs  # the epochs the run trains: fewer when train.max_minutes cannot fit them all
     if resume:
         ckpt = load_checkpoint(last_path)
+        if "optimizer" not in ckpt:
+            raise UsageError(f"--resume: {last_path} is not a resumable checkpoint (no optimiser state: a best.pt?)")
         saved = from_dict(RunConfig, ckpt["train_config"], where=f"{last_path} train_config")
-        if to_dict(saved.model) != to_dict(cfg.model) or to_dict(saved.data) != to_dict(cfg.data):
-            raise UsageError(f"--resume: the model/data config differs from the one {last_path} was trained with",
+        differ = _config_differences(saved, cfg)
+        if differ:
+            raise UsageError(f"--resume: {', '.join(differ)} {'differs' if len(differ) == 1 else 'differ'} from "
+                             f"what {last_path} was trained with",
                              hint="resume with the same --config and model/data --set overrides")
+        trained_on = (ckpt.get("data") or {}).get("name"), (ckpt.get("data") or {}).get("train_samples")
+        if trained_on != (root.info.name, len(train_samples)):
+            raise UsageError(f"--resume: {root.root} is not the dataset {last_path} was trained on "
+                             f"({trained_on[0]}, {trained_on[1]} training dives)")
         model.load_state_dict(ckpt.get("trained_model", ckpt["model"]))
         if ema is not None:
             if "trained_model" not in ckpt:
@@ -388,6 +401,9 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
 
     train_ds = FramesDataset(root, "train", cfg.data, mcfg, vocab=vocab, train=True, seed=t.seed)
     val_ds = FramesDataset(root, "val", cfg.data, mcfg, train=False)
+    if not len(FramesDataset(root, "test", cfg.data, mcfg)) and dist_info.main:  # its split and frames checked now
+        (console or _stderr()).print(f"warning: {root.root}: the test split is empty; the run will report no test "
+                                     "numbers", markup=False, highlight=False, soft_wrap=True)
     sampler = DistributedSampler(train_ds, num_replicas=dist_info.world, rank=dist_info.rank, shuffle=True,
                                  seed=t.seed)
     loader_args = dict(num_workers=cfg.data.workers, collate_fn=collate, pin_memory=dev.type == "cuda",
@@ -523,6 +539,21 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     return report
 
 
+def _config_differences(saved: RunConfig, cfg: RunConfig) -> list[str]:
+    """The model and data keys (data.root aside: a dataset may move) where `cfg` differs from `saved`."""
+    differ = []
+    for section in ("model", "data"):
+        old, new = to_dict(getattr(saved, section)), to_dict(getattr(cfg, section))
+        differ += [f"{section}.{k}" for k in new if new[k] != old.get(k) and f"{section}.{k}" != "data.root"]
+    return differ
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, emoji=False)
+
+
 def _over_budget(over: bool, world: int, dev) -> bool:
     """Whether to stop mid-epoch: any process's clock past the budget stops them all at the same step.
     Each process reads its own clock; under DDP one that stopped alone would leave the others waiting
@@ -595,7 +626,7 @@ class _Display:
         from rich.console import Console
 
         self.quiet = quiet
-        self.console = console or Console(stderr=True)
+        self.console = console or _stderr()
         if quiet:
             return
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -626,7 +657,7 @@ class _Display:
         """The run now trains `epochs` epochs; `text` says why (printed even when quiet)."""
         if not self.quiet:
             self.progress.update(self.epochs_task, total=epochs)
-        self.console.print(f"warning: {text}", style="yellow", highlight=False)
+        self.console.print(f"warning: {text}", style="yellow", highlight=False, soft_wrap=True)
 
     def step(self, loss: float, clips_per_s: float) -> None:
         if not self.quiet:
@@ -643,7 +674,7 @@ class _Display:
                         if h in acc)
         self.console.print(f"epoch {record['epoch'] + 1}: loss {record.get('train_loss', math.nan):.3f} "
                            f"val ρ {_fmt(rho)}{_rules(val)}{extra} {record['clips_per_s']:.1f} clips/s "
-                           f"{record['seconds']:.0f}s", highlight=False)
+                           f"{record['seconds']:.0f}s", highlight=False, soft_wrap=True)
 
     def summary(self, report: dict) -> None:
         if self.quiet:
@@ -651,7 +682,7 @@ class _Display:
         test = report.get("test", {})
         rho = test.get("score", {}).get("spearman")
         self.console.print(f"best epoch {report['best_epoch'] + 1} (by {report['selected_on']}); "
-                           f"test ρ {_fmt(rho)}{_rules(test)}", highlight=False)
+                           f"test ρ {_fmt(rho)}{_rules(test)}", highlight=False, soft_wrap=True)
 
 
 def _rules(metrics: dict) -> str:

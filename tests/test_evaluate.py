@@ -196,3 +196,18 @@ def test_eval_of_best_checkpoint_equals_the_test_numbers_of_training(tmp_path):
     assert len((tmp_path / "val.csv").read_text().splitlines()) == 3  # header + the 2 val dives
     every = evaluate_checkpoint(tmp_path / "run" / "best.pt", root, split="all", device="cpu")
     assert every["samples"] == sum(len(DatasetRoot(root).split(n)) for n in ("train", "val", "test"))
+
+
+def test_eval_checks_outputs_and_splits_before_running(tmp_path):
+    from aqa_cli.errors import UsageError
+
+    root = make_root(tmp_path / "root")
+    cfg = load_config("smoke", [f"data.root={root}", *SMALL, "train.epochs=1", "train.limit_batches=1"])
+    train(cfg, tmp_path / "run", quiet=True)
+    best = tmp_path / "run" / "best.pt"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="is not a writable folder"):
+        evaluate_checkpoint(best, root, predictions=tmp_path / "file" / "rows.csv")
+    (root / "splits" / "test.txt").write_text("")
+    with pytest.raises(UsageError, match="the test split is empty"):
+        evaluate_checkpoint(best, root, device="cpu")

@@ -131,16 +131,30 @@ def test_cli_set_typo_names_the_closest_key(root, tmp_path):
     assert "train.epochs" in out.stderr and out.stdout == ""
 
 
-@pytest.mark.parametrize("bad", ["data.stride=0", "data.stride=2", "data.clips=0"])
-def test_clips_that_do_not_fit_the_window_are_a_usage_error(root, tmp_path, bad):
+def test_clips_that_do_not_fit_the_window_are_a_usage_error(root, tmp_path):
     with pytest.raises(UsageError, match="must be at least 1 and fit the data.frames=103-frame window"):
-        train(_cfg(root, bad), tmp_path, quiet=True)  # smoke: 6 clips of 16; at stride 2 that is 192 frames
+        train(_cfg(root, "data.stride=2"), tmp_path, quiet=True)  # smoke: 6 clips of 16; at stride 2, 192 frames
+    with pytest.raises(UsageError, match=r"model.crop_size=500 is larger than the frames \(data.resize 20x16\)"):
+        train(_cfg(root, "model.crop_size=500"), tmp_path, quiet=True)
 
 
-@pytest.mark.parametrize("bad", ["data.speed=1.0", "data.speed=-0.1", "data.color=1.0", "data.color=-0.1"])
-def test_a_speed_or_color_spread_outside_0_to_1_is_a_usage_error(root, tmp_path, bad):
-    with pytest.raises(UsageError, match=r"data\.(speed|color)=.*expected a (rate|gain) spread in \[0, 1\)"):
-        train(_cfg(root, bad), tmp_path, quiet=True)
+@pytest.mark.parametrize("bad, why", [
+    ("data.stride=0", r"data\.stride=0: expected >= 1"), ("data.clips=0", r"data\.clips=0: expected >= 1"),
+    ("data.speed=1.0", r"data\.speed=1\.0: expected \[0, 1\) \(a rate spread"),
+    ("data.speed=-0.1", r"data\.speed=-0\.1: expected \[0, 1\)"),
+    ("data.color=1.0", r"data\.color=1\.0: expected \[0, 1\) \(a gain spread"),
+    ("data.color=-0.1", r"data\.color=-0\.1: expected \[0, 1\)"),
+    ("train.sam_rho=-0.1", r"train\.sam_rho=-0\.1: expected >= 0 \(0: off\)"),
+    ("train.epochs=0", r"train\.epochs=0: expected >= 1"), ("train.batch_size=0", r"train\.batch_size=0: expected >= 1"),
+    ("train.lr=-1", r"train\.lr=-1\.0: expected a learning rate > 0"), ("train.lr=.nan", "train.lr=nan"),
+    ("model.dropout=2", r"model\.dropout=2\.0: expected \[0, 1\)"), ("data.workers=-1", r"data\.workers=-1: expected >= 0"),
+    ("data.jitter=-5", r"data\.jitter=-5: expected >= 0"), ("data.hflip=2", r"data\.hflip=2\.0: expected \[0, 1\]"),
+    ("train.ema=1", r"train\.ema=1\.0: expected \[0, 1\)"),
+])
+def test_values_out_of_range_are_usage_errors_before_training(root, tmp_path, bad, why):
+    with pytest.raises(UsageError, match=why):
+        train(_cfg(root, bad), tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()
 
 
 def test_adamw_decays_the_weights_apart_from_the_gradient(root, tmp_path):
@@ -347,11 +361,6 @@ def test_loss_reads_each_heads_labels_by_name_whatever_the_config_order():
     assert cls == pytest.approx(smoothed) and abs(smoothed - ce) > 1e-3
 
 
-def test_a_negative_sam_radius_is_a_usage_error(root, tmp_path):
-    with pytest.raises(UsageError, match=r"train\.sam_rho=-0\.1: expected a radius >= 0"):
-        train(_cfg(root, "train.sam_rho=-0.1"), tmp_path, quiet=True)
-
-
 def test_sharpness_aware_backward_leaves_the_gradient_at_the_ascended_weights():
     from aqa_cli.train import sharpness_aware_backward
 
@@ -434,3 +443,62 @@ def test_torchrun_processes_stop_at_the_same_step_when_one_clock_passes_max_minu
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((run / "report.json").read_text())
     assert report["stopped_early"] and [e["epoch"] for e in _epochs(run)] == [0]
+
+
+def test_a_run_with_results_but_no_last_pt_is_not_overwritten(root, tmp_path):
+    (tmp_path / "report.json").write_text("{}")  # last.pt deleted to save space: the results stay
+    with pytest.raises(UsageError, match=r"already holds a run \(report.json\)"):
+        train(_cfg(root, "train.epochs=1"), tmp_path, quiet=True)
+    assert (tmp_path / "report.json").read_text() == "{}"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="is a file: give a folder"):
+        train(_cfg(root, "train.epochs=1"), tmp_path / "file", quiet=True)
+
+
+def test_resume_names_what_differs_and_takes_a_moved_dataset(root, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    train(_cfg(root, "train.epochs=1", "train.limit_batches=1"), run, quiet=True)
+    moved = shutil.copytree(root, tmp_path / "moved")
+    train(_cfg(moved, "train.epochs=2", "train.limit_batches=1"), run, quiet=True, resume=True)
+    with pytest.raises(UsageError, match=r"--resume: model\.feature_dim, data\.jitter differ from"):
+        train(_cfg(moved, "train.epochs=3", "model.feature_dim=32", "data.jitter=1"), run, quiet=True, resume=True)
+    other = make_root(tmp_path / "other", n=9, splits=(5, 2, 2))
+    with pytest.raises(UsageError, match="is not the dataset .* was trained on"):
+        train(_cfg(other, "train.epochs=3"), run, quiet=True, resume=True)
+    shutil.copy(run / "best.pt", tmp_path / "last.pt")
+    with pytest.raises(UsageError, match="not a resumable checkpoint"):
+        train(_cfg(root, "train.epochs=3"), tmp_path, quiet=True, resume=True)
+
+
+def test_missing_frames_and_short_windows_are_found_before_training(root, tmp_path):
+    import shutil
+
+    from aqa_cli.errors import DataError
+
+    broken = shutil.copytree(root, tmp_path / "broken")
+    test_id = DatasetRoot(broken).split("test")[0].id
+    (broken / "frames" / f"{test_id}.npy").unlink()  # a test dive: used only after training
+    with pytest.raises(DataError, match=r"1 of the test split's dives have no frames file"):
+        train(_cfg(broken, "train.epochs=1"), tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()  # not one epoch trained
+    with pytest.raises(DataError, match="its dives hold 103 frames, fewer than the 192 the clips read"):
+        train(_cfg(root, "model.clip_len=32", "data.frames=206", "data.clips=6"), tmp_path / "run", quiet=True)
+
+
+def test_an_error_in_a_loader_worker_is_one_line():
+    from torch.utils.data import DataLoader, Dataset
+
+    from aqa_cli.errors import DataError
+
+    class Broken(Dataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            raise DataError("corrupt frames file x.npy: cut short")
+
+    with pytest.raises(DataError) as info:
+        next(iter(DataLoader(Broken(), num_workers=1)))
+    assert str(info.value) == "corrupt frames file x.npy: cut short"

@@ -21,6 +21,7 @@ from aqa_cli import dive
 from aqa_cli.config import DataConfig, ModelConfig
 from aqa_cli.datasets.layout import DatasetRoot, Sample
 from aqa_cli.dive import HEADS
+from aqa_cli.errors import DataError
 from aqa_cli.text import Vocabulary
 from aqa_cli.transforms import resize, sample_clips
 
@@ -77,6 +78,17 @@ class FramesDataset(Dataset):
         self.root = root
         self.samples = root.split(split)
         self.split = split
+        # Checked here, before any training: a missing file or too short a window found in a DataLoader
+        # worker, or only at test time after hours of training, would cost the run.
+        missing = [s.id for s in self.samples if not root.frames_path(s.id).is_file()]
+        if missing:
+            raise DataError(f"{root.root}: {len(missing)} of the {split} split's dives have no frames file, e.g. "
+                            f"{root.frames_path(missing[0])}", hint="run the dataset's preprocess step")
+        need = data.clips * model.clip_len * data.stride
+        if self.samples and need > root.info.frames + root.info.pad:
+            raise DataError(f"{root.root}: its dives hold {root.info.frames} frames, fewer than the {need} the clips "
+                            f"read (data.clips {data.clips} x model.clip_len {model.clip_len} x data.stride {data.stride})",
+                            hint=f"--set data.frames={root.info.frames} and a data.clips whose clips fit in it")
         self.data = data
         self.model = model
         self.vocab = vocab
