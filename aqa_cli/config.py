@@ -154,7 +154,7 @@ def available_configs() -> list[str]:
 def load_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Read a shipped config by name or a YAML file by path, then apply `key=value` overrides."""
     path = Path(name_or_path)
-    if not path.suffix:
+    if not path.suffix and len(path.parts) == 1 and not str(name_or_path).startswith("."):  # a name, not ./smoke
         path = CONFIG_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
             raise ConfigError(

@@ -59,3 +59,19 @@ def test_yaml_file_round_trip_and_errors(tmp_path):
         load_config("nope")
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_file_errors_name_the_file_key_and_line(tmp_path, monkeypatch):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  epochs: one\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: train\.epochs: expected int, got 'one'"):
+        load_config(path)
+    path.write_text("train:\n  epochs: 3\n  lr: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML at line \d+, column \d+"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"--set train\.epochs: expected int, got 'x'"):
+        apply_overrides(RunConfig(), ["train.epochs=x"])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "smoke").write_text("train:\n  epochs: 7\n")  # a file named like a shipped config
+    assert load_config("./smoke").train.epochs == 7
+    assert load_config("smoke").train.epochs != 7
