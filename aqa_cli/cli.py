@@ -104,8 +104,8 @@ def score(
         "--output", "-o", help="Write the output here instead of stdout; a CSV is resumable.",
         show_default=False)] = None,
     csv_file: Annotated[Optional[Path], typer.Option(
-        "--csv", help="Also write a resumable CSV here: rerun to skip videos already in it (same path, size "
-        "and mtime, kept in FILE.aqa-resume.jsonl).",
+        "--csv", help="Also write a resumable CSV here: rerun to skip videos already in it (same file, size, "
+        "mtime, weights and options, kept in FILE.aqa-resume.jsonl); a video scored again replaces its row.",
         show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders' subfolders too.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")] = False,
