@@ -473,7 +473,7 @@ def preprocess(
     root: Annotated[Path, typer.Option("--root", help="Dataset root filled by `aqa data download`.",
                                        show_default=False)],
     workers: Annotated[int, typer.Option("--workers", min=1, help="Videos decoded in parallel.")] = 1,
-    size: Annotated[str, typer.Option("--size", help="Stored frame size WIDTHxHEIGHT.")] = "171x128",
+    size: Annotated[str, typer.Option("--size", help="Stored frame size WIDTHxHEIGHT (32-1920 x 32-1080).")] = "171x128",
 ) -> None:
     """Cut dives from source videos into frame arrays of the common dataset root.
 
@@ -514,12 +514,12 @@ def synth(
                                          show_default=False)],
     count: Annotated[int, typer.Option("--count", "-n", help="Number of dives.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same set.")] = 0,
-    size: Annotated[str, typer.Option("--size", help="Stored frame size WIDTHxHEIGHT.")] = "171x128",
-    frames: Annotated[int, typer.Option("--frames", help="Frames per dive (the sample window).")] = 103,
-    fps: Annotated[float, typer.Option("--fps", help="Frame rate of the clips.")] = 25.0,
+    size: Annotated[str, typer.Option("--size", help="Stored frame size WIDTHxHEIGHT (32-1920 x 32-1080).")] = "171x128",
+    frames: Annotated[int, typer.Option("--frames", help="Frames per dive (the sample window; 8-1000).")] = 103,
+    fps: Annotated[float, typer.Option("--fps", help="Frame rate of the clips (1-240).")] = 25.0,
     heights: Annotated[str, typer.Option("--heights", help="Comma-separated heights to draw dives from "
                                          "(1m, 3m, 5m, 7.5m, 10m).")] = "1m,3m,10m",
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes (at most one per CPU).")] = 1,
     preview: Annotated[Optional[Path], typer.Option(
         "--preview", help="Also write a contact sheet PNG (frames of several dives).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing SynDive root.")] = False,
