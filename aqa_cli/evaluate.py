@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from aqa_cli import dive, metrics
-from aqa_cli.datasets.layout import DatasetRoot, Sample
+from aqa_cli.datasets.layout import DatasetRoot, Sample, check_writable
 from aqa_cli.dive import HEADS
 from aqa_cli.text import Vocabulary
 
@@ -251,7 +251,7 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     from aqa_cli.weights import find_weights, load_checkpoint, model_from_checkpoint
 
     if predictions is not None:  # checked before minutes of evaluation, not after
-        _check_writable(Path(predictions))
+        check_writable(Path(predictions), "--predictions")
     dev = resolve_device(device)
     ckpt = load_checkpoint(find_weights(weights))  # a file, or a name as `aqa score --weights` takes
     model = model_from_checkpoint(ckpt).to(dev)
@@ -271,19 +271,6 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     if predictions is not None:
         _write_csv(Path(predictions), prediction_rows(pred, ds.samples))
     return report
-
-
-def _check_writable(path: Path) -> None:
-    """UsageError unless `path` can be written: not a folder, its nearest existing folder writable."""
-    import os
-
-    from aqa_cli.errors import UsageError
-
-    if path.is_dir():
-        raise UsageError(f"--predictions {path}: is a folder; give a CSV file name")
-    parent = next(p for p in path.absolute().parents if p.exists())
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise UsageError(f"--predictions {path}: cannot write there ({parent} is not a writable folder)")
 
 
 def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aqa_cli.datasets.layout import atomic_write_bytes
+from aqa_cli.datasets.layout import atomic_write_bytes, check_writable
 from aqa_cli.errors import WeightsError
 
 CHECKPOINT_FORMAT = 1
@@ -391,11 +391,7 @@ def import_c3d(pickle_path: str | Path, out: str | Path) -> dict[str, Any]:
     from aqa_cli.errors import UsageError
 
     path, out = Path(pickle_path), Path(out)
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a folder: give a file name, e.g. {out / 'c3d-sports1m.pt'}")
-    parent = next(p for p in out.absolute().parents if p.exists())  # checked before reading a 300 MB file
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise UsageError(f"cannot write {out}: {parent} is not a writable folder")
+    check_writable(out, "--out")  # before reading a 300 MB file
     blob = _read_state_dict(path)
     if not isinstance(blob, dict):
         raise WeightsError(f"{path}: expected a pickled state dict, found {type(blob).__name__}")

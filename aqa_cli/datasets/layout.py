@@ -245,6 +245,16 @@ def save_frames(path: str | Path, frames: np.ndarray) -> None:
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
+def check_writable(path: Path, flag: str) -> None:
+    """UsageError naming `flag` unless a file can be written at `path`: not a folder, and its nearest
+    existing parent a writable folder. For outputs checked before minutes of work, not after."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder: give a file name")
+    parent = next(p for p in path.absolute().parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"{flag} {path}: cannot write there ({parent} is not a writable folder)")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
