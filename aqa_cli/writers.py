@@ -15,10 +15,12 @@ Every format carries the same record (`scoring.FIELDS`, in that order): JSON key
 Missing values are JSON null and empty CSV cells. CSV writes `true` / `false` for armstand.
 
 **Resume.** `ResumableCsv(path, settings)` appends to an existing aqa CSV. Next to it,
-`<path>.aqa-resume.jsonl` holds one line per row, line i for row i: {"video", "path" (absolute), "size"
-(bytes), "mtime_ns", "settings" (weights' sha256, height, DD, clips), and the panel's "probabilities"
-and "dd_from"}. It is written and flushed *before* the CSV row, so an interrupted run can leave a state
-line without its row but never a row without its state. A row is reused (the input is not scored
+`<path>.aqa-resume.jsonl` holds one line per row: {"video", "path" (absolute), "size" (bytes),
+"mtime_ns", "settings" (weights' sha256, height, DD, clips), and the panel's "probabilities" and
+"dd_from"}. It is written and flushed *before* the CSV row, so an interrupted run can leave a state
+line without its row but never a row without its state; rows and state lines of one video name come in
+the same order, which is how they are matched (a row deleted or rows sorted by hand lose only their own
+state). A row is reused (the input is not scored
 again) when its file still has the size and mtime it was scored at, the settings are the same, and it
 has no error. Every other row stays in the file until its input is scored again, and then the new row
 takes its place: a file that is offline today, or was scored from another folder under the same name,
@@ -35,6 +37,7 @@ import csv
 import io
 import json
 import os
+from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
@@ -67,7 +70,8 @@ def csv_cells(result: ScoreResult) -> list[str]:
 
 
 def from_csv_row(row: dict[str, str]) -> ScoreResult:
-    """Rebuild a result from a CSV row written by `csv_cells` (used to re-emit resumed rows)."""
+    """Rebuild a result from a CSV row written by `csv_cells` (used to re-emit resumed rows); ValueError
+    for a cell that is not its column's type."""
     values: dict[str, Any] = {}
     for name in FIELDS:
         text = row.get(name, "")
@@ -78,10 +82,21 @@ def from_csv_row(row: dict[str, str]) -> ScoreResult:
         elif name in INTS:
             values[name] = int(text)
         elif name == "armstand":
-            values[name] = text == "true"
+            if text.lower() not in ("true", "false"):  # a spreadsheet may save TRUE / FALSE
+                raise ValueError(f"armstand {text!r}: expected true or false")
+            values[name] = text.lower() == "true"
         else:
             values[name] = text
     return ScoreResult(**values)
+
+
+def _complete(cells: list[str]) -> bool:
+    """Whether a CSV row (the last, without its newline) holds every column in readable form."""
+    try:
+        from_csv_row(dict(zip(FIELDS, cells)))
+    except ValueError:
+        return False
+    return len(cells) == len(FIELDS)
 
 
 class CsvWriter:
@@ -208,11 +223,7 @@ class ResumableCsv:
         """The existing rows, each with its state line (None when it has none) and whether to rewrite."""
         if not self.path.exists() or self.path.stat().st_size == 0:
             return [], [], False
-        try:
-            text = self.path.read_text(encoding="utf-8-sig")  # -sig: a spreadsheet may add a BOM
-        except (UnicodeDecodeError, OSError) as exc:
-            raise UsageError(f"{self.path}: cannot read it as an aqa score CSV ({exc})",
-                             hint="choose another file or delete it") from None
+        text, rewrite = self._read_text()
         reader = csv.reader(io.StringIO(text))
         header = next(reader, None)
         if header is None or tuple(header) != FIELDS:
@@ -220,10 +231,10 @@ class ResumableCsv:
                              "choose another file or delete it")
         rows, lines = [], []
         for cells in reader:
-            rows.append(cells)
-            lines.append(reader.line_num)
-        rewrite = False
-        if rows and not text.endswith("\n"):
+            if cells:  # a blank line (a spreadsheet's last one) is no row
+                rows.append(cells)
+                lines.append(reader.line_num)
+        if rows and not text.endswith("\n") and not _complete(rows[-1]):
             rows.pop()  # the last row was cut off mid-write: its input is scored again
             rewrite = True
         for cells, line in zip(rows, lines):
@@ -235,21 +246,38 @@ class ResumableCsv:
             except ValueError as exc:
                 raise UsageError(f"{self.path}, line {line}: {exc}",
                                  hint="fix or delete that row (its video is then scored again)") from None
-        # State line i belongs to row i: each state line is written just before its row.
-        states: list[dict[str, Any] | None] = []
+        # Each state line is written just before its row, so rows and state lines of one video name
+        # come in the same order: row k of a name takes that name's k-th state line. Matching by name,
+        # not by position, a row deleted or rows sorted in a spreadsheet cost only their own state.
+        by_video: dict[str, deque[dict[str, Any]]] = {}
+        count = 0
         if self.state_path.exists():
             for line in self.state_path.read_text(encoding="utf-8", errors="replace").splitlines():
+                count += 1
                 try:
                     entry = json.loads(line)
-                    ok = isinstance(entry, dict) and {"video", "path", "size", "mtime_ns"} <= set(entry)
                 except json.JSONDecodeError:
-                    ok = False
-                states.append(entry if ok else None)
-        if len(states) != len(rows):
+                    continue
+                if isinstance(entry, dict) and {"video", "path", "size", "mtime_ns"} <= set(entry):
+                    by_video.setdefault(entry["video"], deque()).append(entry)
+        if count != len(rows):
             rewrite = True  # e.g. a state line whose row was never written
-        states = [s if s and s["video"] == cells[0] else None
-                  for s, cells in zip(states + [None] * len(rows), rows)]
+        states = [by_video[cells[0]].popleft() if by_video.get(cells[0]) else None for cells in rows]
         return rows, states, rewrite
+
+    def _read_text(self) -> tuple[str, bool]:
+        """The CSV's text (a spreadsheet's BOM dropped) and whether its last line had to be cut: a row
+        cut off mid-write can end inside a multi-byte character (½ in a description)."""
+        try:
+            raw = self.path.read_bytes()
+            return raw.decode("utf-8-sig"), False
+        except UnicodeDecodeError as exc:
+            if b"\n" not in raw[exc.start:]:  # the bad byte is on the last, unfinished line
+                return raw[: raw.rfind(b"\n") + 1].decode("utf-8-sig", errors="replace"), True
+            raise UsageError(f"{self.path}: not UTF-8 text, so not an aqa score CSV ({exc.reason} at byte "
+                             f"{exc.start})", hint="choose another file or delete it") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {self.path}: {exc.strerror}") from None
 
     def _compact(self) -> None:
         """Rewrite both files atomically: each input's newest row, in the order inputs first appeared."""
@@ -356,6 +384,8 @@ class ScoreJob:
                 continue
             if path.is_dir():
                 raise UsageError(f"{flag} {path} is a folder: give a file name, e.g. {path / 'scores.csv'}")
+            if path.name.endswith(STATE_SUFFIX):
+                raise UsageError(f"{flag} {path} is a resumable CSV's state file: give the CSV's own name")
             if os.path.abspath(path) in inputs or path.suffix.lower() in scoring.VIDEO_SUFFIXES:
                 raise UsageError(f"{flag} {path} is a video's name: the output would overwrite it",
                                  hint="give the output its own name, e.g. -o scores.csv")

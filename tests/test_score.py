@@ -113,6 +113,7 @@ def test_outputs_never_overwrite_inputs(tmp_path, clip, ckpt):
                       (["-o", str(tmp_path / "new.mp4")], "is a video's name"),
                       (["--csv", str(video)], "is a video's name"),
                       (["-o", str(tmp_path)], "is a folder"),
+                      (["-o", str(tmp_path / "s.csv.aqa-resume.jsonl")], "state file"),
                       (["-f", "json", "-o", str(tmp_path / "s.csv"), "--csv", str(tmp_path / "s.csv")], "same file")):
         code, _, _, res = score(str(video), *args, ckpt=ckpt)
         assert code == 2 and why in str(res.exception), (args, res.exception)

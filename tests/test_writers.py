@@ -229,7 +229,7 @@ def test_damaged_rows_are_refused_with_their_line(tmp_path):
             writers.ResumableCsv(out, SETTINGS)
         assert out.read_text() == damaged  # refused, not rewritten
     out.write_bytes(text.encode() + b"\xff\xfe\n")
-    with pytest.raises(UsageError, match="cannot read it as an aqa score CSV"):
+    with pytest.raises(UsageError, match="not UTF-8 text, so not an aqa score CSV"):
         writers.ResumableCsv(out, SETTINGS)
 
 
@@ -251,3 +251,45 @@ def test_foreign_csv_is_refused(tmp_path):
     with pytest.raises(UsageError, match="not an aqa score CSV"):
         writers.ResumableCsv(out)
     assert out.read_text() == "name,score\nx,1\n"
+
+
+def test_spreadsheet_edits_keep_every_row(tmp_path):
+    """Saved without a final newline, with a blank last line, TRUE/FALSE, CRLF, a row deleted or rows
+    sorted: no row is dropped and only an edited row's own video is scored again."""
+    a, b, c = make_files(tmp_path, 3)
+    out = tmp_path / "out.csv"
+    w = writers.ResumableCsv(out, SETTINGS)
+    for v, score in ((a, 50.0), (b, 60.0), (c, 70.0)):
+        w.write(good(v, score=score))
+    w.close()
+    text = out.read_text()
+    for edited in (text.rstrip("\n"), text + "\n", text.replace(",false,", ",FALSE,"),
+                   text.replace("\n", "\r\n").rstrip("\r\n")):
+        out.write_bytes(edited.encode())
+        w = writers.ResumableCsv(out, SETTINGS)
+        assert [w.done(v).final_score for v in (a, b, c)] == [50.0, 60.0, 70.0]
+        assert w.done(a).armstand is False
+        w.close()
+    lines = text.splitlines(keepends=True)
+    out.write_text(lines[0] + lines[3] + lines[1])  # b's row deleted, c sorted before a
+    w = writers.ResumableCsv(out, SETTINGS)
+    assert (w.done(a).final_score, w.done(b), w.done(c).final_score) == (50.0, None, 70.0)
+    w.close()
+    out.write_text(text.replace(",false,", ",maybe,", 1))
+    with pytest.raises(UsageError, match="line 2: armstand 'maybe'"):
+        writers.ResumableCsv(out, SETTINGS)
+
+
+def test_a_row_cut_inside_a_character_is_dropped_alone(tmp_path):
+    a, b = make_files(tmp_path, 2)
+    out = tmp_path / "out.csv"
+    w = writers.ResumableCsv(out, SETTINGS)
+    w.write(good(a))
+    w.write(good(b))
+    w.close()
+    raw = out.read_bytes()
+    out.write_bytes(raw[: raw.rindex("½".encode()) + 1])  # the last row ends inside "½"
+    w = writers.ResumableCsv(out, SETTINGS)
+    assert w.done(a) is not None and w.done(b) is None
+    w.close()
+    assert [r["video"] for r in read_rows(out)] == [a]
