@@ -228,45 +228,56 @@ def from_dict(cls: type, data: dict, where: str = "config") -> Any:
     return cls(**kwargs)
 
 
-# Numeric keys and the values they accept: (lowest, highest, whether highest itself is allowed, what the
-# value means). `check_values` refuses the rest before training starts, not as a torch error later.
-INF = float("inf")
-RANGES: dict[str, tuple[float, float, bool, str]] = {
-    **{f"model.{k}": (1, INF, False, "") for k in ("clip_len", "width_divisor", "feature_dim", "caption_hidden",
-                                                     "caption_embed", "caption_layers", "caption_max_len")},
-    "model.crop_size": (8, INF, False, "pixels"),
-    **{f"model.{k}": (0, 1, False, "a probability") for k in ("dropout", "execution_dropout", "caption_dropout")},
-    **{f"data.{k}": (1, INF, False, "") for k in ("frames", "clips", "stride", "caption_max_len")},
-    **{f"data.{k}": (0, INF, False, "frames") for k in ("jitter", "shift")},
-    "data.workers": (0, INF, False, "loader processes; 0 loads in the main process"),
-    "data.hflip": (0, 1, True, "a probability"),
-    "data.scale": (0, 1, False, "0.15: crops of 0.85x to 1.15x"),
-    "data.speed": (0, 1, False, "a rate spread; 0.1: 0.9x to 1.1x"),
-    "data.color": (0, 1, False, "a gain spread; 0.2: 0.8x to 1.2x"),
-    "train.epochs": (1, INF, False, ""),
-    "train.batch_size": (1, INF, False, ""),
-    **{f"train.{k}": (0, INF, False, "0: off") for k in ("weight_decay", "rank_weight", "rules_weight", "max_minutes",
-                                                          "limit_batches", "grad_clip", "sam_rho")},
-    **{f"train.{k}": (0, INF, False, "a loss weight") for k in ("score_mse", "score_l1", "execution_weight",
-                                                                 "cls_weight", "fault_weight", "caption_weight")},
-    "train.label_smoothing": (0, 1, False, ""),
-    "train.ema": (0, 1, False, "a decay per step; 0 turns the average off"),
+# Numeric keys, the values they accept (an interval, "inf" for no upper bound) and what the value means.
+# `check_values` refuses the rest before training starts, not as a torch error (or a NaN loss) later.
+RANGES: dict[str, tuple[str, str]] = {
+    **{f"model.{k}": (f"[1, {hi}]", "") for k, hi in (("clip_len", 512), ("width_divisor", 64), ("feature_dim", 65536),
+                                                      ("caption_hidden", 8192), ("caption_embed", 8192),
+                                                      ("caption_layers", 8), ("caption_max_len", 1000))},
+    "model.crop_size": ("[8, 1080]", "pixels"),
+    **{f"model.{k}": ("[0, 1)", "a probability") for k in ("dropout", "execution_dropout", "caption_dropout")},
+    **{f"data.{k}": ("[1, inf)", "") for k in ("frames", "clips", "stride", "caption_max_len")},
+    **{f"data.{k}": ("[0, inf)", "frames") for k in ("jitter", "shift")},
+    "data.workers": ("[0, inf)", "loader processes; 0 loads in the main process"),
+    "data.hflip": ("[0, 1]", "a probability"),
+    "data.scale": ("[0, 1)", "0.15: crops of 0.85x to 1.15x"),
+    "data.speed": ("[0, 1)", "a rate spread; 0.1: 0.9x to 1.1x"),
+    "data.color": ("[0, 1)", "a gain spread; 0.2: 0.8x to 1.2x"),
+    "train.epochs": ("[1, inf)", ""),
+    "train.batch_size": ("[1, 4096]", ""),
+    "train.lr": ("(0, 10]", "a learning rate"),
+    "train.seed": ("[0, inf)", ""),
+    **{f"train.{k}": ("[0, inf)", "0: off") for k in ("weight_decay", "rank_weight", "rules_weight", "max_minutes",
+                                                       "limit_batches", "grad_clip", "sam_rho")},
+    **{f"train.{k}": ("[0, inf)", "a loss weight") for k in ("score_mse", "score_l1", "execution_weight",
+                                                              "cls_weight", "fault_weight", "caption_weight")},
+    "train.label_smoothing": ("[0, 1)", ""),
+    "train.ema": ("[0, 1)", "a decay per step; 0 turns the average off"),
 }
 
 
 def check_values(cfg: RunConfig) -> None:
-    """Raise ConfigError naming the first key in RANGES whose value is out of range (or NaN); train.lr
-    must be positive."""
+    """Raise ConfigError naming the first key in RANGES whose value is outside its interval (or NaN); also
+    data.mean must be finite and data.std positive, and model.classes must name heads with at least the
+    classes the datasets' labels use (DEFAULT_CLASSES)."""
     import math
 
-    for key, (lo, hi, hi_ok, meaning) in RANGES.items():
+    for key, (interval, meaning) in RANGES.items():
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)
-        if not (math.isfinite(value) and lo <= value and (value < hi or (hi_ok and value == hi))):
-            interval = f"[{lo:g}, {hi:g}{']' if hi_ok else ')'}" if hi < INF else f">= {lo:g}"
-            raise ConfigError(f"{key}={value}: expected {interval}" + (f" ({meaning})" if meaning else ""))
-    if not (math.isfinite(cfg.train.lr) and cfg.train.lr > 0):
-        raise ConfigError(f"train.lr={cfg.train.lr}: expected a learning rate > 0")
+        lo, hi = (float(x) for x in interval[1:-1].split(","))
+        inside = (lo <= value if interval[0] == "[" else lo < value) and (value <= hi if interval[-1] == "]" else value < hi)
+        if not (math.isfinite(value) and inside):
+            shown = f">= {lo:g}" if hi == math.inf else interval
+            raise ConfigError(f"{key}={value}: expected {shown}" + (f" ({meaning})" if meaning else ""))
+    if not all(math.isfinite(m) for m in cfg.data.mean) or not all(math.isfinite(v) and v > 0 for v in cfg.data.std):
+        raise ConfigError(f"data.mean={list(cfg.data.mean)}, data.std={list(cfg.data.std)}: expected finite means "
+                          "and standard deviations > 0 (per RGB channel, of pixels in [0, 1])")
+    for head, n in cfg.model.classes.items():
+        if head not in DEFAULT_CLASSES:
+            raise ConfigError(f"model.classes: unknown head {head!r}{_did_you_mean(head, list(DEFAULT_CLASSES))}")
+        if n < DEFAULT_CLASSES[head]:
+            raise ConfigError(f"model.classes.{head}={n}: the labels use {DEFAULT_CLASSES[head]} classes")
 
 
 def _field_types(cls: type) -> dict[str, Any]:

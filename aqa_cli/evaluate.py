@@ -250,10 +250,11 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     from aqa_cli.train import resolve_device
     from aqa_cli.weights import find_weights, load_checkpoint, model_from_checkpoint
 
+    weights_path = find_weights(weights)  # a file, or a name as `aqa score --weights` takes
     if predictions is not None:  # checked before minutes of evaluation, not after
-        check_writable(Path(predictions), "--predictions")
+        _check_predictions(str(predictions), weights_path, Path(data_root))
     dev = resolve_device(device)
-    ckpt = load_checkpoint(find_weights(weights))  # a file, or a name as `aqa score --weights` takes
+    ckpt = load_checkpoint(weights_path)
     model = model_from_checkpoint(ckpt).to(dev)
     root = DatasetRoot(data_root)
     mcfg = from_dict(ModelConfig, ckpt["model_config"], where="checkpoint model_config")
@@ -271,6 +272,23 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     if predictions is not None:
         _write_csv(Path(predictions), prediction_rows(pred, ds.samples))
     return report
+
+
+def _check_predictions(text: str, weights: Path, data_root: Path) -> None:
+    """UsageError unless the predictions CSV can be written at `text` without replacing an input: the
+    weights, or anything inside the dataset root (its annotations, a video)."""
+    import os
+
+    from aqa_cli.errors import UsageError
+
+    if text.endswith(("/", os.sep)):
+        raise UsageError(f"--predictions {text}: names a folder; give a CSV file name")
+    path = Path(text)
+    check_writable(path, "--predictions")
+    target = path.resolve()
+    if target == weights.resolve() or data_root.resolve() in target.parents:
+        raise UsageError(f"--predictions {text}: would overwrite an input (the weights or a file of the dataset)",
+                         hint="write the rows outside the dataset root, e.g. --predictions rows.csv")
 
 
 def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:

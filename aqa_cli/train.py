@@ -376,9 +376,11 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                              f"what {last_path} was trained with",
                              hint="resume with the same --config and model/data --set overrides")
         trained_on = (ckpt.get("data") or {}).get("name"), (ckpt.get("data") or {}).get("train_samples")
-        if trained_on != (root.info.name, len(train_samples)):
+        same_words = vocab is None or list(vocab.words) == list(ckpt.get("vocab") or [])  # from the train captions
+        if trained_on != (root.info.name, len(train_samples)) or not same_words:
             raise UsageError(f"--resume: {root.root} is not the dataset {last_path} was trained on "
-                             f"({trained_on[0]}, {trained_on[1]} training dives)")
+                             f"({trained_on[0]}, {trained_on[1]} training dives"
+                             f"{'' if same_words else ', other training captions'})")
         model.load_state_dict(ckpt.get("trained_model", ckpt["model"]))
         if ema is not None:
             if "trained_model" not in ckpt:
@@ -480,6 +482,10 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                 if t.max_minutes > 0 and _over_budget(time.monotonic() - started > t.max_minutes * 60,
                                                       dist_info.world, dev):
                     stopped_early = True
+                    if dist_info.main:
+                        display.shorten(epoch + 1, f"train.max_minutes {t.max_minutes:g}: the time is up; stopping during "
+                                        f"epoch {epoch + 1} of {horizon} (after {step + 1} of {batches} batches; "
+                                        "report.json: stopped_early)")
                     break
             if sched is not None:
                 sched.step()

@@ -208,6 +208,11 @@ def test_eval_checks_outputs_and_splits_before_running(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(UsageError, match="is not a writable folder"):
         evaluate_checkpoint(best, root, predictions=tmp_path / "file" / "rows.csv")
+    for target in (best, root / "annotations.jsonl", root / "rows.csv"):
+        with pytest.raises(UsageError, match="would overwrite an input"):
+            evaluate_checkpoint(best, root, predictions=target)
+    with pytest.raises(UsageError, match="names a folder"):
+        evaluate_checkpoint(best, root, predictions=f"{tmp_path}/new/")
     (root / "splits" / "test.txt").write_text("")
     with pytest.raises(UsageError, match="the test split is empty"):
         evaluate_checkpoint(best, root, device="cpu")

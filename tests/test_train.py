@@ -145,8 +145,8 @@ def test_clips_that_do_not_fit_the_window_are_a_usage_error(root, tmp_path):
     ("data.color=1.0", r"data\.color=1\.0: expected \[0, 1\) \(a gain spread"),
     ("data.color=-0.1", r"data\.color=-0\.1: expected \[0, 1\)"),
     ("train.sam_rho=-0.1", r"train\.sam_rho=-0\.1: expected >= 0 \(0: off\)"),
-    ("train.epochs=0", r"train\.epochs=0: expected >= 1"), ("train.batch_size=0", r"train\.batch_size=0: expected >= 1"),
-    ("train.lr=-1", r"train\.lr=-1\.0: expected a learning rate > 0"), ("train.lr=.nan", "train.lr=nan"),
+    ("train.epochs=0", r"train\.epochs=0: expected >= 1"), ("train.batch_size=0", r"train\.batch_size=0: expected \[1, 4096\]"),
+    ("train.lr=-1", r"train\.lr=-1\.0: expected \(0, 10\] \(a learning rate\)"), ("train.lr=.nan", "train.lr=nan"),
     ("model.dropout=2", r"model\.dropout=2\.0: expected \[0, 1\)"), ("data.workers=-1", r"data\.workers=-1: expected >= 0"),
     ("data.jitter=-5", r"data\.jitter=-5: expected >= 0"), ("data.hflip=2", r"data\.hflip=2\.0: expected \[0, 1\]"),
     ("train.ema=1", r"train\.ema=1\.0: expected \[0, 1\)"),
@@ -502,3 +502,47 @@ def test_an_error_in_a_loader_worker_is_one_line():
     with pytest.raises(DataError) as info:
         next(iter(DataLoader(Broken(), num_workers=1)))
     assert str(info.value) == "corrupt frames file x.npy: cut short"
+
+
+def test_a_run_stopped_by_max_minutes_mid_epoch_says_so(root, tmp_path, monkeypatch, capsys):
+    import itertools
+    import types
+
+    import aqa_cli.train as train_module
+
+    ticks = itertools.count(step=100)  # every clock reading 100 s later: the first step is past 1 minute
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(monotonic=lambda: float(next(ticks))))
+    report = train(_cfg(root, "train.epochs=3", "train.max_minutes=1"), tmp_path, quiet=True)
+    assert report["stopped_early"] and [e["epoch"] for e in _epochs(tmp_path)] == [0]
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the time is up; stopping during epoch 1 of 3 (after 1 of 4 batches" in err
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("train.seed=-1", r"train\.seed=-1: expected >= 0"), ("train.lr=1e300", r"train\.lr=1e\+300: expected \(0, 10\]"),
+    ("model.feature_dim=100000000", r"model\.feature_dim=100000000: expected \[1, 65536\]"),
+    ("model.classes={position: 2}", r"model\.classes\.position=2: the labels use 3 classes"),
+    ("model.classes={foo: 3}", r"model\.classes: unknown head 'foo'"),
+    ("data.std=[0, 0, 0]", r"expected finite means and standard deviations > 0"),
+    ("data.mean=[.nan, 0, 0]", r"expected finite means"),
+])
+def test_more_values_that_used_to_fail_inside_torch(root, tmp_path, bad, why):
+    with pytest.raises(UsageError, match=why):
+        train(_cfg(root, bad), tmp_path / "run", quiet=True)
+
+
+def test_resume_on_another_dataset_of_the_same_size_is_refused(root, tmp_path):
+    import json as json_module
+
+    run = tmp_path / "run"
+    train(_cfg(root, "train.epochs=1", "train.limit_batches=1"), run, quiet=True)
+    other = make_root(tmp_path / "other")
+    lines = (other / "annotations.jsonl").read_text().splitlines()
+    recaptioned = []
+    for line in lines:
+        record = json_module.loads(line)
+        record["commentary"] = "a different caption " + record["id"]
+        recaptioned.append(json_module.dumps(record))
+    (other / "annotations.jsonl").write_text("\n".join(recaptioned) + "\n")
+    with pytest.raises(UsageError, match="other training captions"):
+        train(_cfg(other, "train.epochs=2"), run, quiet=True, resume=True)
