@@ -57,6 +57,10 @@ class ModelConfig:
     # C3D MTL only: more dropout on the feature the execution head reads, after `dropout` (0.375 after
     # 0.2 keeps half of it, as dropout 0.5 does) while the dive heads read it with `dropout` alone.
     execution_dropout: float = 0.0
+    # C3D MTL only: read execution as a distribution over this many values evenly spaced on [0, 30] (61:
+    # every half point), trained against a Gaussian around the judged execution (train.execution_sigma)
+    # as USDL (Tang et al., CVPR 2020) does for the score; 0: one regressed number (MSE + L1).
+    execution_bins: int = 0
     caption: bool = True  # MTL only: include the S2VT-style captioner
     caption_hidden: int = 512
     caption_embed: int = 512
@@ -109,6 +113,7 @@ class TrainConfig:
     score_mse: float = 1.0  # weight of the MSE term on the score
     score_l1: float = 1.0  # weight of the L1 term on the score
     execution_weight: float = 1.0  # weight of MSE + L1 on execution (MTL models with that head)
+    execution_sigma: float = 1.5  # model.execution_bins: sd, in points, of the Gaussian target around the judged value
     # Weight of a pairwise ranking loss on execution (0: off): over the batch's pairs of dives with
     # different execution, log(1 + exp(-(e_i - e_j) / s)) for the one judged higher (i), s a quarter of
     # the train split's sd. Spearman scores the order; MSE + L1 weigh the few failed dives most.
@@ -252,6 +257,8 @@ RANGES: dict[str, tuple[str, str]] = {
     **{f"train.{k}": ("[0, inf)", "a loss weight") for k in ("score_mse", "score_l1", "execution_weight",
                                                               "cls_weight", "fault_weight", "caption_weight")},
     "train.label_smoothing": ("[0, 1)", ""),
+    "train.execution_sigma": ("(0, 30]", "points of execution"),
+    "model.execution_bins": ("[0, 1000]", "0: one regressed number"),
     "train.ema": ("[0, 1)", "a decay per step; 0 turns the average off"),
 }
 

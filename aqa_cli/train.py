@@ -139,7 +139,12 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
     loss, parts = score_loss, {"score": score_loss.item()}
     if "execution" in out:
         known = torch.isfinite(batch["execution"])
-        if known.any():
+        if known.any() and "execution_logits" in out:
+            exec_loss = distribution_loss(out["execution_logits"][known], batch["execution"][known],
+                                          t.execution_sigma)
+            loss = loss + t.execution_weight * exec_loss
+            parts["execution"] = exec_loss.item()
+        elif known.any():
             exec_loss = regression(out["execution"][known], batch["execution"][known], exec_scale)
             loss = loss + t.execution_weight * exec_loss
             parts["execution"] = exec_loss.item()
@@ -184,6 +189,19 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
         parts["caption"] = cap_loss.item()
     parts["loss"] = loss.item()
     return loss, parts
+
+
+def distribution_loss(logits, true, sigma: float):
+    """USDL's loss: KL(target || softmax(logits)), the target a Gaussian of sd `sigma` around each true
+    value over the K values the head spans, normalised over them. logits (B, K); true (B,); mean over B."""
+    import torch
+    import torch.nn.functional as F
+
+    from aqa_cli.models.heads import EXECUTION_RANGE
+
+    values = torch.linspace(*EXECUTION_RANGE, logits.shape[1], device=logits.device)
+    target = (-0.5 * ((values[None, :] - true[:, None].float()) / sigma) ** 2).softmax(1)
+    return F.kl_div(logits.float().log_softmax(1), target, reduction="batchmean")
 
 
 def pair_rank_loss(pred, true, scale: float):
@@ -341,7 +359,11 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     if not resume:
         _init_output_bias(getattr(model.heads, "score", None), float(scores.mean()))
         if execs.size:
-            _init_output_bias(getattr(model.heads, "execution", None), float(execs.mean()))
+            head = getattr(model.heads, "execution", None)
+            if hasattr(head, "init_around"):  # DistributionHead
+                head.init_around(float(execs.mean()), float(execs.std()))
+            else:
+                _init_output_bias(head, float(execs.mean()))
     model = model.to(dev)
     if dev.type == "cpu":
         model = model.to(memory_format=torch.channels_last_3d)

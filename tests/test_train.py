@@ -546,3 +546,48 @@ def test_resume_on_another_dataset_of_the_same_size_is_refused(root, tmp_path):
     (other / "annotations.jsonl").write_text("\n".join(recaptioned) + "\n")
     with pytest.raises(UsageError, match="other training captions"):
         train(_cfg(other, "train.epochs=2"), run, quiet=True, resume=True)
+
+
+def test_the_execution_distribution_head_and_its_loss():
+    from aqa_cli.models.heads import DistributionHead
+    from aqa_cli.train import distribution_loss
+
+    head = DistributionHead(4, 61, 0.0, 30.0)
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    values, logits = head(x)
+    assert logits.shape == (3, 61)
+    assert torch.allclose(values, logits.softmax(1) @ torch.linspace(0, 30, 61))
+    head.init_around(22.5, 2.0)  # starts at the train mean, as the one-number head does
+    with torch.no_grad():
+        head.fc.weight.zero_()
+        assert torch.allclose(head(x)[0], torch.full((3,), 22.5), atol=1e-3)
+    # Trained on its loss alone, the head's expectation goes to the targets.
+    targets = torch.tensor([12.0, 18.5, 27.0])
+    optim = torch.optim.Adam(head.parameters(), lr=0.05)
+    for _ in range(300):
+        optim.zero_grad()
+        distribution_loss(head(x)[1], targets, 1.0).backward()
+        optim.step()
+    assert torch.allclose(head(x)[0].detach(), targets, atol=0.3)
+    # KL(target || prediction) by hand: target a Gaussian of sd 1 over 0, 10, 20, 30 around 12.
+    values4 = torch.tensor([0.0, 10.0, 20.0, 30.0])
+    target = torch.exp(-0.5 * (values4 - 12.0) ** 2)
+    target = target / target.sum()
+    logits4 = torch.tensor([[0.0, 1.0, 0.5, -1.0]])
+    pred = logits4.softmax(1)[0]
+    kl = float((target * (target.clamp_min(1e-30).log() - pred.log())).sum())
+    assert float(distribution_loss(logits4, torch.tensor([12.0]), 1.0)) == pytest.approx(kl, rel=1e-5)
+    assert float(distribution_loss(target.clamp_min(1e-30).log()[None], torch.tensor([12.0]), 1.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_smoke_training_with_an_execution_distribution(root, tmp_path):
+    torch.set_num_threads(1)
+    train(_cfg(root, "train.epochs=2", "model.execution_bins=61"), tmp_path, quiet=True)
+    assert all(math.isfinite(e["train_execution"]) for e in _epochs(tmp_path))  # the KL, not MSE + L1
+    ckpt = load_checkpoint(tmp_path / "best.pt")
+    model = model_from_checkpoint(ckpt)
+    with torch.inference_mode():
+        out = model(torch.randn(2, 6, 3, 16, 16, 16))
+    assert out["execution_logits"].shape == (2, 61) and ((0 <= out["execution"]) & (out["execution"] <= 30)).all()
+    with pytest.raises(UsageError, match="model.execution_bins 1"):
+        train(_cfg(root, "model.execution_bins=1"), tmp_path / "other", quiet=True)

@@ -29,7 +29,7 @@ from aqa_cli.config import ModelConfig, from_dict
 from aqa_cli.errors import ConfigError
 from aqa_cli.models.c3d import C3D, C3D_WIDTHS, load_backbone_weights
 from aqa_cli.models.captioner import Captioner
-from aqa_cli.models.heads import ClassHeads, RegressionHead
+from aqa_cli.models.heads import EXECUTION_RANGE, ClassHeads, DistributionHead, RegressionHead
 from aqa_cli.models.mscadc import MSCADC_WIDTHS, MSCADCHeads, MSCADCTrunk
 
 BACKBONES = ("c3d", "mscadc")
@@ -41,7 +41,9 @@ class C3DAvgHeads(nn.Module):
 
     forward: pool5 maps (B, N, C, t, h, w) → {"score": (B,), "execution": (B,), "logits": {name: (B, K)},
     "faults": (B, F)} (execution, logits and the F = len(cfg.faults) standardised fault sizes only where
-    the config asks for them). The execution head reads the video feature through `execution_dropout`.
+    the config asks for them; with `execution_bins` also "execution_logits" (B, bins), the execution
+    being their distribution's expectation). The execution head reads the video feature through
+    `execution_dropout`.
     """
 
     def __init__(self, cfg: ModelConfig, in_features: int):
@@ -54,7 +56,10 @@ class C3DAvgHeads(nn.Module):
         self.fc6 = nn.Sequential(*norm, nn.Linear(in_features, cfg.feature_dim), nn.ReLU(inplace=True),
                                  nn.Dropout(cfg.dropout))
         self.score = RegressionHead(cfg.feature_dim)
-        self.execution = RegressionHead(cfg.feature_dim) if mtl and cfg.execution else None
+        self.execution = None
+        if mtl and cfg.execution:  # a distribution over the possible sums of three marks, or one number
+            self.execution = (DistributionHead(cfg.feature_dim, cfg.execution_bins, *EXECUTION_RANGE)
+                              if cfg.execution_bins else RegressionHead(cfg.feature_dim))
         self.execution_drop = nn.Dropout(cfg.execution_dropout)
         self.classes = ClassHeads(cfg.feature_dim, cfg.classes) if mtl else None
         self.faults = nn.Linear(cfg.feature_dim, len(cfg.faults)) if cfg.faults else None
@@ -69,6 +74,8 @@ class C3DAvgHeads(nn.Module):
         out: dict = {"score": self.score(video)}
         if self.execution is not None:
             out["execution"] = self.execution(self.execution_drop(video))
+            if isinstance(out["execution"], tuple):  # DistributionHead: the expectation and its logits
+                out["execution"], out["execution_logits"] = out["execution"]
         if self.classes is not None:
             out["logits"] = self.classes(video)
         if self.faults is not None:
@@ -227,6 +234,9 @@ def _check(cfg: ModelConfig) -> None:
     if not 0.0 <= cfg.execution_dropout < 1.0 or (cfg.execution_dropout and cfg.backbone != "c3d"):
         raise ConfigError(f"model.execution_dropout {cfg.execution_dropout}: a probability in [0, 1), and only "
                           "the c3d backbone's heads have it")
+    if cfg.execution_bins and (cfg.execution_bins < 2 or cfg.backbone != "c3d"):
+        raise ConfigError(f"model.execution_bins {cfg.execution_bins}: 0 (one number), or at least 2 values with "
+                          "the c3d backbone")
     if cfg.faults and (cfg.backbone != "c3d" or cfg.task != "mtl"):
         raise ConfigError("model.faults: only the c3d backbone's mtl model has a fault head",
                           hint="set model.faults=[]")
