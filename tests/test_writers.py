@@ -98,15 +98,18 @@ def read_rows(path):
         return list(csv.DictReader(fh))
 
 
+def write_csv(out, *results, settings=SETTINGS):
+    """A resumable CSV at `out` holding `results`, closed (what one finished run leaves)."""
+    w = writers.ResumableCsv(out, settings)
+    for result in results:
+        w.write(result)
+    w.close()
+
+
 def test_resume_reuses_scored_rows_and_replaces_failed_changed_and_cut_ones(tmp_path):
     a, b, c, d = make_files(tmp_path, 4)
     out = tmp_path / "out.csv"
-    w = writers.ResumableCsv(out, SETTINGS)
-    w.write(good(a))
-    w.write(good(b))
-    w.write(bad(c))
-    w.write(good(d))
-    w.close()
+    write_csv(out, good(a), good(b), bad(c), good(d))
 
     # b changes on disk after it was scored; d's row is cut off mid-write (no final newline).
     os.utime(b, ns=(1, 1))
@@ -136,9 +139,7 @@ def test_rows_of_inputs_not_in_this_run_are_kept(tmp_path):
     """A drive that is offline today, or another folder's videos: their rows stay."""
     a, b = make_files(tmp_path, 2)
     out = tmp_path / "out.csv"
-    w = writers.ResumableCsv(out, SETTINGS)
-    w.write(good(a))
-    w.close()
+    write_csv(out, good(a))
     os.rename(a, a + ".offline")
     w = writers.ResumableCsv(out, SETTINGS)
     assert w.done(a) is None
@@ -166,9 +167,7 @@ def test_the_same_name_in_two_folders_is_two_inputs(tmp_path, monkeypatch):
 def test_other_settings_rescore_and_replace_the_row(tmp_path):
     (a,) = make_files(tmp_path, 1)
     out = tmp_path / "out.csv"
-    w = writers.ResumableCsv(out, SETTINGS)
-    w.write(good(a))
-    w.close()
+    write_csv(out, good(a))
     for changed in ({**SETTINGS, "dd": 3.2}, {**SETTINGS, "weights_sha256": "other"}):
         w = writers.ResumableCsv(out, changed)
         assert w.done(a) is None
@@ -184,9 +183,7 @@ def test_a_killed_rerun_leaves_one_row_per_input(tmp_path):
     """Killed after writing a changed input's new row, before replacing the old one: the newest wins."""
     (a,) = make_files(tmp_path, 1)
     out = tmp_path / "out.csv"
-    w = writers.ResumableCsv(out, SETTINGS)
-    w.write(good(a))
-    w.close()
+    write_csv(out, good(a))
     os.utime(a, ns=(1, 1))
     w = writers.ResumableCsv(out, SETTINGS)
     w.write(good(a, score=50.0))
@@ -201,10 +198,7 @@ def test_a_killed_rerun_leaves_one_row_per_input(tmp_path):
 def test_rows_without_state_are_kept_until_rescored(tmp_path):
     a, b = make_files(tmp_path, 2)
     out = tmp_path / "out.csv"
-    w = writers.ResumableCsv(out, SETTINGS)
-    w.write(good(a))
-    w.write(good(b))
-    w.close()
+    write_csv(out, good(a), good(b))
     (tmp_path / ("out.csv" + writers.STATE_SUFFIX)).unlink()
     w = writers.ResumableCsv(out, SETTINGS)
     assert w.done(a) is None and [r["video"] for r in read_rows(out)] == [a, b]
@@ -216,10 +210,7 @@ def test_rows_without_state_are_kept_until_rescored(tmp_path):
 def test_damaged_rows_are_refused_with_their_line(tmp_path):
     (a,) = make_files(tmp_path, 1)
     out = tmp_path / "out.csv"
-    w = writers.ResumableCsv(out, SETTINGS)
-    w.write(good(a))
-    w.write(good(a + "2"))
-    w.close()
+    write_csv(out, good(a), good(a + "2"))
     text = out.read_text()
     for damaged, why in ((text.replace("71.25", "abc", 1), "line 2: could not convert"),
                          (text.replace(",5,0,", ",5.5,0,", 1), "line 2: invalid literal"),
@@ -236,9 +227,7 @@ def test_damaged_rows_are_refused_with_their_line(tmp_path):
 def test_a_spreadsheet_byte_order_mark_is_accepted(tmp_path):
     (a,) = make_files(tmp_path, 1)
     out = tmp_path / "out.csv"
-    w = writers.ResumableCsv(out, SETTINGS)
-    w.write(good(a))
-    w.close()
+    write_csv(out, good(a))
     out.write_bytes(b"\xef\xbb\xbf" + out.read_bytes())
     w = writers.ResumableCsv(out, SETTINGS)
     assert w.done(a) is not None
@@ -283,10 +272,7 @@ def test_spreadsheet_edits_keep_every_row(tmp_path):
 def test_a_row_cut_inside_a_character_is_dropped_alone(tmp_path):
     a, b = make_files(tmp_path, 2)
     out = tmp_path / "out.csv"
-    w = writers.ResumableCsv(out, SETTINGS)
-    w.write(good(a))
-    w.write(good(b))
-    w.close()
+    write_csv(out, good(a), good(b))
     raw = out.read_bytes()
     out.write_bytes(raw[: raw.rindex("½".encode()) + 1])  # the last row ends inside "½"
     w = writers.ResumableCsv(out, SETTINGS)
