@@ -224,7 +224,7 @@ def _print_panel(result, scorer, height: str) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    from aqa_cli.dive import listed_heights
+    from aqa_cli.rules import listed_heights
     from aqa_cli.scoring import SYNTHETIC_NOTE
 
     def num(value, places=2):
@@ -437,7 +437,7 @@ def download(
 
       aqa data info data/mtl-aqa
     """
-    from aqa_cli.datasets import mtl_aqa
+    from aqa_cli.datasets.mtl_aqa import adapter as mtl_aqa
 
     result = mtl_aqa.download(root, from_dir=from_dir, videos=videos, base_url=base_url, link=link,
                               console=err)
@@ -488,7 +488,7 @@ def preprocess(
 
       aqa data preprocess mtl-aqa --root data/mtl-aqa --workers 4 --size 171x128
     """
-    from aqa_cli.datasets import mtl_aqa
+    from aqa_cli.datasets.mtl_aqa import adapter as mtl_aqa
 
     width, height = _frame_size(size)  # the library checks its bounds
     report = mtl_aqa.preprocess(root, workers=workers, size=(width, height), console=err)
@@ -543,7 +543,7 @@ def synth(
     """
     import json
 
-    from aqa_cli.datasets import synth as syndive
+    from aqa_cli.datasets.syndive import synth as syndive
 
     _one_line_warnings()
     width, height = _frame_size(size)

@@ -26,7 +26,7 @@ from aqa_cli.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
-# Label spaces of the MTL-AQA release (see dive.py): position free/pike/tuck; armstand no/yes;
+# Label spaces of the MTL-AQA release (see rules.py): position free/pike/tuck; armstand no/yes;
 # rotation back/forward/inward/reverse; half somersaults 0..9; half twists 0..7.
 DEFAULT_CLASSES = {"position": 3, "armstand": 2, "rotation_type": 4, "ss_no": 10, "tw_no": 8}
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aqa_cli import dive, metrics
-from aqa_cli.datasets.layout import DatasetRoot, Sample, check_writable
-from aqa_cli.dive import HEADS
+from aqa_cli import rules, metrics
+from aqa_cli.datasets.layout import DatasetRoot, Sample
+from aqa_cli.storage import check_writable
+from aqa_cli.rules import HEADS
 from aqa_cli.text import Vocabulary
 
 
@@ -93,7 +94,7 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
     score:        n, spearman, relative_l2 (×100 over the dataset's range lo..hi)
     accuracy:     per head and `dive_number` (all five heads right), on samples with that label
     dd_x_execution: DD(predicted dive number, height) × predicted execution, where both are known
-    expected_dd_x_execution: the expected DD of the predicted dive at its height (dive.expected_difficulty,
+    expected_dd_x_execution: the expected DD of the predicted dive at its height (rules.expected_difficulty,
                   from `log_probs`) × predicted execution, or the score head where the heads read no dive
                   listed at that height: the final score `aqa score --height` reports
     known_dd_x_execution: the sample's own DD × predicted execution: what `aqa score --dd` reports when
@@ -117,7 +118,7 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
         report["accuracy"] = acc
         if pred.execution is not None:
             report["dd_x_execution"] = _times_execution(
-                [dive.table_difficulty(n, s.height) for n, s in zip(numbers, samples)], pred, samples, lo, hi)
+                [rules.table_difficulty(n, s.height) for n, s in zip(numbers, samples)], pred, samples, lo, hi)
             if pred.log_probs:
                 report["expected_dd_x_execution"] = _scored(
                     [_rules_score(pred, i, s.height)[0] for i, s in enumerate(samples)], samples, lo, hi)
@@ -153,9 +154,9 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
 def _dive_number(pred: Predictions, i: int, height: str | None) -> str:
     """The dive number the five predicted classes spell at `height` (class 0 read as A or D, as the DD
     table lists the dive), or "" when they spell no valid dive."""
-    labels = dive.DiveLabels(*(int(pred.classes[h][i]) for h in HEADS))
+    labels = rules.DiveLabels(*(int(pred.classes[h][i]) for h in HEADS))
     try:
-        return dive.number_at(labels, height)
+        return rules.number_at(labels, height)
     except (ValueError, KeyError):
         return ""
 
@@ -182,7 +183,7 @@ def _rules_score(pred: Predictions, i: int, height: str | None) -> tuple[float |
     if not height:
         return None, None
     try:
-        dd = dive.expected_difficulty({h: v[i] for h, v in pred.log_probs.items()}, height)
+        dd = rules.expected_difficulty({h: v[i] for h, v in pred.log_probs.items()}, height)
     except ValueError:  # a height the DD tables do not know
         return None, None
     return (dd * float(pred.execution[i]) if dd is not None else float(pred.score[i])), dd
@@ -295,7 +296,7 @@ def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
     import csv
     import io
 
-    from aqa_cli.datasets.layout import atomic_write_text
+    from aqa_cli.storage import atomic_write_text
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")

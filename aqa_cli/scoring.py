@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aqa_cli.dive import HEADS, table_difficulty
+from aqa_cli.rules import HEADS, table_difficulty
 from aqa_cli.errors import AqaError, UsageError, WeightsError
 
 # The public record: JSON keys = CSV columns, in this order (see writers.py for the value formats).
@@ -86,7 +86,7 @@ class Scorer:
     def __init__(self, checkpoint: dict[str, Any], path: Path, device: str = "auto", name: str | None = None):
         import torch
 
-        from aqa_cli.dive import LABEL_NAMES
+        from aqa_cli.rules import LABEL_NAMES
         from aqa_cli.text import Vocabulary
         from aqa_cli.weights import is_synthetic, model_from_checkpoint
 
@@ -201,7 +201,7 @@ def check_options(height: str | None = None, dd: float | None = None,
     """The scoring options as `predict` takes them ("10" → "10m"), or UsageError naming the bad one."""
     import math
 
-    from aqa_cli.dive import normalize_height
+    from aqa_cli.rules import normalize_height
 
     if height is not None:
         try:
@@ -242,7 +242,7 @@ def resolve_device(device: str = "auto") -> str:
 def one_height(data: dict[str, Any]) -> str | None:
     """The height of a checkpoint trained at one height only (`data.height`, or the only key of
     `data.heights`), else None."""
-    from aqa_cli.dive import normalize_height
+    from aqa_cli.rules import normalize_height
 
     heights = data.get("heights")
     height = data.get("height") or (next(iter(heights)) if isinstance(heights, dict) and len(heights) == 1 else None)
@@ -254,7 +254,7 @@ def one_height(data: dict[str, Any]) -> str | None:
 
 def default_height(data: dict[str, Any]) -> str:
     """The DD table height a checkpoint's training data suggests (see the module docstring)."""
-    from aqa_cli.dive import normalize_height
+    from aqa_cli.rules import normalize_height
 
     height = data.get("height")
     heights = data.get("heights")
@@ -448,7 +448,7 @@ def one_line(exc: BaseException, path: str = "") -> str:
 def _dive(labels: dict[str, int], height: str | None) -> tuple[str | None, str | None]:
     """Dive number (at `height`: class 0 read as A or D, as the DD table lists it) and description from
     the five predicted classes (None when a head is missing or the combination is not a valid dive)."""
-    from aqa_cli.dive import DiveLabels, describe, number_at
+    from aqa_cli.rules import DiveLabels, describe, number_at
 
     if any(h not in labels for h in HEADS):
         return None, None
@@ -460,7 +460,7 @@ def _dive(labels: dict[str, int], height: str | None) -> tuple[str | None, str |
 
 
 def _expected_dd(log_probs: dict, height: str) -> float | None:
-    from aqa_cli.dive import expected_difficulty
+    from aqa_cli.rules import expected_difficulty
 
     try:
         return expected_difficulty(log_probs, height)

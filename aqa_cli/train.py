@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aqa_cli.config import RunConfig, check_values, from_dict, to_dict
-from aqa_cli.datasets.layout import atomic_write_text
+from aqa_cli.storage import atomic_write_text
 from aqa_cli.errors import UsageError
 
 def resolve_device(name: str = "auto"):
@@ -103,7 +103,7 @@ def _init_distributed(device_name: str):
 
 def label_maps(classes: dict[str, int]) -> dict[str, list[str]]:
     """Class names per head for the checkpoint (dive.LABEL_NAMES; plain numbers for other sizes)."""
-    from aqa_cli.dive import LABEL_NAMES
+    from aqa_cli.rules import LABEL_NAMES
 
     return {h: (LABEL_NAMES[h] if len(LABEL_NAMES.get(h, [])) == k else [str(i) for i in range(k)])
             for h, k in classes.items()}
@@ -153,7 +153,7 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
             loss = loss + t.rank_weight * rank_loss
             parts["rank"] = rank_loss.item()
     if out.get("logits"):
-        from aqa_cli.dive import HEADS  # the column order of batch["labels"]
+        from aqa_cli.rules import HEADS  # the column order of batch["labels"]
 
         # Unknown labels are -1 in a dataset root; a batch where a head has none adds 0, not NaN.
         labels = {h: batch["labels"][:, HEADS.index(h)] for h in out["logits"]}
@@ -165,7 +165,7 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
         loss = loss + t.cls_weight * cls_loss
         parts["cls"] = cls_loss.item()
     if t.rules_weight > 0:
-        from aqa_cli.dive import expected_difficulty_batch
+        from aqa_cli.rules import expected_difficulty_batch
 
         rules = expected_difficulty_batch(out["logits"], batch["height"]) * out["execution"].float()
         known = torch.isfinite(rules)
@@ -651,7 +651,6 @@ class _Display:
     printed line per finished epoch. Silent when `quiet`, apart from warnings (`shorten`)."""
 
     def __init__(self, console, quiet: bool, epochs: int, batches: int, start_epoch: int):
-        from rich.console import Console
 
         self.quiet = quiet
         self.console = console or _stderr()

@@ -102,7 +102,7 @@ def clips_from_frames(
         probability `hflip`, the same for every frame of the sample. None is the evaluation path:
         centre crop, no zoom, no flip, and the clips start halfway into the range training drew
         from (shift // 2, as far as T allows): at its first frame, the edge of what the model saw in
-        training, SynDive's rules score was lower for every checkpoint tried (benchmarks/RESULTS.md).
+        training, SynDive's rules score was lower for every checkpoint tried (experiments/RESULTS.md).
     speed: training with an rng takes the frames at a rate r uniform in [1 - speed, 1 + speed] (as far
         as T allows; nearest frame), so the clips play the window r times as fast: broadcast replays
         are slowed by different factors. Evaluation reads every stride-th frame.

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from aqa_cli.datasets.layout import atomic_write_bytes, check_writable
+from aqa_cli.storage import atomic_write_bytes, check_writable, load_tensors
 from aqa_cli.errors import WeightsError
 
 CHECKPOINT_FORMAT = 1
@@ -38,45 +37,6 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
     buf = io.BytesIO()
     torch.save(checkpoint, buf)
     atomic_write_bytes(Path(path), buf.getvalue())
-
-
-def load_tensors(path: Path, what: str, map_location: str = "cpu") -> Any:
-    """`torch.load(path, weights_only=True)`: tensors and plain containers only, never code.
-
-    Any failure is a one-line WeightsError saying why, in place of torch's advice to retry with
-    `weights_only=False` (which would run whatever the file holds).
-    """
-    import warnings
-    import zipfile
-
-    import torch
-
-    try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing them
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for corrupt or non-torch files
-        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-        # torch words a refused global two ways: "Unsupported global: GLOBAL x.y" and, for a module on its
-        # block list (os, posix, subprocess...), "Trying to load unsupported GLOBAL x.y whose module ...".
-        refused = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", text)
-        # Past torch's preamble, which suggests weights_only=False: the reason follows it.
-        text = text.partition("WeightsUnpickler error:")[2] or text.partition("from a trusted source.")[2] or text
-        first = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
-        if refused:
-            why = f"it holds a Python object ({refused.group(1)}), refused since loading it could run code"
-        elif zipfile.is_zipfile(path):  # torch.save writes a zip holding .../data.pkl
-            with zipfile.ZipFile(path) as z:
-                torch_zip = any(name.endswith("data.pkl") for name in z.namelist())
-            why = first if torch_zip else "a zip archive, not a PyTorch file"
-        else:  # the legacy format is a pickle: protocol 2+ starts with 0x80
-            with open(path, "rb") as f:
-                head = f.read(4)
-            if head == b"PK\x03\x04":  # a zip's start without its end
-                why = "a damaged or incomplete zip archive: an interrupted download or copy?"
-            else:
-                why = first if head[:1] == b"\x80" else "not a PyTorch file"
-        raise WeightsError(f"{path}: not a readable {what} ({why})") from None
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
@@ -355,7 +315,7 @@ def _read_state_dict(path: Path) -> Any:
     import torch
 
     from aqa_cli.errors import DataError
-    from aqa_cli.pickles import DEFAULT_ALLOW, safe_load
+    from aqa_cli.storage import DEFAULT_ALLOW, safe_load
 
     if not path.is_file():
         raise WeightsError(f"C3D weights file not found: {path}")

@@ -281,7 +281,7 @@ class ResumableCsv:
 
     def _compact(self) -> None:
         """Rewrite both files atomically: each input's newest row, in the order inputs first appeared."""
-        from aqa_cli.datasets.layout import atomic_write_text
+        from aqa_cli.storage import atomic_write_text
 
         rows, states = self._rows, self._states
         order, seen = [], set()

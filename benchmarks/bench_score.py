@@ -40,7 +40,7 @@ def tiny_checkpoint(path: Path) -> Path:
     import torch
 
     from aqa_cli.config import load_config, to_dict
-    from aqa_cli.dive import LABEL_NAMES
+    from aqa_cli.rules import LABEL_NAMES
     from aqa_cli.models import build_model
     from aqa_cli.text import SPECIALS
     from aqa_cli.weights import save_checkpoint
@@ -61,7 +61,7 @@ def tiny_checkpoint(path: Path) -> Path:
 
 
 AQA_IMPORTS = ("import torch, av, aqa_cli.cli, aqa_cli.scoring, aqa_cli.writers, aqa_cli.models, aqa_cli.video, "
-               "aqa_cli.transforms, aqa_cli.dive")
+               "aqa_cli.transforms, aqa_cli.rules")
 
 
 def fresh(cmd: list[str]) -> tuple[float, str]:

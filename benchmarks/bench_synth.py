@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from aqa_cli import video
-from aqa_cli.datasets import synth
+from aqa_cli.datasets.syndive import synth
 
 
 def main() -> None:

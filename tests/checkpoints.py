@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from aqa_cli.config import ModelConfig, to_dict
-from aqa_cli.dive import LABEL_NAMES
+from aqa_cli.rules import LABEL_NAMES
 from aqa_cli.models import build_model
 from aqa_cli.text import Vocabulary
 from aqa_cli.weights import save_checkpoint

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aqa_cli.datasets import download as dl
-from aqa_cli.datasets import mtl_aqa
+from aqa_cli.datasets.mtl_aqa import download as dl
+from aqa_cli.datasets.mtl_aqa import adapter as mtl_aqa
 from aqa_cli.errors import DataError, UsageError
 
 SHARED_MTL_AQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtl-aqa"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from aqa_cli import dive
+from aqa_cli import rules
 from aqa_cli.config import load_config
 from aqa_cli.datasets.layout import DatasetRoot, Sample
 from aqa_cli.evaluate import Predictions, compute_metrics, evaluate_checkpoint, prediction_rows
@@ -30,7 +30,7 @@ def _samples(expected=True):
     execution = [21.0, 24.0, 18.0, 27.0]
     out = []
     for i, (number, e) in enumerate(zip(numbers, execution)):
-        dd = dive.difficulty(number, "3m")
+        dd = rules.difficulty(number, "3m")
         out.append(Sample(id=f"s{i}", final_score=round(dd * e, 2), difficulty=dd, dive_number=number,
                           height="3m", commentary="a clean entry with little splash",
                           expected_score=dd * e + (0.5 if expected else 0.0),
@@ -59,7 +59,7 @@ def test_metrics_against_hand_computed_values():
     assert acc["position"] == 0.75 and acc["dive_number"] == 0.75
     assert acc["armstand"] == acc["rotation_type"] == acc["ss_no"] == acc["tw_no"] == 1.0
     # DD(predicted number) × predicted execution: exact for the three right dives, 107C's DD for the last.
-    recomputed = [s.final_score for s in samples[:3]] + [dive.difficulty("107C", "3m") * 27.0]
+    recomputed = [s.final_score for s in samples[:3]] + [rules.difficulty("107C", "3m") * 27.0]
     dd = report["dd_x_execution"]
     assert dd["n"] == 4
     assert dd["relative_l2"] == pytest.approx(100 * np.mean(((np.array(recomputed) - true) / (hi - lo)) ** 2))
@@ -88,7 +88,7 @@ def test_fault_outputs_are_ranked_against_the_annotated_sizes():
 def test_a_straight_dive_predicted_as_class_0_gets_its_number_and_dd():
     # 101A: MTL-AQA's position class 0; the DD table lists 101 at 3 m only as straight.
     samples, execution = _samples()
-    dd = dive.difficulty("101A", "3m")
+    dd = rules.difficulty("101A", "3m")
     samples[3] = Sample(id="s3", final_score=round(dd * 27.0, 2), difficulty=dd, dive_number="101A",
                         height="3m", position=0, armstand=0, rotation_type=1, ss_no=1, tw_no=0)
     pred = _predictions(samples, execution)
@@ -109,7 +109,7 @@ def test_expected_dd_times_execution_mixes_the_dds_as_the_heads_doubt():
         pred.log_probs["armstand"][2] = np.log([0.0, 1.0])  # sample 2: an armstand, not done off a 3 m board
     samples[1].height = ""  # no height: no rules score
     report = compute_metrics(pred, samples, 40.0, 100.0)
-    dd3 = 0.75 * dive.difficulty("107B", "3m") + 0.25 * dive.difficulty("107C", "3m")
+    dd3 = 0.75 * rules.difficulty("107B", "3m") + 0.25 * rules.difficulty("107C", "3m")
     # sample 0 exact, sample 2 falls back to the score head (40), sample 3 mixes 107B and 107C
     recomputed = np.array([samples[0].final_score, 40.0, dd3 * 27.0])
     true = np.array([s.final_score for i, s in enumerate(samples) if i != 1])

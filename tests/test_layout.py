@@ -6,7 +6,8 @@ import stat
 import numpy as np
 import pytest
 
-from aqa_cli.datasets.layout import DatasetInfo, DatasetRoot, Sample, atomic_write_bytes, save_frames, write_root
+from aqa_cli.datasets.layout import DatasetInfo, DatasetRoot, Sample, save_frames, write_root
+from aqa_cli.storage import atomic_write_bytes
 from aqa_cli.errors import DataError
 
 

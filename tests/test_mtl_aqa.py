@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from media import frame_index, make_video
 
-from aqa_cli.datasets import layout, mtl_aqa
+from aqa_cli.datasets import layout
+from aqa_cli.datasets.mtl_aqa import adapter as mtl_aqa
 from aqa_cli.datasets.layout import DatasetRoot
 from aqa_cli.datasets.summary import summarize
-from aqa_cli.datasets.xlsx import column_index, read_xlsx
+from aqa_cli.datasets.mtl_aqa.xlsx import column_index, read_xlsx
 from aqa_cli.errors import DataError, UsageError
 
 SHARED_MTL_AQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtl-aqa"

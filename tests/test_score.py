@@ -23,7 +23,7 @@ from media import make_audio_only, make_empty, make_text, make_truncated, make_v
 from typer.testing import CliRunner
 
 from aqa_cli import cli, scoring
-from aqa_cli.dive import difficulty
+from aqa_cli.rules import difficulty
 from aqa_cli.errors import AqaError, UsageError, VideoDecodeError
 from aqa_cli.scoring import FIELDS, ScoreResult, load_model, score_video, score_videos
 

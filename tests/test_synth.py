@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from aqa_cli import dive, video
+from aqa_cli import rules, video
 from aqa_cli.cli import app
-from aqa_cli.datasets import layout, synth
-from aqa_cli.datasets.motion import ZOOM_TIGHTEST, DivePlan, camera, framing
-from aqa_cli.datasets.render import Camera, Scene, _project, body_capsules, render_frame
+from aqa_cli.datasets import layout
+from aqa_cli.datasets.syndive import synth
+from aqa_cli.datasets.syndive.motion import ZOOM_TIGHTEST, DivePlan, camera, framing
+from aqa_cli.datasets.syndive.render import Camera, Scene, _project, body_capsules, render_frame
 from aqa_cli.errors import DataError, UsageError
 from aqa_cli.text import tokenize
 
@@ -76,10 +77,10 @@ def test_judges_rule_and_labels_match_the_dive_number(roots):
     for s in layout.DatasetRoot(roots[0]).samples.values():
         assert len(s.judge_scores) == 7
         assert all(0 <= m <= 10 and (2 * m) == int(2 * m) for m in s.judge_scores)
-        assert s.final_score == dive.final_score(s.judge_scores, s.difficulty)
-        assert s.difficulty == dive.difficulty(s.dive_number, s.height)
+        assert s.final_score == rules.final_score(s.judge_scores, s.difficulty)
+        assert s.difficulty == rules.difficulty(s.dive_number, s.height)
         assert s.height in ("1m", "3m", "10m")
-        labels = dive.parse_dive(s.dive_number)
+        labels = rules.parse_dive(s.dive_number)
         assert (s.position, s.armstand, s.rotation_type, s.ss_no, s.tw_no) == (
             labels.position, labels.armstand, labels.rotation_type, labels.ss_no, labels.tw_no)
         assert s.expected_score == round(3 * s.faults["execution"] * s.difficulty, 2)

@@ -17,7 +17,7 @@ import torch
 from aqa_cli.config import DataConfig, ModelConfig, load_config
 from aqa_cli.datasets.frames import FramesDataset, collate, execution_target, fault_sizes
 from aqa_cli.datasets.layout import DatasetRoot, Sample
-from aqa_cli.dive import HEIGHTS
+from aqa_cli.rules import HEIGHTS
 from aqa_cli.errors import UsageError
 from aqa_cli.text import Vocabulary
 from aqa_cli.train import train
@@ -297,8 +297,8 @@ def test_fault_sizes_and_their_loss():
 
 
 def test_entry_tilt_is_the_over_rotation_signed_as_the_body_leans_on_screen():
-    from aqa_cli.datasets.motion import DivePlan
-    from aqa_cli.dive import facing_and_sense
+    from aqa_cli.datasets.syndive.motion import DivePlan
+    from aqa_cli.rules import facing_and_sense
 
     def on_screen(rotation_type: int, error_deg: float) -> float:
         """The body line's angle from vertical at the entry as SynDive renders it (radians)."""
@@ -319,7 +319,7 @@ def test_entry_tilt_is_the_over_rotation_signed_as_the_body_leans_on_screen():
 
 
 def test_rules_loss_compares_expected_dd_times_execution_with_the_score():
-    from aqa_cli.dive import expected_difficulty_batch
+    from aqa_cli.rules import expected_difficulty_batch
     from aqa_cli.train import compute_loss
 
     g = torch.Generator().manual_seed(1)

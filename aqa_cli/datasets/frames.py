@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from aqa_cli import dive
+from aqa_cli import rules
 from aqa_cli.config import DataConfig, ModelConfig
 from aqa_cli.datasets.layout import DatasetRoot, Sample
-from aqa_cli.dive import HEADS
+from aqa_cli.rules import HEADS
 from aqa_cli.errors import DataError
 from aqa_cli.text import Vocabulary
 from aqa_cli.transforms import resize, sample_clips
@@ -34,7 +34,7 @@ def execution_target(sample: Sample) -> float:
     """
     if sample.judge_scores:
         try:
-            return dive.judged_execution(sample.judge_scores)
+            return rules.judged_execution(sample.judge_scores)
         except ValueError:
             pass
     if sample.difficulty > 0:
@@ -46,7 +46,7 @@ def execution_target(sample: Sample) -> float:
 # the board's left, where a somersault turns the body by -facing x sense times its angle
 # (datasets/motion.py, world_pitch): a back or forward dive's one way, an inward or reverse one's the
 # other. The tilt's sign is facing x sense (+1 back and forward dives), kept as the measured runs had it.
-_TILT = {r: float(f * s) for r in dive.ROTATION_TO_DIGIT for f, s in [dive.facing_and_sense(r)]}
+_TILT = {r: float(f * s) for r in rules.ROTATION_TO_DIGIT for f, s in [rules.facing_and_sense(r)]}
 
 
 def fault_sizes(sample: Sample, names: list[str]) -> np.ndarray:
@@ -116,7 +116,7 @@ class FramesDataset(Dataset):
         labels     int64 (5,)   position, armstand, rotation_type, ss_no, tw_no; -1 when unknown
         faults     float32 (F,) fault sizes (fault_sizes; only for a model with `faults`)
         caption    int64 (L,)   `<sos> ... <eos>` ids (only with a vocabulary), L ≤ caption_max_len
-        height     int64 ()     index of the board / platform height in dive.HEIGHTS; -1 when unknown
+        height     int64 ()     index of the board / platform height in rules.HEIGHTS; -1 when unknown
         index      int64 ()     position of the sample in the split
         """
         sample = self.samples[index]
@@ -132,7 +132,7 @@ class FramesDataset(Dataset):
             "score": torch.tensor(sample.final_score, dtype=torch.float32),
             "execution": torch.tensor(execution_target(sample), dtype=torch.float32),
             "labels": torch.tensor([getattr(sample, h) for h in HEADS], dtype=torch.int64),
-            "height": torch.tensor(dive.HEIGHTS.index(sample.height) if sample.height in dive.HEIGHTS else -1),
+            "height": torch.tensor(rules.HEIGHTS.index(sample.height) if sample.height in rules.HEIGHTS else -1),
             "index": torch.tensor(index, dtype=torch.int64),
         }
         if m.faults:

@@ -19,8 +19,6 @@ import dataclasses
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ import numpy as np
 import yaml
 
 from aqa_cli.errors import DataError, UsageError
+from aqa_cli.storage import atomic_write_bytes, atomic_write_text
 
 SPLITS = ("train", "val", "test")
 UNFINISHED = ".unfinished"
@@ -243,48 +242,3 @@ def save_frames(path: str | Path, frames: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(frames))
     atomic_write_bytes(Path(path), buf.getvalue())
-
-
-def check_writable(path: Path, flag: str) -> None:
-    """UsageError naming `flag` unless a file can be written at `path`: not a folder, and its nearest
-    existing parent a writable folder. For outputs checked before minutes of work, not after."""
-    if path.is_dir():
-        raise UsageError(f"{flag} {path} is a folder: give a file name")
-    parent = next(p for p in path.absolute().parents if p.exists())
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise UsageError(f"{flag} {path}: cannot write there ({parent} is not a writable folder)")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`. The file gets
-    the mode open() would give it (0666 less the umask), not mkstemp's private 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    """The process umask. os.umask() can only read it by setting it, which races with threads that
-    create files meanwhile, so Linux's /proc/self/status is read first."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

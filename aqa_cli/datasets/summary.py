@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from aqa_cli.datasets.layout import SPLITS, DatasetRoot, Sample
-from aqa_cli.dive import HEIGHTS, LABEL_NAMES
+from aqa_cli.rules import HEIGHTS, LABEL_NAMES
 from aqa_cli.text import Vocabulary
 
 LIST_LIMIT = 20  # ids listed per problem kind; the counts are complete

@@ -123,7 +123,7 @@ def _pool(kernel: tuple[int, int, int], padding: tuple[int, int, int], time_pool
 
 def save_backbone_weights(state_dict: dict[str, torch.Tensor], path: str | Path, arch: str = "c3d") -> None:
     """Write an aqa backbone file (see the module docstring) atomically."""
-    from aqa_cli.datasets.layout import atomic_write_bytes
+    from aqa_cli.storage import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save({"format": BACKBONE_FORMAT, "arch": arch,
@@ -144,7 +144,7 @@ def load_backbone_weights(model_or_backbone: nn.Module, path: str | Path) -> Non
     if not path.is_file():
         raise WeightsError(f"backbone weights file not found: {path}",
                            hint="make one with `aqa weights import-c3d c3d.pickle --out FILE`")
-    from aqa_cli.weights import load_tensors
+    from aqa_cli.storage import load_tensors
 
     blob = load_tensors(path, "backbone weights file")
     if not isinstance(blob, dict) or blob.get("format") != BACKBONE_FORMAT or "state_dict" not in blob:

@@ -10,7 +10,7 @@ score lands below the row of the faults it does see is losing on perception of t
 faults it cannot see.
 
 Run (a second):
-    python benchmarks/ceilings.py data/syndive3-1000
+    python experiments/ceilings.py data/syndive3-1000
 Measured in session 8 on SynDive 3 seed 1 (700 train / 200 test dives): oracle 0.9925; all eight
 faults 0.9925; without knees, legs, height and distance 0.9696; splash, rotation and loose 0.9521;
 splash and rotation 0.9424; splash alone 0.9407; nothing (the DD alone) 0.6502.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aqa_cli import dive
+from aqa_cli import rules
 from aqa_cli.text import tokenize
 
 NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -32,7 +32,7 @@ def halves(n: int, noun: str) -> str:
 
 def dive_phrase(number: str) -> str:
     """'5253B' → 'back two and a half somersaults with one and a half twists in the pike position'."""
-    labels = dive.parse_dive(number)
+    labels = rules.parse_dive(number)
     words = ["armstand"] if labels.armstand else []
     words.append(DIRECTION_WORDS[labels.rotation_type])
     if labels.ss_no == 1 and not labels.armstand:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aqa_cli.dive import (
+from aqa_cli.rules import (
     HEIGHTS,
     LABEL_NAMES,
     DiveLabels,
@@ -23,7 +23,7 @@ from aqa_cli.dive import (
     parse_dive,
     table_difficulty,
 )
-from aqa_cli.pickles import safe_load
+from aqa_cli.storage import safe_load
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DERIVED = SHARED / "data" / "mtl-aqa" / "derived" / "final_annotations_dict_with_dive_number.pkl"
@@ -113,7 +113,7 @@ def test_expected_difficulty_weighs_the_listed_dives_by_the_heads_probabilities(
 
 def test_expected_difficulty_batch_matches_the_numpy_one_and_carries_gradients():
     torch = pytest.importorskip("torch")
-    from aqa_cli.dive import HEADS, HEIGHTS, expected_difficulty_batch
+    from aqa_cli.rules import HEADS, HEIGHTS, expected_difficulty_batch
 
     g = torch.Generator().manual_seed(0)
     sizes = {"position": 3, "armstand": 2, "rotation_type": 4, "ss_no": 10, "tw_no": 8}

@@ -22,7 +22,7 @@ Hidden faults (`Sample.faults`, all from the noise-free side of the judging):
 Judges: each of 7 marks the noise-free execution plus their own bias (N(0, 0.3), drawn once per
 set from the seed: the same panel judges every dive) and fresh noise (N(0, 0.45)), rounded to half
 points in 0-10; the final score drops the 2 highest and 2 lowest and multiplies the sum by DD
-(dive.final_score). `expected_score` = 3 × execution × DD, the score a noise-free panel would give,
+(rules.final_score). `expected_score` = 3 × execution × DD, the score a noise-free panel would give,
 so the Spearman correlation of expected and final scores is the best any model can reach on the set
 (the oracle ceiling).
 """
@@ -42,10 +42,11 @@ from pathlib import Path
 
 import numpy as np
 
-from aqa_cli import dive
-from aqa_cli.datasets import commentary, layout
-from aqa_cli.datasets.motion import DivePlan, camera
-from aqa_cli.datasets.render import Scene, render_frame, write_png
+from aqa_cli import rules
+from aqa_cli.datasets import layout
+from aqa_cli.datasets.syndive import commentary
+from aqa_cli.datasets.syndive.motion import DivePlan, camera
+from aqa_cli.datasets.syndive.render import Scene, render_frame, write_png
 from aqa_cli.errors import UsageError
 
 GENERATOR = "syndive"
@@ -83,9 +84,9 @@ def sample_id(index: int) -> str:
     return f"syn{index:05d}"
 
 
-def fits_label_space(labels: dive.DiveLabels) -> bool:
+def fits_label_space(labels: rules.DiveLabels) -> bool:
     """Whether a model with MTL-AQA's heads can name this dive (ss_no 0-9, tw_no 0-7)."""
-    return (labels.ss_no < len(dive.LABEL_NAMES["ss_no"]) and labels.tw_no < len(dive.LABEL_NAMES["tw_no"]))
+    return (labels.ss_no < len(rules.LABEL_NAMES["ss_no"]) and labels.tw_no < len(rules.LABEL_NAMES["tw_no"]))
 
 
 def choose_dive(rng: np.random.Generator, height: str) -> tuple[str, float]:
@@ -93,15 +94,15 @@ def choose_dive(rng: np.random.Generator, height: str) -> tuple[str, float]:
     or armstand (15%, platforms only) dive, then a table entry weighted by a bell around DD 3.0 (sd
     0.5), the DD of a typical elite competition dive, so scores spread like MTL-AQA's.
     Flying dives and dives beyond MTL-AQA's label spaces (e.g. 4½ twists) are left out."""
-    entries = dive.dd_entries(height)
+    entries = rules.dd_entries(height)
     platform = entries[0].apparatus == "platform"
     rotation = int(rng.integers(4))
     kind = str(rng.choice(["plain", "twist", "armstand"], p=[0.55, 0.3, 0.15] if platform else [0.7, 0.3, 0.0]))
 
-    def kind_of(labels: dive.DiveLabels) -> str:
+    def kind_of(labels: rules.DiveLabels) -> str:
         return "armstand" if labels.armstand else "twist" if labels.tw_no else "plain"
 
-    labelled = [(e, dive.parse_dive(e.dive)) for e in entries]
+    labelled = [(e, rules.parse_dive(e.dive)) for e in entries]
     labelled = [(e, lab) for e, lab in labelled if not lab.flying and fits_label_space(lab)]
     pool = [e for e, lab in labelled if lab.rotation_type == rotation and kind_of(lab) == kind]
     pool = pool or [e for e, lab in labelled if lab.rotation_type == rotation]
@@ -110,7 +111,7 @@ def choose_dive(rng: np.random.Generator, height: str) -> tuple[str, float]:
     return pick.dive, pick.dd
 
 
-def draw_faults(rng: np.random.Generator, labels: dive.DiveLabels, letter: str) -> dict:
+def draw_faults(rng: np.random.Generator, labels: rules.DiveLabels, letter: str) -> dict:
     """Hidden execution faults (see the module docstring) and the noise-free execution mark they earn."""
     skill = float(rng.beta(5.0, 1.6))
     bad = 1.0 - skill
@@ -153,7 +154,7 @@ def make_spec(seed: int, index: int, heights: tuple[str, ...]) -> tuple[DiveSpec
     rng = np.random.default_rng([seed, index])
     height = heights[int(rng.integers(len(heights)))]
     number, dd = choose_dive(rng, height)
-    labels = dive.parse_dive(number)
+    labels = rules.parse_dive(number)
     faults = draw_faults(rng, labels, number[-1])
     marks = judge(rng, faults["execution"], panel_bias(seed))
     lead, after_entry = float(rng.uniform(*LEAD)), float(rng.uniform(*AFTER_ENTRY))
@@ -162,8 +163,8 @@ def make_spec(seed: int, index: int, heights: tuple[str, ...]) -> tuple[DiveSpec
 
 def plan_of(spec: DiveSpec) -> DivePlan:
     """The physical dive for a spec: take-off `lead` s after the clip starts."""
-    labels = dive.parse_dive(spec.number)
-    facing, sense = dive.facing_and_sense(labels.rotation_type)
+    labels = rules.parse_dive(spec.number)
+    facing, sense = rules.facing_and_sense(labels.rotation_type)
     f = spec.faults
     plan = DivePlan(
         height=float(spec.height[:-1]), platform=spec.height not in ("1m", "3m"), letter=spec.number[-1],
@@ -232,11 +233,11 @@ def render_dive(spec: DiveSpec, rng: np.random.Generator, size: tuple[int, int],
 
 def make_sample(spec: DiveSpec, rng: np.random.Generator) -> layout.Sample:
     """The annotation record of a dive (without its frames)."""
-    labels = dive.parse_dive(spec.number)
+    labels = rules.parse_dive(spec.number)
     execution = spec.faults["execution"]
     return layout.Sample(
         id=sample_id(spec.index), video=f"{sample_id(spec.index)}.mp4", start_frame=0, end_frame=0,
-        final_score=dive.final_score(spec.judge_scores, spec.dd), difficulty=spec.dd,
+        final_score=rules.final_score(spec.judge_scores, spec.dd), difficulty=spec.dd,
         judge_scores=spec.judge_scores, dive_number=spec.number, position=labels.position,
         armstand=labels.armstand, rotation_type=labels.rotation_type, ss_no=labels.ss_no, tw_no=labels.tw_no,
         commentary=commentary.commentary(rng, spec.number, spec.height, spec.faults), height=spec.height,
@@ -299,7 +300,7 @@ def check_options(root: Path, count: int, size: tuple[int, int], frames: int, fp
     if not 1 <= fps <= 240:
         raise UsageError(f"--fps {fps}: expected 1-240")
     try:
-        heights = tuple(dict.fromkeys(dive.normalize_height(h) for h in heights))
+        heights = tuple(dict.fromkeys(rules.normalize_height(h) for h in heights))
     except ValueError as exc:
         raise UsageError(f"--heights: {exc}") from None
     if not heights:
@@ -496,7 +497,7 @@ def summary(samples: list[layout.Sample], root: str | Path | None = None) -> dic
         "final_score": {"mean": round(float(scores.mean()), 2), "sd": round(float(scores.std()), 2),
                         "min": float(scores.min()), "max": float(scores.max())},
         "difficulty": {"min": min(s.difficulty for s in samples), "max": max(s.difficulty for s in samples)},
-        "position": dict(Counter(dive.POSITION_NAMES[s.dive_number[-1]] for s in samples).most_common()),
+        "position": dict(Counter(rules.POSITION_NAMES[s.dive_number[-1]] for s in samples).most_common()),
         "group": dict(Counter(group(s) for s in samples).most_common()),
         "height": dict(Counter(s.height for s in samples).most_common()),
     }

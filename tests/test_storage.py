@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from aqa_cli.errors import DataError, UnsafePickleError
-from aqa_cli.pickles import DEFAULT_ALLOW, safe_load
+from aqa_cli.storage import DEFAULT_ALLOW, safe_load
 
 SHARED_MTL_AQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mtl-aqa"
 

@@ -7,9 +7,9 @@ store frames of the same size. SynDive sets made with different seeds have diffe
 (synth.panel_bias), a little label noise the merged train split carries.
 
 Run (seconds):
-    python benchmarks/extend_train.py data/syndive3-1000 data/syndive3-b1000 data/syndive3-ab
+    python experiments/extend_train.py data/syndive3-1000 data/syndive3-b1000 data/syndive3-ab
 Used in session 7: syndive3-1000 (seed 1) + syndive3-b1000 (`aqa data synth ... --count 1000 --seed 11`)
-= 1700 train / 100 val / 200 test dives; see benchmarks/RESULTS.md, "More dives help". Session 15
+= 1700 train / 100 val / 200 test dives; see experiments/RESULTS.md, "More dives help". Session 15
 added c1000, d1000 and e1000 (`--seed 12`, 13, 14): `extend_train.py data/syndive3-1000
 data/syndive3-b1000 data/syndive3-c1000 data/syndive3-abc` gives 2700 train dives (RESULTS.md,
 "Session 15").

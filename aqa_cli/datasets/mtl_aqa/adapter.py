@@ -36,11 +36,11 @@ from pathlib import Path
 
 import yaml
 
-from aqa_cli import dive
+from aqa_cli import rules
 from aqa_cli.datasets.layout import DatasetInfo, Sample, write_root
-from aqa_cli.datasets.xlsx import read_xlsx
+from aqa_cli.datasets.mtl_aqa.xlsx import read_xlsx
 from aqa_cli.errors import DataError, UsageError
-from aqa_cli.pickles import safe_load
+from aqa_cli.storage import safe_load
 from aqa_cli.text import tokenize
 
 NAME = "mtl-aqa"  # dataset.yaml's name
@@ -162,9 +162,9 @@ def to_samples(release: Release, video_files: dict[int, str] | None = None) -> l
     for key in sorted(release.annotations):
         rec = release.annotations[key]
         try:
-            labels = dive.DiveLabels(int(rec["position"]), int(rec["armstand"]), int(rec["rotation_type"]),
+            labels = rules.DiveLabels(int(rec["position"]), int(rec["armstand"]), int(rec["rotation_type"]),
                                      int(rec["ss_no"]), int(rec["tw_no"]))
-            number = str(rec.get("dive_number") or dive.dive_number(labels))
+            number = str(rec.get("dive_number") or rules.dive_number(labels))
             sample = Sample(
                 id=sample_id(key), video=video_files.get(key[0], f"{video_name(key[0])}.mp4"),
                 start_frame=int(rec["start_frame"]) - 1, end_frame=int(rec["end_frame"]) - 1,
@@ -187,7 +187,7 @@ def _infer_heights(samples: list[Sample]) -> None:
     gets it; the others get the height that fits most of their video's dives, or stay unknown ("").
     DD tables change between editions, so this is an estimate.
     """
-    fits = {s.id: [h for h in ("10m", "3m") if dive.difficulty(s.dive_number, h) == s.difficulty]
+    fits = {s.id: [h for h in ("10m", "3m") if rules.difficulty(s.dive_number, h) == s.difficulty]
             for s in samples}
     per_video: dict[str, Counter] = {}
     for s in samples:
@@ -267,7 +267,7 @@ class DownloadResult:
 def release_files(base_url: str | None = None) -> list:
     """The release's files as `download.RemoteFile`s under ROOT/release; `base_url` replaces every
     origin (a mirror holding the release layout, derived/ included)."""
-    from aqa_cli.datasets.download import RemoteFile
+    from aqa_cli.datasets.mtl_aqa.download import RemoteFile
 
     return [RemoteFile(f"{RELEASE_DIR}/{path}",
                        f"{base_url.rstrip('/')}/{path}" if base_url else (origin or f"{OFFICIAL_BASE}/{path}"),
@@ -294,7 +294,7 @@ def download(root: str | Path, from_dir: str | Path | None = None, videos: bool 
     the rest are listed in `missing_videos` with their URLs. A ROOT holding another dataset is
     refused; a new ROOT is removed again when nothing could be fetched into it.
     """
-    from aqa_cli.datasets import download as dl
+    from aqa_cli.datasets.mtl_aqa import download as dl
 
     root = Path(root)
     files = release_files(base_url)
@@ -359,7 +359,7 @@ def _refuse_other_dataset(root: Path) -> None:
 
 
 def _copy_local_video(root: Path, source: Path, video: int, link: bool) -> Path | None:
-    from aqa_cli.datasets.download import copy_file
+    from aqa_cli.datasets.mtl_aqa.download import copy_file
 
     for folder in (source / "videos", source / "whole_videos", source):
         for ext in VIDEO_EXTENSIONS:

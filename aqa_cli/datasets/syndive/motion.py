@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aqa_cli.datasets.render import Camera, Pose, Splash, body_capsules, lowest_point
+from aqa_cli.datasets.syndive.render import Camera, Pose, Splash, body_capsules, lowest_point
 
 G = 9.81  # m/s²
 # Somersault rate while closed relative to open (moment of inertia ratio, roughly): by position letter.

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from aqa_cli.datasets.layout import atomic_write_text
+from aqa_cli.storage import atomic_write_text
 from aqa_cli.errors import DataError, UsageError
 
 CHUNK = 1 << 16  # bytes per read (64 KiB)

@@ -9,8 +9,8 @@ those heads perfectly would be worth, with the model's execution unchanged.
 
 Run (a second, after an eval of a few minutes):
     aqa eval --weights runs/X/best.pt --data data/syndive3-dev400 --split all --predictions rows.csv
-    python benchmarks/dive_errors.py rows.csv
-Measured in session 9 on the 400 dives of syndive3-dev400 (124 twisting): see benchmarks/RESULTS.md,
+    python experiments/dive_errors.py rows.csv
+Measured in session 9 on the 400 dives of syndive3-dev400 (124 twisting): see experiments/RESULTS.md,
 "Reading the twists".
 """
 
@@ -20,7 +20,7 @@ import argparse
 import csv
 from collections import Counter
 
-from aqa_cli.dive import HEADS
+from aqa_cli.rules import HEADS
 from aqa_cli.metrics import spearman
 
 

@@ -7,7 +7,7 @@ and prints the Spearman correlation of its predictions with the truth on the tes
 holds (test Spearman near 0) is one the heads cannot read, whatever they are trained on.
 
 Run (~1 min for 900 dives on 2 cores):
-    python benchmarks/probe_faults.py weights/syndive-tiny-mtl.pt data/syndive3-1000
+    python experiments/probe_faults.py weights/syndive-tiny-mtl.pt data/syndive3-1000
 Measured in session 14 (the bundled weights of session 11, SynDive 3 seed 1, 700 train / 200 test
 dives, lambda 100): splash 0.94, rotation error 0.77, the same rotation signed as the body leans on
 screen (entry_tilt_deg, which the splash cannot tell) 0.22, twist error 0.74 (twisting dives have one,

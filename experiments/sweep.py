@@ -9,7 +9,7 @@ and on the test split (evaluated once, with that epoch's weights) score Spearman
 and the accuracies of position, rotation type, half somersaults, half twists and the dive number;
 `learned` is the first epoch at which validation position and rotation-type accuracy both reached 0.8.
 
-    python benchmarks/sweep.py --root data/syndive3-1000 --out runs/sweep --device cuda \\
+    python experiments/sweep.py --root data/syndive3-1000 --out runs/sweep --device cuda \\
         base:train.epochs=32 long:train.epochs=64 lr1e-3:train.epochs=32,train.lr=1e-3
 """
 

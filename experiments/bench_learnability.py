@@ -10,9 +10,9 @@ this run on the test split:
     score Spearman                        next to the oracle ceiling (expected vs final score)
 
 Run (about --minutes plus a minute on 2 cores; generating 300 dives adds ~2 min):
-    python benchmarks/bench_learnability.py --root data/syndive3-1000 --minutes 8
-    python benchmarks/bench_learnability.py --count 300 --seed 2 --minutes 4
-    python benchmarks/bench_learnability.py --root ROOT --minutes 4 --set train.lr=2e-3
+    python experiments/bench_learnability.py --root data/syndive3-1000 --minutes 8
+    python experiments/bench_learnability.py --count 300 --seed 2 --minutes 4
+    python experiments/bench_learnability.py --root ROOT --minutes 4 --set train.lr=2e-3
 --epochs sets train.epochs, the length of the learning-rate schedule; by default the config's own
 (tiny-mtl: 48), so the run is the first --minutes of a standard training run, at a rate still near
 its peak.
@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from aqa_cli.config import load_config
-from aqa_cli.datasets import synth
+from aqa_cli.datasets.syndive import synth
 from aqa_cli.datasets.layout import DatasetRoot
 from aqa_cli.metrics import spearman
 from aqa_cli.train import train
