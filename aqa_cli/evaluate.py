@@ -223,18 +223,6 @@ def prediction_rows(pred: Predictions, samples: list[Sample]) -> list[dict[str, 
     return rows
 
 
-def checkpoint_data(ckpt: dict, data_root: str | Path, workers: int = 0):
-    """The DataConfig that reads `data_root` as the checkpoint's model was trained to see it (its stored
-    preprocessing; evaluation path: no augmentation, the clips `shift // 2` frames into the window).
-    Checkpoints older than the `shift` key evaluate from the window's first frame, as they did."""
-    from aqa_cli.config import DataConfig
-
-    pre = ckpt["preprocess"]
-    return DataConfig(root=str(data_root), frames=pre["frames"], clips=pre["clips"], stride=pre.get("stride", 1),
-                      shift=pre.get("shift", 0), resize=tuple(pre["resize"]), mean=tuple(pre["mean"]),
-                      std=tuple(pre["std"]), workers=workers)
-
-
 def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str = "test",
                         device: str = "auto", batch_size: int = 4, workers: int = 0,
                         predictions: str | Path | None = None) -> dict:
@@ -245,22 +233,22 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
     """
     from torch.utils.data import DataLoader
 
-    from aqa_cli.config import ModelConfig, from_dict
+    from aqa_cli.checkpoint import Checkpoint
     from aqa_cli.datasets.frames import FramesDataset, collate
+    from aqa_cli.device import resolve_device
     from aqa_cli.errors import UsageError
-    from aqa_cli.train import resolve_device
-    from aqa_cli.weights import find_weights, load_checkpoint, model_from_checkpoint
+    from aqa_cli.weights import find_weights
 
     weights_path = find_weights(weights)  # a file, or a name as `aqa score --weights` takes
     if predictions is not None:  # checked before minutes of evaluation, not after
         _check_predictions(str(predictions), weights_path, Path(data_root))
     dev = resolve_device(device)
-    ckpt = load_checkpoint(weights_path)
-    model = model_from_checkpoint(ckpt).to(dev)
+    ckpt = Checkpoint.load(weights_path)
+    model = ckpt.build_model().to(dev)
     root = DatasetRoot(data_root)
-    mcfg = from_dict(ModelConfig, ckpt["model_config"], where="checkpoint model_config")
-    dcfg = checkpoint_data(ckpt, data_root, workers)
-    vocab = Vocabulary(list(ckpt["vocab"])) if ckpt.get("vocab") else None
+    mcfg = ckpt.model_config
+    dcfg = ckpt.preprocess.data_config(data_root, workers)
+    vocab = Vocabulary(ckpt.vocab) if ckpt.vocab else None
     ds = FramesDataset(root, split, dcfg, mcfg, vocab=None, train=False)
     if not len(ds):
         raise UsageError(f"{root.root}: the {split} split is empty: nothing to evaluate")

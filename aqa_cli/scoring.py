@@ -5,7 +5,7 @@
           --model (one video per forward: its N clips are the batch)--> score, execution, 5 class
             distributions, commentary ids --> ScoreResult
 
-Every preprocessing value comes from the checkpoint's `preprocess` dict, never from constants here.
+Every preprocessing value comes from the checkpoint's `Preprocess`, never from constants here.
 
 **Scores.** For a model with execution and dive heads the final score follows the rules, DD × execution,
 whenever the DD can be known: the DD the coach gives (`dd=`), else the expected table DD of the dive
@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from aqa_cli.rules import HEADS, table_difficulty
-from aqa_cli.errors import AqaError, UsageError, WeightsError
+from aqa_cli.checkpoint import Checkpoint
+from aqa_cli.errors import AqaError, UsageError
 
 # The public record: JSON keys = CSV columns, in this order (see writers.py for the value formats).
 FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "description", "position",
           "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error")
-PREPROCESS_KEYS = ("clips", "clip_len", "resize", "crop", "mean", "std")  # what inference reads
 DEFAULT_HEIGHT = "3m"
 MAX_EXECUTION = 30.0  # the three counted judges' marks, each at most 10
 DD_RANGE = (0.1, 5.0)  # what --dd accepts; the World Aquatics table spans 1.2-4.8
@@ -83,28 +83,21 @@ class ScoreResult:
 class Scorer:
     """A loaded model with everything needed to score videos: preprocessing, vocabulary, labels."""
 
-    def __init__(self, checkpoint: dict[str, Any], path: Path, device: str = "auto", name: str | None = None):
-        import torch
-
+    def __init__(self, checkpoint: Checkpoint, path: Path, device: str = "auto", name: str | None = None):
+        from aqa_cli.device import resolve_device
         from aqa_cli.rules import LABEL_NAMES
         from aqa_cli.text import Vocabulary
-        from aqa_cli.weights import is_synthetic, model_from_checkpoint
 
-        self.device = torch.device(resolve_device(device))
+        self.device = resolve_device(device)
         self.path = path
         self.name = name or path.stem
-        self.preprocess = dict(checkpoint["preprocess"])
-        missing = [k for k in PREPROCESS_KEYS if k not in self.preprocess]
-        if missing:
-            raise WeightsError(f"{path}: checkpoint 'preprocess' lacks {', '.join(missing)}",
-                               hint="re-save it with aqa train, which records every preprocessing value")
-        self.data = dict(checkpoint.get("data") or {})
-        self.metrics = dict(checkpoint.get("metrics") or {})
-        self.synthetic = is_synthetic(checkpoint)
-        self.label_names = {**LABEL_NAMES, **(checkpoint.get("label_maps") or {})}
-        words = checkpoint.get("vocab") or []
-        self.vocab = Vocabulary(list(words)) if words else None
-        self.model = model_from_checkpoint(checkpoint).to(self.device)
+        self.preprocess = checkpoint.preprocess
+        self.data = checkpoint.data
+        self.metrics = checkpoint.metrics
+        self.synthetic = checkpoint.synthetic
+        self.label_names = {**LABEL_NAMES, **checkpoint.label_maps}
+        self.vocab = Vocabulary(checkpoint.vocab) if checkpoint.vocab else None
+        self.model = checkpoint.build_model().to(self.device)
         self.captions = bool(self.vocab) and getattr(self.model, "captioner", None) is not None
         self.default_height = default_height(self.data)
         self.one_height = one_height(self.data)
@@ -124,9 +117,9 @@ class Scorer:
         from aqa_cli.video import read_even
 
         p = self.preprocess
-        n_clips = clips or int(p["clips"])
-        frames = read_even(path, n=n_clips * int(p["clip_len"]), size=tuple(p["resize"]), clip_len=int(p["clip_len"]))
-        return clips_from_frames(frames, n_clips, int(p["clip_len"]), int(p["crop"]), p["mean"], p["std"])
+        n_clips = clips or p.clips
+        frames = read_even(path, n=n_clips * p.clip_len, size=tuple(p.resize), clip_len=p.clip_len)
+        return clips_from_frames(frames, n_clips, p.clip_len, p.crop, p.mean, p.std)
 
     def predict(self, video: str, clips, *, height: str | None = None, dd: float | None = None) -> ScoreResult:
         """Run the model on prepared clips (N, 3, T, H, W) and turn its outputs into a ScoreResult."""
@@ -218,27 +211,6 @@ def check_options(height: str | None = None, dd: float | None = None,
     return height, dd, clips
 
 
-def resolve_device(device: str = "auto") -> str:
-    """"auto" → "cuda" when available else "cpu"; an explicit CUDA device that is not there is a UsageError."""
-    import torch
-
-    device = (device or "auto").strip().lower()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return device
-    if device == "cuda" or device.startswith("cuda:"):
-        index = device.partition(":")[2]
-        if index and not index.isdigit():
-            raise UsageError(f"device {device!r}: expected cuda or cuda:N")
-        if not torch.cuda.is_available():
-            raise UsageError(f"device {device!r}: CUDA is not available on this machine", hint="use --device cpu")
-        if index and int(index) >= torch.cuda.device_count():
-            raise UsageError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
-        return device
-    raise UsageError(f"device {device!r}: expected auto, cpu, cuda or cuda:N")
-
-
 def one_height(data: dict[str, Any]) -> str | None:
     """The height of a checkpoint trained at one height only (`data.height`, or the only key of
     `data.heights`), else None."""
@@ -268,11 +240,11 @@ def default_height(data: dict[str, Any]) -> str:
 
 def load_model(weights: str | Path | None = None, device: str = "auto") -> Scorer:
     """Find (`weights.find_weights`), verify (manifest sha256 and size) and load weights into a Scorer."""
-    from aqa_cli.weights import find_weights, load_checkpoint, verify_file
+    from aqa_cli.weights import find_weights, verify_file
 
     path = find_weights(weights)
     verify_file(path)
-    checkpoint = load_checkpoint(path)
+    checkpoint = Checkpoint.load(path)
     explicit = weights is not None and Path(str(weights)).expanduser().is_file()
     return Scorer(checkpoint, path, device=device, name=str(weights) if explicit else path.stem)
 

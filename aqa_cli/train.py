@@ -47,28 +47,8 @@ from pathlib import Path
 
 from aqa_cli.config import RunConfig, check_values, from_dict, to_dict
 from aqa_cli.storage import atomic_write_text
+from aqa_cli.device import resolve_device
 from aqa_cli.errors import UsageError
-
-def resolve_device(name: str = "auto"):
-    """`auto` → CUDA when present, else CPU; `cuda`/`cuda:N` without CUDA is a UsageError, never a
-    silent fallback."""
-    import torch
-
-    name = (name or "auto").strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {name}: CUDA is not available on this machine",
-                             hint="use --device cpu (or auto)")
-        index = name.split(":", 1)[1] if ":" in name else "0"
-        if not index.isdigit() or int(index) >= torch.cuda.device_count():
-            raise UsageError(f"--device {name}: no such GPU (found {torch.cuda.device_count()})")
-        return torch.device(f"cuda:{index}")
-    raise UsageError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N")
-
 
 @dataclass
 class _Dist:

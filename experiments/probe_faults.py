@@ -26,9 +26,8 @@ from torch.utils.data import DataLoader
 from aqa_cli.config import DataConfig
 from aqa_cli.datasets.frames import FramesDataset, collate, fault_sizes
 from aqa_cli.datasets.layout import DatasetRoot
-from aqa_cli.evaluate import checkpoint_data
 from aqa_cli.metrics import spearman
-from aqa_cli.weights import load_checkpoint, model_from_checkpoint
+from aqa_cli.checkpoint import Checkpoint
 
 FAULTS = ("splash_m", "rotation_error_deg", "entry_tilt_deg", "twist_error_deg", "loose", "knee_bend_deg", "legs_apart_deg",
           "height_loss", "distance_m", "execution")
@@ -61,12 +60,12 @@ def main() -> None:
     ap.add_argument("--lam", type=float, default=100.0, help="ridge penalty on standardised features")
     args = ap.parse_args()
 
-    ckpt = load_checkpoint(args.weights)
-    model = model_from_checkpoint(ckpt).eval()
+    ckpt = Checkpoint.load(args.weights)
+    model = ckpt.build_model()
     root = DatasetRoot(args.root)
     if not root.info.synthetic:
         raise SystemExit(f"{args.root}: hidden faults exist only in SynDive roots")
-    data = checkpoint_data(ckpt, args.root)
+    data = ckpt.preprocess.data_config(args.root)
     (xa, train), (xb, test) = (features(model, root, s, data) for s in ("train", "test"))
     mu, sd = xa.mean(0), xa.std(0) + 1e-6
     xa, xb = (xa - mu) / sd, (xb - mu) / sd
