@@ -152,13 +152,8 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
 
 
 def _dive_number(pred: Predictions, i: int, height: str | None) -> str:
-    """The dive number the five predicted classes spell at `height` (class 0 read as A or D, as the DD
-    table lists the dive), or "" when they spell no valid dive."""
-    labels = rules.DiveLabels(*(int(pred.classes[h][i]) for h in HEADS))
-    try:
-        return rules.number_at(labels, height)
-    except (ValueError, KeyError):
-        return ""
+    """The dive number the five predicted classes spell at `height`, or "" when they spell no valid dive."""
+    return rules.number_from_classes({h: pred.classes[h][i] for h in HEADS}, height) or ""
 
 
 def _scored(scores: list[float | None], samples: list[Sample], lo: float, hi: float) -> dict:
@@ -171,22 +166,20 @@ def _scored(scores: list[float | None], samples: list[Sample], lo: float, hi: fl
 
 def _times_execution(dds: list[float | None], pred: Predictions, samples: list[Sample], lo: float,
                      hi: float) -> dict:
-    """`_scored` of DD × predicted execution, over the samples whose DD (`dds[i]`) is known."""
-    return _scored([dd * float(pred.execution[i]) if dd is not None else None for i, dd in enumerate(dds)],
-                   samples, lo, hi)
+    """`_scored` of DD × predicted execution (as `aqa score --dd` computes it), over the samples whose DD
+    (`dds[i]`) is known."""
+    return _scored([rules.predicted_final(pred.score[i], pred.execution[i], dd=dd).final_score if dd is not None
+                    else None for i, dd in enumerate(dds)], samples, lo, hi)
 
 
 def _rules_score(pred: Predictions, i: int, height: str | None) -> tuple[float | None, float | None]:
-    """The final score `aqa score --height` gives sample i, and its DD: the expected DD at `height` ×
-    predicted execution, or the score head (DD None) where the heads read no dive listed there;
-    (None, None) without a known height."""
+    """The final score `aqa score --height` gives sample i, and its DD (None where the heads read no dive
+    listed at `height`, and the score head is the final); (None, None) without a known height."""
     if not height:
         return None, None
-    try:
-        dd = rules.expected_difficulty({h: v[i] for h, v in pred.log_probs.items()}, height)
-    except ValueError:  # a height the DD tables do not know
-        return None, None
-    return (dd * float(pred.execution[i]) if dd is not None else float(pred.score[i])), dd
+    verdict = rules.predicted_final(pred.score[i], pred.execution[i], {h: v[i] for h, v in pred.log_probs.items()},
+                                    height)
+    return verdict.final_score, verdict.difficulty
 
 
 def prediction_rows(pred: Predictions, samples: list[Sample]) -> list[dict[str, object]]:
@@ -208,8 +201,8 @@ def prediction_rows(pred: Predictions, samples: list[Sample]) -> list[dict[str, 
             row["execution"] = num(pred.execution[i])
             row["difficulty"] = num(s.difficulty) if s.difficulty > 0 else ""
         if pred.log_probs and pred.execution is not None:
-            rules, dd = _rules_score(pred, i, s.height)
-            row["rules_score"], row["expected_dd"] = num(rules), num(dd)
+            final, dd = _rules_score(pred, i, s.height)
+            row["rules_score"], row["expected_dd"] = num(final), num(dd)
         if pred.classes:
             row["dive_number"] = s.dive_number
             row["dive_number_pred"] = _dive_number(pred, i, s.height)

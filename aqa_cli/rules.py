@@ -1,4 +1,8 @@
-"""Dive rules: dive numbers ↔ MTL-AQA labels, readable names, degree of difficulty, the judges' rule.
+"""Diving rules: everything the rules decide, in one place, for scoring, evaluation and training.
+
+Dive numbers ↔ MTL-AQA labels, readable names, the degree of difficulty (table and expected under the
+heads' probabilities), the judges' rule, the execution's range, and the final score aqa reports for a
+model's outputs (`predicted_final`: `aqa score` and `aqa eval` call the same function).
 
 Dive numbers (World Aquatics Diving Rules 1.5):
 
@@ -355,3 +359,61 @@ def judged_execution(judge_scores) -> float:
 def final_score(judge_scores, dd: float) -> float:
     """The dive's score: judged execution × DD, rounded to 2 decimals as scoreboards show it."""
     return round(judged_execution(judge_scores) * float(dd), 2)
+
+
+EXECUTION_RANGE = (0.0, 30.0)  # execution = the three counted judges' marks, each 0-10
+
+
+def clip_execution(execution: float) -> float:
+    """A predicted execution within what the rules allow (a regression head can overshoot)."""
+    lo, hi = EXECUTION_RANGE
+    return min(max(float(execution), lo), hi)
+
+
+def number_from_classes(classes: dict[str, int], height: str | float | None) -> str | None:
+    """The dive number the five heads' classes spell at `height` (`number_at`), or None when a head is
+    missing or the classes spell no valid dive."""
+    if any(h not in classes for h in HEADS):
+        return None
+    try:
+        return number_at(DiveLabels(**{h: int(classes[h]) for h in HEADS}), height)
+    except (ValueError, IndexError, KeyError):
+        return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The final score aqa reports for one dive, and where it came from.
+
+    dd_from: "given" (the scoresheet's DD x execution), "expected" (the expected DD at the height x
+    execution) or "" (the model's score head; `difficulty` None)."""
+
+    final_score: float
+    execution: float | None
+    difficulty: float | None
+    dd_from: str
+
+
+def predicted_final(score_head: float, execution: float | None, log_probs: dict | None = None,
+                    height: str | float | None = None, dd: float | None = None) -> Verdict:
+    """The final score for a model's outputs, by the rules whenever the DD can be known.
+
+    score_head: the model's score output; execution: its execution output (None without that head);
+    log_probs: head name → (K,) log-probabilities of the five dive heads (None without them); height: a
+    height the DD may rely on (given, or the only one the model trained at); dd: the scoresheet's DD.
+    The given DD wins; else the expected DD at `height` (`expected_difficulty`); else the score head.
+    Execution is clipped to EXECUTION_RANGE and the score head to at least 0 first.
+    """
+    score = max(float(score_head), 0.0)
+    execution = clip_execution(execution) if execution is not None else None
+    if execution is not None and dd is not None:
+        return Verdict(dd * execution, execution, float(dd), "given")
+    expected = None
+    if execution is not None and height and log_probs is not None and set(log_probs) >= set(HEADS):
+        try:
+            expected = expected_difficulty(log_probs, height)
+        except ValueError:  # a height the DD tables do not know
+            expected = None
+    if expected is not None:
+        return Verdict(expected * execution, execution, expected, "expected")
+    return Verdict(score, execution, None, "")

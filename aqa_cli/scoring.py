@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aqa_cli.rules import HEADS, table_difficulty
+from aqa_cli import rules
 from aqa_cli.checkpoint import Checkpoint
 from aqa_cli.errors import AqaError, UsageError
 
@@ -41,7 +41,6 @@ from aqa_cli.errors import AqaError, UsageError
 FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "description", "position",
           "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error")
 DEFAULT_HEIGHT = "3m"
-MAX_EXECUTION = 30.0  # the three counted judges' marks, each at most 10
 DD_RANGE = (0.1, 5.0)  # what --dd accepts; the World Aquatics table spans 1.2-4.8
 MAX_CLIPS = 64
 SYNTHETIC_NOTE = "demo weights trained on SynDive synthetic renderings: not calibrated for real footage"
@@ -150,26 +149,17 @@ class Scorer:
             elif head in ("ss_no", "tw_no"):
                 setattr(result, head, k)
         known_height = height or self.one_height  # a height the rules' DD can rely on
-        height = known_height or self.default_height
-        result.dive_number, result.description = _dive(labels, height)
-        table_dd = table_difficulty(result.dive_number, height)
-        expected = (_expected_dd(log_probs, known_height)
-                    if execution is not None and known_height and set(log_probs) == set(HEADS) else None)
+        table_height = known_height or self.default_height
+        result.dive_number = rules.number_from_classes(labels, table_height)
+        result.description = rules.describe(result.dive_number) if result.dive_number else None
+        table_dd = rules.table_difficulty(result.dive_number, table_height)
         if execution is None and table_dd:
             execution = score / table_dd  # a model without an execution head: back it out of the table DD
-        # A regression head can overshoot what the rules allow (a still image gave -3.4): clip to it.
-        score = max(score, 0.0)
-        execution = min(max(execution, 0.0), MAX_EXECUTION) if execution is not None else None
-        if dd is not None:
-            result.difficulty, result.dd_from = dd, "given"
-            result.final_score = dd * execution if execution is not None else None
-        elif expected is not None:
-            result.difficulty, result.dd_from = expected, "expected"
-            result.final_score = expected * execution
-        else:
-            result.difficulty, result.dd_from = table_dd, "table" if table_dd is not None else ""
-            result.final_score = score
-        result.execution = execution
+        verdict = rules.predicted_final(score, execution, log_probs or None, known_height, dd)
+        result.final_score, result.execution = verdict.final_score, verdict.execution
+        result.difficulty, result.dd_from = verdict.difficulty, verdict.dd_from
+        if not verdict.dd_from and table_dd is not None:  # the score head's final, shown beside the table DD
+            result.difficulty, result.dd_from = table_dd, "table"
         if ids is not None:
             from aqa_cli.text import detokenize
 
@@ -415,27 +405,4 @@ def one_line(exc: BaseException, path: str = "") -> str:
         text = text[len(path) + 2:]  # before splitting lines: a file name may hold a newline
     lines = text.splitlines()
     return (lines[0] if lines else type(exc).__name__)[:300]
-
-
-def _dive(labels: dict[str, int], height: str | None) -> tuple[str | None, str | None]:
-    """Dive number (at `height`: class 0 read as A or D, as the DD table lists it) and description from
-    the five predicted classes (None when a head is missing or the combination is not a valid dive)."""
-    from aqa_cli.rules import DiveLabels, describe, number_at
-
-    if any(h not in labels for h in HEADS):
-        return None, None
-    try:
-        number = number_at(DiveLabels(**{h: labels[h] for h in HEADS}), height)
-        return number, describe(number)
-    except (ValueError, IndexError, KeyError):
-        return None, None
-
-
-def _expected_dd(log_probs: dict, height: str) -> float | None:
-    from aqa_cli.rules import expected_difficulty
-
-    try:
-        return expected_difficulty(log_probs, height)
-    except ValueError:
-        return None
 

@@ -254,3 +254,29 @@ def test_judges_rule_reproduces_1382_mtl_aqa_scores(mtl_aqa):
     matches = [key for key, rec in mtl_aqa.items()
                if abs(final_score(rec["judge_scores"], rec["difficulty"]) - rec["final_score"]) < 1e-6]
     assert len(matches) == 1382
+
+
+def test_predicted_final_follows_the_rules_in_order_of_what_is_known():
+    """Given DD beats expected DD beats the score head; execution is clipped to 0-30 first."""
+    from aqa_cli.rules import EXECUTION_RANGE, HEADS, Verdict, predicted_final
+
+    # A dive the heads are sure of: 107C (forward, 7 half somersaults, tuck, no twist, no armstand).
+    sure = {"position": 2, "armstand": 0, "rotation_type": 1, "ss_no": 7, "tw_no": 0}
+    sizes = {"position": 3, "armstand": 2, "rotation_type": 4, "ss_no": 10, "tw_no": 8}
+    log_probs = {h: np.where(np.arange(sizes[h]) == sure[h], 0.0, -1e9) for h in HEADS}
+    assert predicted_final(80.0, 25.0, log_probs, "3m", dd=3.1) == Verdict(77.5, 25.0, 3.1, "given")
+    expected = predicted_final(80.0, 25.0, log_probs, "3m")
+    assert expected.dd_from == "expected" and expected.difficulty == pytest.approx(2.8)  # 107C at 3 m
+    assert expected.final_score == pytest.approx(70.0)
+    assert predicted_final(80.0, 25.0, log_probs, None) == Verdict(80.0, 25.0, None, "")
+    assert predicted_final(-3.4, 31.5, None, None, dd=2.0) == Verdict(2.0 * EXECUTION_RANGE[1], 30.0, 2.0, "given")
+    assert predicted_final(-3.4, -1.0, None, None) == Verdict(0.0, 0.0, None, "")
+
+
+def test_number_from_classes_is_none_for_a_missing_head_or_an_impossible_dive():
+    from aqa_cli.rules import number_from_classes
+
+    classes = {"position": 2, "armstand": 0, "rotation_type": 1, "ss_no": 7, "tw_no": 0}
+    assert number_from_classes(classes, "3m") == "107C"
+    assert number_from_classes({k: v for k, v in classes.items() if k != "tw_no"}, "3m") is None
+    assert number_from_classes({**classes, "rotation_type": 7}, "3m") is None  # no such take-off direction
