@@ -147,7 +147,7 @@ def score(
       aqa score "clips/*.mp4" --height 10m -f json -o scores.json
     """
     from aqa_cli.scoring import SYNTHETIC_NOTE, check_options
-    from aqa_cli.writers import ScoreJob
+    from aqa_cli.batch import ScoreJob
 
     _one_line_warnings()
     check_options(height.value if height else None, dd, clips)  # before the weights load

@@ -1,5 +1,5 @@
-"""Writers for score results: a table, a JSON list, or CSV; the resumable CSV file; and `ScoreJob`, a
-batch of inputs scored into those outputs (what `aqa score` runs).
+"""Writers for score results: a table, a JSON list, or CSV, and the resumable CSV file. They format
+and write; `batch.py` runs the job that feeds them.
 
 Every format carries the same record (`scoring.FIELDS`, in that order): JSON keys = CSV columns.
 
@@ -25,10 +25,6 @@ again) when its file still has the size and mtime it was scored at, the settings
 has no error. Every other row stays in the file until its input is scored again, and then the new row
 takes its place: a file that is offline today, or was scored from another folder under the same name,
 keeps its row; an input has one row; a row cut off mid-write is dropped (its input is scored again).
-
-**Batch.** `ScoreJob(paths, ...)` expands the inputs, picks the format (given, else from the `-o` suffix,
-else table) and loads the weights; `run()` opens the outputs (stdout or `-o FILE`, plus the resumable
-CSV), writes each result as it comes (in input order), and returns a `BatchSummary` of the counts.
 """
 
 from __future__ import annotations
@@ -38,13 +34,9 @@ import io
 import json
 import os
 from collections import deque
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from aqa_cli import scoring
 from aqa_cli.errors import UsageError
 from aqa_cli.scoring import FIELDS, ScoreResult
 
@@ -339,103 +331,3 @@ class ResumableCsv:
         self._state.close()
         if self._replaced:
             self._compact()
-
-
-@dataclass
-class BatchSummary:
-    """What a `ScoreJob.run` did: `total` inputs, `scored` without error (of which `resumed` were taken
-    from the resumable CSV at `resume_path`), the `failed` results, and whether it stopped at the first
-    failure (`fail_fast`)."""
-
-    total: int
-    scored: int = 0
-    resumed: int = 0
-    failed: list[ScoreResult] = field(default_factory=list)
-    resume_path: Path | None = None
-    fail_fast: bool = False
-
-    @property
-    def not_tried(self) -> int:
-        """Inputs left unscored because `fail_fast` stopped the batch."""
-        return self.total - self.scored - len(self.failed) if self.fail_fast and self.failed else 0
-
-
-class ScoreJob:
-    """One batch of `aqa score`: inputs (`scoring.expand_inputs`), output format and a loaded `scorer`.
-
-    `fmt` is "table", "json" or "csv", or None for the `output` suffix's (.csv, .json), else table.
-    `output` receives the data instead of the stream given to `run`; a CSV there, or `csv_file`, is
-    a `ResumableCsv`. Raises UsageError (no videos; -o FILE.csv together with --csv; an output that is a
-    folder, a video's name or one of the inputs) before loading the weights, then what
-    `scoring.load_model` raises.
-    """
-
-    def __init__(self, paths, *, weights: str | Path | None = None, device: str = "auto", recursive: bool = False,
-                 fmt: str | None = None, output: Path | None = None, csv_file: Path | None = None):
-        self.inputs = scoring.expand_inputs(paths, recursive=recursive)
-        self.fmt = fmt or {".csv": "csv", ".json": "json"}.get(output.suffix.lower() if output else "", "table")
-        if output is not None and csv_file is not None and self.fmt == "csv":
-            raise UsageError("give either -o FILE.csv or --csv FILE, not both")
-        self.output = output
-        self.resume_path = output if output is not None and self.fmt == "csv" else csv_file
-        inputs = {os.path.abspath(video) for video, _ in self.inputs}
-        for flag, path in (("-o", output), ("--csv", csv_file)):
-            if path is None:
-                continue
-            if path.is_dir():
-                raise UsageError(f"{flag} {path} is a folder: give a file name, e.g. {path / 'scores.csv'}")
-            if path.name.endswith(STATE_SUFFIX):
-                raise UsageError(f"{flag} {path} is a resumable CSV's state file: give the CSV's own name")
-            if os.path.abspath(path) in inputs or path.suffix.lower() in scoring.VIDEO_SUFFIXES:
-                raise UsageError(f"{flag} {path} is a video's name: the output would overwrite it",
-                                 hint="give the output its own name, e.g. -o scores.csv")
-        if output is not None and csv_file is not None and os.path.abspath(output) == os.path.abspath(csv_file):
-            raise UsageError(f"-o and --csv name the same file {output}: give them different names")
-        self.scorer = scoring.load_model(weights, device)
-
-    def run(self, stream: IO[str] | None, *, height: str | None = None, dd: float | None = None,
-            clips: int | None = None, fail_fast: bool = False,
-            on_result: Callable[[ScoreResult, bool], None] | None = None,
-            display: AbstractContextManager | None = None) -> BatchSummary:
-        """Score every input, in order, writing each result to the resumable CSV (unless it came from
-        there) and to the data output: `self.output` when set, else `stream` (None: no data output,
-        e.g. when a one-video panel replaces the table). `on_result(result, resumed)` is called after
-        each result is written; `display` (e.g. a progress bar) is entered once the outputs are open
-        and left before they are closed, so a table printed on closing never meets a live bar."""
-        summary = BatchSummary(total=len(self.inputs), resume_path=self.resume_path, fail_fast=fail_fast)
-        settings = self.scorer.settings(height, dd, clips)  # checks the options before any file is opened
-        with ExitStack() as stack:
-            resumable = ResumableCsv(self.resume_path, settings) if self.resume_path else None
-            if resumable:
-                stack.callback(resumable.close)
-            if self.output is None:
-                out = stream
-            elif self.fmt == "csv":
-                out = None  # the resumable CSV is the output
-            else:
-                try:
-                    self.output.parent.mkdir(parents=True, exist_ok=True)  # as the CSV's folder is made
-                    out = stack.enter_context(open(self.output, "w", encoding="utf-8"))
-                except OSError as exc:
-                    raise UsageError(f"cannot write {self.output}: {exc.strerror}") from None
-            data = open_writer(self.fmt, out) if out is not None else None
-            if data:
-                stack.callback(data.close)
-            results = scoring.score_inputs(self.inputs, self.scorer, done=resumable.done if resumable else None,
-                                           height=height, dd=dd, clips=clips, fail_fast=fail_fast)
-            stack.callback(results.close)
-            if display is not None:
-                stack.enter_context(display)
-            for result, resumed in results:
-                if resumable and not resumed:
-                    resumable.write(result)
-                if data:
-                    data.write(result)
-                if result.error:
-                    summary.failed.append(result)
-                else:
-                    summary.scored += 1
-                    summary.resumed += resumed
-                if on_result:
-                    on_result(result, resumed)
-        return summary

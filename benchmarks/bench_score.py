@@ -102,7 +102,8 @@ def main() -> None:
 
     import torch
 
-    from aqa_cli.scoring import load_model, score_videos
+    from aqa_cli.batch import score_videos
+    from aqa_cli.scoring import load_model
 
     work = Path(tempfile.mkdtemp(prefix="aqa-bench-"))
     try:

@@ -22,10 +22,11 @@ from checkpoints import make_checkpoint
 from media import make_audio_only, make_empty, make_text, make_truncated, make_video
 from typer.testing import CliRunner
 
-from aqa_cli import cli, scoring
+from aqa_cli import batch, cli, scoring
 from aqa_cli.rules import difficulty
 from aqa_cli.errors import AqaError, UsageError, VideoDecodeError
-from aqa_cli.scoring import FIELDS, ScoreResult, load_model, score_video, score_videos
+from aqa_cli.batch import score_videos
+from aqa_cli.scoring import FIELDS, ScoreResult, load_model, score_video
 
 runner = CliRunner()
 
@@ -134,7 +135,7 @@ def test_the_api_checks_options_as_the_cli_does(scorer, clip):
 
 def test_an_error_line_keeps_its_reason_when_the_name_holds_a_newline():
     path = "odd/bad\nname.mp4"
-    assert scoring.one_line(AqaError(f"{path}: not a media file\nmore"), path) == "not a media file"
+    assert batch.one_line(AqaError(f"{path}: not a media file\nmore"), path) == "not a media file"
 
 
 def test_no_videos_is_a_usage_error(tmp_path, ckpt):
@@ -298,7 +299,7 @@ def test_python_api_batch_keeps_order_and_errors(tmp_path, scorer, clip):
     with pytest.raises(VideoDecodeError):
         score_video(text, scorer)
     with pytest.raises(UsageError):
-        scoring.expand_inputs([tmp_path / "nothing-here"])
+        batch.expand_inputs([tmp_path / "nothing-here"])
 
 
 def test_csv_resume_after_killing_the_process(tmp_path, clip, ckpt):
@@ -367,7 +368,7 @@ def test_json_output_file_and_resumable_csv_together(tmp_path, clip, ckpt):
 
 
 def test_score_job_counts_resumed_and_failed(tmp_path, clip, ckpt):
-    from aqa_cli.writers import ScoreJob
+    from aqa_cli.batch import ScoreJob
 
     text = make_text(tmp_path / "text.mp4")
     seen = []
