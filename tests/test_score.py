@@ -221,22 +221,22 @@ def test_single_video_panel_goes_to_stderr_and_output_file(tmp_path, clip, ckpt)
     assert json.loads((tmp_path / "r.json").read_text())[0]["video"] == str(clip)
 
 
-def test_the_panel_names_the_heights_whose_table_lists_a_dive_missing_at_this_one(monkeypatch):
+def test_the_panel_names_the_heights_whose_table_lists_a_dive_missing_at_this_one():
     import io
     import types
 
     from rich.console import Console
 
-    from aqa_cli import cli
+    from aqa_cli.cli import views
     from aqa_cli.scoring import ScoreResult
 
-    monkeypatch.setattr(cli, "err", Console(file=io.StringIO(), width=200))
     weights = types.SimpleNamespace(name="w", synthetic=False)
-    cli._print_panel(ScoreResult("a.mp4", dive_number="646C"), weights, "3m")  # an armstand: platform only
-    assert "not in the 3m table; listed at 10m: give --height" in cli.err.file.getvalue()
-    monkeypatch.setattr(cli, "err", Console(file=io.StringIO(), width=200))
-    cli._print_panel(ScoreResult("a.mp4", dive_number="109D"), weights, "3m")  # listed at no height
-    assert "(not in the 3m table)" in cli.err.file.getvalue()
+    console = Console(file=io.StringIO(), width=200)
+    views.print_panel(console, ScoreResult("a.mp4", dive_number="646C"), weights, "3m")  # an armstand: platform only
+    assert "not in the 3m table; listed at 10m: give --height" in console.file.getvalue()
+    console = Console(file=io.StringIO(), width=200)
+    views.print_panel(console, ScoreResult("a.mp4", dive_number="109D"), weights, "3m")  # listed at no height
+    assert "(not in the 3m table)" in console.file.getvalue()
 
 
 class FixedModel:

@@ -173,12 +173,12 @@ def test_weights_list_and_verify_cli(places, tiny_ckpt):
 
 
 def test_weights_list_shows_nested_test_metrics_in_one_line():
-    from aqa_cli.cli import _metrics_line
+    from aqa_cli.cli.views import metrics_line
 
     test = {"score": {"n": 200, "spearman": 0.8511, "relative_l2": 0.58},
             "accuracy": {"position": 0.935, "tw_no": 0.78},
             "captions": {"n": 200, "bleu4": 0.41}, "oracle": {"spearman": 0.9931}}
-    assert _metrics_line(test) == "score ρ 0.851, position 0.935, tw_no 0.780, oracle ρ 0.993"
+    assert metrics_line(test) == "score ρ 0.851, position 0.935, tw_no 0.780, oracle ρ 0.993"
 
 
 def test_checkpoint_without_preprocessing_values_is_refused(tmp_path, tiny_ckpt):

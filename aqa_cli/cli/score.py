@@ -1,0 +1,122 @@
+"""`aqa score`: videos → scores (stdout), a panel, progress and a summary (stderr)."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from aqa_cli.cli import views
+from aqa_cli.cli.common import err, one_line_warnings
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Height(str, Enum):
+    h1 = "1m"
+    h3 = "3m"
+    h5 = "5m"
+    h7_5 = "7.5m"
+    h10 = "10m"
+
+
+def score(
+    paths: Annotated[list[str], typer.Argument(
+        help="Video files, folders (their videos, sorted) or quoted glob patterns.", show_default=False)],
+    weights: Annotated[Optional[str], typer.Option(
+        "--weights", help="Weights NAME (see `aqa weights list`) or checkpoint FILE; default: $AQA_WEIGHTS, "
+        "then the bundled demo weights, then ~/.cache/aqa.", show_default=False)] = None,
+    device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE",
+                                        help="auto, cpu, cuda or cuda:N.")] = "auto",
+    fmt: Annotated[Optional[OutputFormat], typer.Option(
+        "--format", "-f", help="Output format; default table, or from the -o suffix (.csv, .json).",
+        show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write the output here instead of stdout; a CSV is resumable.",
+        show_default=False)] = None,
+    csv_file: Annotated[Optional[Path], typer.Option(
+        "--csv", help="Also write a resumable CSV here: rerun to skip videos already in it (same file, size, "
+        "mtime, weights and options, kept in FILE.aqa-resume.jsonl); a video scored again replaces its row.",
+        show_default=False)] = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders' subfolders too.")] = False,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")] = False,
+    height: Annotated[Optional[Height], typer.Option(
+        "--height", help="The dive's height: final = the expected DD of the predicted dive there × "
+        "execution. Without it: the score head, and the DD shown is the table's at the height the weights "
+        "were trained on (most often), else 3m.",
+        show_default=False)] = None,
+    dd: Annotated[Optional[float], typer.Option(
+        "--dd", help="The dive's DD from the scoresheet (0.1-5.0): final = DD × execution.",
+        show_default=False)] = None,
+    clips: Annotated[Optional[int], typer.Option(
+        "--clips", min=1, max=64, help="Clips per video (each as many frames as the weights' clips: 32 for "
+        "the bundled ones); default: the weights' setting.",
+        show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only data and errors: no panel, "
+                                        "progress or summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Per-video timings on stderr.")] = False,
+) -> None:
+    """Score dive videos: final score, execution, DD, dive number, classes and commentary.
+
+    The final score is DD × execution when the DD is known: --dd, or the expected DD of the predicted
+    dive at --height (or at the one height the weights were trained on); else the model's score head.
+
+    stdout carries only data (table, JSON list or CSV); progress and messages go to stderr.
+
+    One video: a panel with each class's probability goes to stderr (`> out.txt` keeps the table).
+
+    On a terminal, for one video, the panel replaces the table.
+
+    Exit codes: 0 all scored, 1 some video failed, 2 usage error, 3 weights missing or corrupt.
+
+    Examples:
+
+      aqa score dive.mp4
+
+      aqa score meet/ --recursive --csv meet.csv
+
+      aqa score "clips/*.mp4" --height 10m -f json -o scores.json
+    """
+    from aqa_cli.scoring import SYNTHETIC_NOTE, check_options
+    from aqa_cli.batch import ScoreJob
+
+    one_line_warnings()
+    check_options(height.value if height else None, dd, clips)  # before the weights load
+    job = ScoreJob(paths, weights=weights, device=device, recursive=recursive, fmt=fmt.value if fmt else None,
+                   output=output, csv_file=csv_file)
+    scorer = job.scorer
+    if verbose:
+        err.print(f"weights: {scorer.path} on {scorer.device}", markup=False, highlight=False)
+    if scorer.synthetic and not quiet:
+        err.print(f"[yellow]note:[/yellow] {escape(scorer.name)}: {SYNTHETIC_NOTE}", highlight=False, soft_wrap=True)
+    single = len(job.inputs) == 1
+    panel_only = single and not quiet and job.fmt == "table" and output is None and sys.stdout.isatty()
+    height_name = height.value if height else None
+
+    bar = views.Progress(len(job.inputs), enabled=not quiet and not single and err.is_terminal)
+
+    def show(result, resumed: bool) -> None:
+        if result.error:
+            err.print(f"[red]failed:[/red] {escape(f'{result.video}: {result.error}')}", highlight=False,
+                      soft_wrap=True)
+        if verbose and result.timings:
+            err.print(f"{result.video}: decode {result.timings['decode']:.2f} s, "
+                      f"model {result.timings['model']:.2f} s", markup=False, highlight=False)
+        if single and not quiet and not result.error:
+            views.print_panel(err, result, scorer, height_name or scorer.default_height)
+        bar.advance()
+
+    summary = job.run(None if panel_only else sys.stdout, height=height_name, dd=dd, clips=clips,
+                      fail_fast=fail_fast, on_result=show, display=bar)
+    if not quiet:
+        views.print_summary(err, summary)
+    if summary.failed:
+        raise typer.Exit(1)

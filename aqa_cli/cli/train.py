@@ -1,0 +1,118 @@
+"""`aqa train` and `aqa eval`: fit a model on a dataset root; measure a checkpoint on a split."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from aqa_cli.cli import views
+from aqa_cli.cli.common import err
+
+
+class Task(str, Enum):
+    stl = "stl"
+    mtl = "mtl"
+
+
+def train(
+    data: Annotated[Optional[str], typer.Option("--data", help="Dataset root (see `aqa data synth`); "
+                                                "default: data.root of the config.", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="Run directory: last.pt, best.pt, metrics.jsonl, "
+                                      "report.json.")] = Path("runs/aqa"),
+    task: Annotated[Optional[Task], typer.Option("--task", help="stl: score only; mtl: score, dive "
+                                                 "classes and commentary. Default: the config's.",
+                                                 show_default=False)] = None,
+    config: Annotated[Optional[str], typer.Option(
+        "--config", "-c", help="Shipped config NAME (c3d-avg-mtl, tiny-mtl, smoke, ...) or a YAML FILE; "
+        "default c3d-avg-TASK.", show_default=False)] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override a config key, e.g. --set train.lr=3e-4 (repeatable).", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
+    device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Train a single-task or multitask model on a dataset root.
+
+    The validation split picks best.pt; the test split is evaluated once, at the end. Run the same
+    command under torchrun for DistributedDataParallel. --set train.max_minutes=N is a time budget:
+    when the epochs left would not fit, the run trains those that do, the learning rate decaying
+    over them.
+
+    Examples:
+
+      aqa train --task mtl --config tiny-mtl --data syndive --out runs/tiny
+
+      aqa train --config smoke --data syndive --out runs/smoke --set train.epochs=1
+
+      torchrun --nproc-per-node 2 -m aqa_cli train --config c3d-avg-mtl --data mtl-aqa --out runs/paper
+    """
+    from aqa_cli.config import load_config
+    from aqa_cli.train import train as run_training
+
+    cfg = load_config(config or f"c3d-avg-{(task or Task.mtl).value}", overrides or [])
+    if task is not None:
+        cfg.model.task = task.value
+    if data is not None:
+        cfg.data.root = data
+    try:
+        report = run_training(cfg, out, resume=resume, device=device, quiet=quiet, console=err)
+    except KeyboardInterrupt:
+        if (out / "last.pt").is_file():
+            err.print(f"The run can go on: add --resume to the same command (last epoch saved in {out / 'last.pt'}).",
+                      markup=False, highlight=False, soft_wrap=True)
+        raise
+    if report and not quiet:
+        err.print(f"report: {out / 'report.json'}", markup=False, highlight=False)
+
+
+class EvalFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def eval_(
+    weights: Annotated[str, typer.Option("--weights", help="Checkpoint FILE (e.g. runs/tiny/best.pt) or weights "
+                                         "NAME (see `aqa weights list`).", show_default=False)],
+    data: Annotated[str, typer.Option("--data", help="Dataset root to evaluate on.", show_default=False)],
+    split: Annotated[str, typer.Option("--split", help="train, val, test, or all (every split: for a root "
+                                       "the weights never trained on).")] = "test",
+    fmt: Annotated[EvalFormat, typer.Option("--format", "-f", help="table or json.")] = EvalFormat.table,
+    device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Samples per batch.")] = 4,
+    predictions: Annotated[Optional[str], typer.Option(
+        "--predictions", help="Also write one CSV row per sample (truth beside each prediction) to FILE.",
+        show_default=False)] = None,
+) -> None:
+    """Evaluate a checkpoint on a dataset split with honest metrics.
+
+    Spearman's ρ, R-ℓ2, accuracy per head and of the whole dive number, DD × predicted execution,
+    BLEU-4 / CIDEr-D of the commentary, and on synthetic data the oracle ceiling.
+
+    Examples:
+
+      aqa eval --weights runs/tiny/best.pt --data syndive
+
+      aqa eval --weights runs/tiny/best.pt --data syndive --split val -f json > val.json
+
+      aqa eval --weights runs/tiny/best.pt --data syndive-dev --split all
+
+      aqa eval --weights runs/tiny/best.pt --data syndive --predictions test.csv
+    """
+    import json
+
+    from aqa_cli.evaluate import evaluate_checkpoint
+
+    report = evaluate_checkpoint(weights, data, split=split, device=device, batch_size=batch_size,
+                                 predictions=predictions)
+    if predictions is not None:
+        err.print(f"wrote {report['samples']} rows to {predictions}", markup=False, highlight=False, soft_wrap=True)
+    if fmt == EvalFormat.json:
+        clean = json.loads(json.dumps(report), parse_constant=lambda c: None)  # NaN → null: strict JSON
+        typer.echo(json.dumps(clean, indent=2))
+        return
+    views.print_eval_report(report, split)
+    if report["data"].get("synthetic"):
+        err.print("[yellow]synthetic data:[/yellow] numbers measure the synthetic task, not real diving")
