@@ -417,3 +417,37 @@ def predicted_final(score_head: float, execution: float | None, log_probs: dict 
     if expected is not None:
         return Verdict(expected * execution, execution, expected, "expected")
     return Verdict(score, execution, None, "")
+
+
+# How commentary speaks of a dive (SynDive's captions and aqa score's dive sentence use the same words).
+SPOKEN_NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+SPOKEN_POSITIONS = {"A": "straight", "B": "pike", "C": "tuck", "D": "free"}
+SPOKEN_DIRECTIONS = ["back", "forward", "inward", "reverse"]
+
+
+def spoken_halves(n: int, noun: str) -> str:
+    """5, 'somersault' → 'two and a half somersaults'; 2 → 'one somersault'; 1 → 'half a somersault'."""
+    whole, half = divmod(n, 2)
+    if whole == 0:
+        return f"half a {noun}"
+    text = SPOKEN_NUMBERS[whole] if whole < len(SPOKEN_NUMBERS) else str(whole)
+    if half:
+        return f"{text} and a half {noun}s"
+    return f"{text} {noun}{'s' if whole > 1 else ''}"
+
+
+def spoken_dive(number: str) -> str:
+    """'5253B' → 'back two and a half somersaults with one and a half twists in the pike position'."""
+    labels = parse_dive(number)
+    words = ["armstand"] if labels.armstand else []
+    words.append(SPOKEN_DIRECTIONS[labels.rotation_type])
+    if labels.ss_no == 1 and not labels.armstand:
+        words.append("dive")
+    elif labels.ss_no == 0:
+        words.append("dive")
+    else:
+        words.append(spoken_halves(labels.ss_no, "somersault"))
+    if labels.tw_no:
+        words.append("with " + spoken_halves(labels.tw_no, "twist"))
+    words.append(f"in the {SPOKEN_POSITIONS[number[-1]]} position")
+    return " ".join(words)

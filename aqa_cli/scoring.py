@@ -40,8 +40,8 @@ SYNTHETIC_NOTE = "demo weights trained on SynDive synthetic renderings: not cali
 
 @dataclass
 class ScoreResult:
-    """One scored video. The fields in `FIELDS` are the stable output record; `probabilities` and
-    `timings` are kept for the one-video panel and `-v` and are never written to JSON or CSV.
+    """One scored video. The fields in `FIELDS` are the stable output record; `probabilities`,
+    `raw_commentary` and `timings` are kept for the panel, reports and `-v`, never written to JSON or CSV.
 
     position / rotation_type are class names ("pike", "forward"); armstand a bool; ss_no / tw_no
     counts of half somersaults / half twists. Everything but `video` and `weights` is None when
@@ -63,6 +63,7 @@ class ScoreResult:
     weights: str | None = None
     error: str | None = None
     probabilities: dict[str, float] = field(default_factory=dict)  # head → probability of its prediction
+    raw_commentary: str | None = None  # the captioner's own words (BLEU and CIDEr are measured on these)
     dd_from: str = ""  # where `difficulty` came from: "given", "expected" or "table" (see the module docstring)
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds (decode, model)
 
@@ -155,7 +156,9 @@ class Scorer:
         if ids is not None:
             from aqa_cli.text import detokenize
 
-            result.commentary = detokenize(self.vocab.decode(ids))
+            words = self.vocab.decode(ids)
+            result.raw_commentary = detokenize(words)
+            result.commentary = one_story(words, result.dive_number, known_height)
         return result
 
     def score(self, path: str | Path, *, height: str | None = None, dd: float | None = None,
@@ -237,3 +240,42 @@ def score_video(path: str | Path, model: Scorer | None = None, *, weights: str |
     """Score one video (loading `weights` when no `model` is given). Raises AqaError on a bad video."""
     scorer = model or load_model(weights, device)
     return scorer.score(path, height=height, dd=dd, clips=clips)
+
+
+# Words by which a caption names the dive: any of them in the captioner's remarks is a claim about the
+# dive that the heads, not the captioner, decide (a remark "a nice tight tuck" on a dive the position
+# head reads as pike would contradict the panel beside it).
+_DIVE_WORDS = frozenset(rules.SPOKEN_DIRECTIONS) | {"armstand", "dive", "somersault", "somersaults", "twist",
+                                                   "twists", "twisting", "position"}
+_POSITION_WORDS = frozenset(rules.SPOKEN_POSITIONS.values())
+
+
+def one_story(words: list[str], number: str | None, height: str | None) -> str:
+    """The commentary `aqa score` shows: never a contradiction of the dive heads shown beside it.
+
+    The dive sentence is spoken from the classified dive (`rules.spoken_dive`; where it was done only
+    when the height is known), and the captioner adds its execution remarks: its words after its own
+    dive sentence (SynDive-style captions open with "... in the <position> position [off the N metre
+    springboard]"), kept only when they claim nothing about the dive but its execution (no direction,
+    somersault or twist words, no position but the predicted one). Without a dive number (the heads
+    spell no valid dive) only such remarks are shown. words: the captioner's tokens.
+    """
+    from aqa_cli.text import detokenize
+
+    remarks = list(words)
+    if "position" in remarks:  # cut the captioner's own dive sentence, and where it says it was done
+        remarks = remarks[remarks.index("position") + 1:]
+        if remarks[:1] in (["from"], ["off"]) and "metre" in remarks[:4]:
+            end = remarks.index("metre") + 1
+            remarks = remarks[end + (remarks[end:end + 1] in (["springboard"], ["platform"])):]
+    position = rules.SPOKEN_POSITIONS[number[-1]] if number else None
+    claims = set(remarks) & _DIVE_WORDS or (set(remarks) & _POSITION_WORDS) - {position}
+    said = detokenize(remarks) if remarks and not claims else ""
+    if not number:
+        return said
+    phrase = rules.spoken_dive(number)
+    sentence = f"{'An' if phrase[0] in 'aeiou' else 'A'} {phrase}"
+    if height:
+        board = "springboard" if height in ("1m", "3m") else "platform"
+        sentence += f" off the {height[:-1]} metre {board}"
+    return f"{sentence}. {said}".strip()

@@ -9,7 +9,8 @@ Every format carries the same record (`scoring.FIELDS`, in that order): JSON key
     position       free | pike | tuck       armstand    true | false
     rotation_type  back | forward | inward | reverse
     ss_no, tw_no   int: half somersaults, half twists
-    commentary     generated sentence       weights     the weights' name (or the file given)
+    commentary     the dive sentence (from the heads) and the captioner's execution remarks
+    weights        the weights' name (or the file given)
     error          one-line reason the input could not be scored, else null / empty
 
 Missing values are JSON null and empty CSV cells. CSV writes `true` / `false` for armstand.

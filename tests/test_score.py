@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -383,3 +384,69 @@ def test_score_job_counts_resumed_and_failed(tmp_path, clip, ckpt):
     assert [r["video"] for r in json.loads(stream.getvalue())] == [str(clip), str(text)]
     third = again.run(io.StringIO(), dd=3.2)  # another DD: the stored row is not that score
     assert (third.scored, third.resumed) == (1, 0)
+
+
+def _contradictions(commentary: str, number: str | None) -> list[str]:
+    """What `commentary` says about the dive that dive `number` (the heads' reading) is not: a direction,
+    a position, a twist or a somersault count of another dive. Written apart from scoring.one_story."""
+    from aqa_cli.rules import SPOKEN_DIRECTIONS, parse_dive, spoken_halves
+
+    text = commentary.lower().replace(".", " ")
+    words = set(text.split())
+    found = []
+    if number is None:
+        return sorted(words & {*SPOKEN_DIRECTIONS, "armstand", "tuck", "pike", "straight", "free", "twist", "twists"})
+    dive = parse_dive(number)
+    for word in words & set(SPOKEN_DIRECTIONS):
+        if word != SPOKEN_DIRECTIONS[dive.rotation_type]:
+            found.append(word)
+    if ("armstand" in words) != dive.armstand:
+        found.append("armstand")
+    position = {"A": "straight", "B": "pike", "C": "tuck", "D": "free"}[number[-1]]
+    found += [w for w in words & {"tuck", "pike", "straight", "free"} if w != position]
+    if dive.tw_no == 0 and words & {"twist", "twists", "twisting"}:
+        found.append("twist")
+    if dive.tw_no and spoken_halves(dive.tw_no, "twist") not in text:
+        found.append(f"not {spoken_halves(dive.tw_no, 'twist')}")
+    if dive.ss_no > 1 and spoken_halves(dive.ss_no, "somersault") not in text:
+        found.append(f"not {spoken_halves(dive.ss_no, 'somersault')}")
+    return found
+
+
+def test_the_bundled_models_commentary_never_contradicts_its_heads_on_the_examples():
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.mp4"))
+    assert len(examples) == 5
+    scorer = load_model()
+    raw_disagreed = 0
+    for video in examples:
+        result = score_video(video, scorer)
+        assert result.commentary and result.dive_number
+        assert _contradictions(result.commentary, result.dive_number) == [], (video, result.commentary)
+        raw_disagreed += bool(_contradictions(result.raw_commentary, result.dive_number))
+    assert raw_disagreed >= 1  # the captioner's own words do contradict the heads on these: the rule matters
+
+
+def test_one_story_on_generated_captions_of_other_dives():
+    """SynDive captions of one dive, shown beside heads that read another: the shown text says only
+    what the heads say about the dive, and keeps the execution remarks that claim nothing else."""
+    import numpy as np
+
+    from aqa_cli.datasets.syndive.commentary import commentary
+    from aqa_cli.rules import dd_entries
+    from aqa_cli.scoring import one_story
+
+    dives = sorted({e.dive for e in dd_entries() if e.height in ("3m", "10m")})
+    rng = np.random.default_rng(0)
+    kept = 0
+    for i in range(300):
+        said, read = rng.choice(dives, 2)
+        faults = {"rotation_error_deg": rng.normal(0, 25), "height_loss": rng.uniform(0, 0.2),
+                  "distance_m": rng.normal(0, 0.5), "splash_m": rng.uniform(0, 1), "loose": rng.uniform(0, 0.5),
+                  "knee_bend_deg": rng.uniform(0, 30), "legs_apart_deg": rng.uniform(0, 20),
+                  "twist_error_deg": rng.normal(0, 30)}
+        words = commentary(np.random.default_rng(i), str(said), "3m", faults).split()
+        for number in (str(read), None):
+            shown = one_story(words, number, "3m" if i % 2 else None)
+            assert _contradictions(shown, number) == [], (words, number, shown)
+        kept += len(one_story(words, str(read), None).split(". ")) > 1
+    assert kept > 50  # remarks about execution survive

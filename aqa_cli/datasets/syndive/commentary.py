@@ -14,42 +14,9 @@ import numpy as np
 from aqa_cli import rules
 from aqa_cli.text import tokenize
 
-NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-POSITION_WORDS = {"A": "straight", "B": "pike", "C": "tuck", "D": "free"}
-DIRECTION_WORDS = ["back", "forward", "inward", "reverse"]
-
-
-def halves(n: int, noun: str) -> str:
-    """5, 'somersault' → 'two and a half somersaults'; 2 → 'one somersault'; 1 → 'half a somersault'."""
-    whole, half = divmod(n, 2)
-    if whole == 0:
-        return f"half a {noun}"
-    text = NUMBERS[whole] if whole < len(NUMBERS) else str(whole)
-    if half:
-        return f"{text} and a half {noun}s"
-    return f"{text} {noun}{'s' if whole > 1 else ''}"
-
-
-def dive_phrase(number: str) -> str:
-    """'5253B' → 'back two and a half somersaults with one and a half twists in the pike position'."""
-    labels = rules.parse_dive(number)
-    words = ["armstand"] if labels.armstand else []
-    words.append(DIRECTION_WORDS[labels.rotation_type])
-    if labels.ss_no == 1 and not labels.armstand:
-        words.append("dive")
-    elif labels.ss_no == 0:
-        words.append("dive")
-    else:
-        words.append(halves(labels.ss_no, "somersault"))
-    if labels.tw_no:
-        words.append("with " + halves(labels.tw_no, "twist"))
-    words.append(f"in the {POSITION_WORDS[number[-1]]} position")
-    return " ".join(words)
-
-
 def _opening(rng: np.random.Generator, number: str, height: str) -> str:
     where = f"the {height[:-1]} metre {'platform' if height not in ('1m', '3m') else 'springboard'}"
-    phrase = dive_phrase(number)
+    phrase = rules.spoken_dive(number)
     article = "an" if phrase[0] in "aeiou" else "a"
     return str(rng.choice([
         f"this is {article} {phrase} from {where}",
