@@ -1,0 +1,138 @@
+"""Segment features of a dataset root: the one owner of the features folder's format.
+
+    FEATS/index.json    FeatureIndex: backbone, its weights' sha256, the sampling, the input size and
+                        scaling, the dataset root it was made from, the feature width
+    FEATS/<id>.npy      float16 (segments, dim): one row per clip of the sample, in time order
+
+A features folder is made by `aqa features extract` (aqa_cli/features.py) and read by training on
+features (S4AQA and the frozen-backbone heads). Training refuses features made another way than it
+expects (`FeatureIndex.require`), so a model never mixes backbones, weights or samplings silently.
+
+Sampling (`segment_starts`): `segments` K clips over the dive window, the first K-1 every
+ceil((T - clip_len) / (K - 1)) frames and the last ending at the window's end: for the 103-frame window,
+16-frame clips and K = 10 this is 0, 10, ..., 80 and 87, the convention of USDL and CoRe; or `stride` S:
+clips starting every S frames over the whole sample (long routines: S = clip_len gives non-overlapping
+clips).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aqa_cli.errors import DataError, UsageError
+from aqa_cli.storage import atomic_write_bytes, atomic_write_text
+
+INDEX = "index.json"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class FeatureIndex:
+    """How a features folder was made. Two folders agree when everything but `data` and `count` does."""
+
+    backbone: str  # "i3d"
+    weights_sha256: str
+    clip_len: int
+    segments: int = 0  # K clips over the dive window (0: use `stride`)
+    stride: int = 0  # clips every S frames over the whole sample (0: use `segments`)
+    size: int = 224  # crop side fed to the backbone (after resizing the short side to size * 256 / 224)
+    scaling: str = "[-1, 1]"  # how RGB was scaled: the Kinetics I3D release's [-1, 1]
+    dim: int = 1024
+    dtype: str = "float16"
+    data: dict[str, Any] = field(default_factory=dict)  # the root: name, source, version, synthetic
+    weights: str = ""  # the weights file's name when extracted (information only)
+    format: int = FORMAT
+
+    def sampling(self) -> str:
+        return f"{self.segments} segments" if self.segments else f"stride {self.stride}"
+
+    def differences(self, other: FeatureIndex) -> list[str]:
+        """The settings in which `other` differs (data, weights' file name and format aside)."""
+        mine, theirs = asdict(self), asdict(other)
+        return [f"{k}: {mine[k]!r} vs {theirs[k]!r}" for k in mine
+                if k not in ("data", "weights", "format") and mine[k] != theirs[k]]
+
+    def require(self, expected: FeatureIndex, where: str) -> None:
+        """UsageError naming each setting in which these features differ from what is expected."""
+        diff = self.differences(expected)
+        if diff:
+            raise UsageError(f"{where}: features made another way ({'; '.join(diff)})",
+                             hint="extract them again with the expected settings into a new folder")
+
+
+class FeatureFolder:
+    """A features folder on disk: its index and one array per sample."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def index_path(self) -> Path:
+        return self.path / INDEX
+
+    def read_index(self) -> FeatureIndex | None:
+        """The folder's index, None when there is none yet; DataError for a damaged one."""
+        if not self.index_path.is_file():
+            return None
+        try:
+            raw = json.loads(self.index_path.read_text())
+            return FeatureIndex(**raw)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{self.index_path}: not a features index ({exc})") from None
+
+    def open(self, index: FeatureIndex) -> None:
+        """Start or resume writing: a folder made another way is refused (UsageError); a new one gets
+        its index first, so an interrupted extraction resumes under the same settings."""
+        existing = self.read_index()
+        if existing is not None:
+            existing.require(index, str(self.path))
+            return
+        if self.path.exists() and any(self.path.iterdir()):
+            raise UsageError(f"{self.path} holds files but no {INDEX}: give an empty or new folder")
+        atomic_write_text(self.index_path, json.dumps(asdict(index), indent=2) + "\n")
+
+    def array_path(self, sample_id: str) -> Path:
+        return self.path / f"{sample_id}.npy"
+
+    def has(self, sample_id: str) -> bool:
+        return self.array_path(sample_id).is_file()
+
+    def write(self, sample_id: str, features: np.ndarray) -> None:
+        """Save one sample's (segments, dim) features as float16, atomically."""
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(features, dtype=np.float16))
+        atomic_write_bytes(self.array_path(sample_id), buf.getvalue())
+
+    def load(self, sample_id: str) -> np.ndarray:
+        """One sample's features as float32 (segments, dim); DataError when missing or damaged."""
+        path = self.array_path(sample_id)
+        try:
+            return np.load(path, allow_pickle=False).astype(np.float32)
+        except FileNotFoundError:
+            raise DataError(f"{path}: no features for sample {sample_id}",
+                            hint="run `aqa features extract` on this root (it resumes)") from None
+        except ValueError as exc:
+            raise DataError(f"{path}: damaged features file ({exc})") from None
+
+
+def segment_starts(frames: int, clip_len: int, segments: int = 0, stride: int = 0) -> list[int]:
+    """First frame of each clip of a sample `frames` long (see the module docstring); ValueError when
+    the sample is shorter than one clip or neither sampling is given."""
+    if frames < clip_len:
+        raise ValueError(f"{frames} frames is shorter than one {clip_len}-frame clip")
+    last = frames - clip_len
+    if segments > 0:
+        if segments == 1:
+            return [last // 2]
+        step = math.ceil(last / (segments - 1))
+        return [min(i * step, last) for i in range(segments - 1)] + [last]
+    if stride > 0:
+        return list(range(0, last + 1, stride))
+    raise ValueError("give segments or stride")
