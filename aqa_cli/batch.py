@@ -107,10 +107,12 @@ def score_inputs(inputs: list[tuple[str, str | None]], scorer: Scorer, *, done=N
 
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
-                  ".3gp", ".ts", ".mts", ".m2ts")
+                  ".3gp", ".ts", ".mts", ".m2ts", ".gif")
+AUDIO_SUFFIXES = (".mp3", ".wav", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".wma")
 
 
-def expand_inputs(paths: Iterable[str | Path], recursive: bool = False) -> list[tuple[str, str | None]]:
+def expand_inputs(paths: Iterable[str | Path], recursive: bool = False,
+                  skipped: list[tuple[str, str]] | None = None) -> list[tuple[str, str | None]]:
     """Command-line inputs → [(path, problem)] in order, without duplicates.
 
     A file is taken as given (whatever its suffix); a folder gives its videos (suffixes in
@@ -119,7 +121,8 @@ def expand_inputs(paths: Iterable[str | Path], recursive: bool = False) -> list[
     skips the CSV written there). A missing path, an empty folder or a pattern that matches no video
     becomes (path, one-line problem) so that it is reported as a failed input. One file named two ways
     (a.mp4, ./a.mp4) is scored once, under the first name.
-    Raises UsageError when no input yields a video at all.
+    Files a folder holds that are not videos are appended to `skipped` as (path, why), so that nothing
+    is left out unsaid (hidden files aside). Raises UsageError when no input yields a video at all.
     """
     import glob
 
@@ -132,12 +135,12 @@ def expand_inputs(paths: Iterable[str | Path], recursive: bool = False) -> list[
             if not matches:
                 out.setdefault(text, f"no videos match this pattern ({'/'.join(VIDEO_SUFFIXES[:4])}/...)")
             for m in matches:
-                _add_path(out, Path(m), recursive)
+                _add_path(out, Path(m), recursive, skipped)
             continue
         path = Path(text)
         if path.is_dir():
             before = len(out)
-            _add_path(out, path, recursive)
+            _add_path(out, path, recursive, skipped)
             if len(out) == before:
                 where = "or its subfolders " if recursive else ""
                 hint = "" if recursive else "; add --recursive to search subfolders"
@@ -159,14 +162,19 @@ def expand_inputs(paths: Iterable[str | Path], recursive: bool = False) -> list[
     return unique
 
 
-def _add_path(out: dict[str, str | None], path: Path, recursive: bool) -> None:
+def _add_path(out: dict[str, str | None], path: Path, recursive: bool,
+              skipped: list[tuple[str, str]] | None = None) -> None:
     if not path.is_dir():
         out.setdefault(str(path), None)
         return
     found = path.rglob("*") if recursive else path.iterdir()
     for p in sorted(found, key=lambda p: (str(p).lower(), str(p))):
-        if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file():
+        suffix = p.suffix.lower()
+        if suffix in VIDEO_SUFFIXES and p.is_file():
             out.setdefault(str(p), None)
+        elif skipped is not None and p.is_file() and not p.name.startswith("."):
+            why = "audio only" if suffix in AUDIO_SUFFIXES else f"not a video ({suffix or 'no suffix'})"
+            skipped.append((str(p), why))
 
 
 def _timed_prepare(scorer: Scorer, path: str | Path, clips: int | None):
@@ -201,6 +209,7 @@ class BatchSummary:
     failed: list[ScoreResult] = field(default_factory=list)
     resume_path: Path | None = None
     fail_fast: bool = False
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why) of folder files not scored
 
     @property
     def not_tried(self) -> int:
@@ -220,7 +229,8 @@ class ScoreJob:
 
     def __init__(self, paths, *, weights: str | Path | None = None, device: str = "auto", recursive: bool = False,
                  fmt: str | None = None, output: Path | None = None, csv_file: Path | None = None):
-        self.inputs = expand_inputs(paths, recursive=recursive)
+        self.skipped: list[tuple[str, str]] = []  # files of the folders given that are not videos
+        self.inputs = expand_inputs(paths, recursive=recursive, skipped=self.skipped)
         self.fmt = fmt or {".csv": "csv", ".json": "json"}.get(output.suffix.lower() if output else "", "table")
         if output is not None and csv_file is not None and self.fmt == "csv":
             raise UsageError("give either -o FILE.csv or --csv FILE, not both")
@@ -250,7 +260,8 @@ class ScoreJob:
         e.g. when a one-video panel replaces the table). `on_result(result, resumed)` is called after
         each result is written; `display` (e.g. a progress bar) is entered once the outputs are open
         and left before they are closed, so a table printed on closing never meets a live bar."""
-        summary = BatchSummary(total=len(self.inputs), resume_path=self.resume_path, fail_fast=fail_fast)
+        summary = BatchSummary(total=len(self.inputs), resume_path=self.resume_path, fail_fast=fail_fast,
+                               skipped=self.skipped)
         settings = self.scorer.settings(height, dd, clips)  # checks the options before any file is opened
         with ExitStack() as stack:
             resumable = ResumableCsv(self.resume_path, settings) if self.resume_path else None

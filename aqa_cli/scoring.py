@@ -30,8 +30,13 @@ from aqa_cli.checkpoint import Checkpoint
 from aqa_cli.errors import UsageError
 
 # The public record: JSON keys = CSV columns, in this order (see writers.py for the value formats).
+# Columns are only ever added at the end (a CSV with the first 14, written before score_source and the
+# probabilities, is upgraded when resumed: writers.ResumableCsv).
 FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "description", "position",
-          "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error")
+          "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error",
+          "score_source", *(f"p_{head}" for head in rules.HEADS))
+# Where the final score came from, by `dd_from` (see rules.predicted_final).
+SCORE_SOURCES = {"given": "given DD", "expected": "expected DD", "table": "score head", "": "score head"}
 DEFAULT_HEIGHT = "3m"
 DD_RANGE = (0.1, 5.0)  # what --dd accepts; the World Aquatics table spans 1.2-4.8
 MAX_CLIPS = 64
@@ -67,9 +72,17 @@ class ScoreResult:
     dd_from: str = ""  # where `difficulty` came from: "given", "expected" or "table" (see the module docstring)
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds (decode, model)
 
+    @property
+    def score_source(self) -> str | None:
+        """How the final score was made: "given DD" or "expected DD" (x execution, the rules) or "score
+        head" (the model's own score); None without a score."""
+        return SCORE_SOURCES.get(self.dd_from, "score head") if self.final_score is not None else None
+
     def record(self) -> dict[str, Any]:
-        """The public fields only, in `FIELDS` order."""
-        return {name: getattr(self, name) for name in FIELDS}
+        """The public fields only, in `FIELDS` order: p_<head> is the probability of the head's class."""
+        out = {name: getattr(self, name) for name in FIELDS if not name.startswith("p_")}
+        out.update({f"p_{head}": self.probabilities.get(head) for head in rules.HEADS})
+        return {name: out[name] for name in FIELDS}
 
 
 class Scorer:
@@ -174,9 +187,10 @@ class Scorer:
         return result
 
 
-def check_options(height: str | None = None, dd: float | None = None,
+def check_options(height: str | None = None, dd: float | str | None = None,
                   clips: int | None = None) -> tuple[str | None, float | None, int | None]:
-    """The scoring options as `predict` takes them ("10" → "10m"), or UsageError naming the bad one."""
+    """The scoring options as `predict` takes them ("10", "10M", "10 m" → "10m"; "3,2" → 3.2), or
+    UsageError naming the bad one."""
     import math
 
     from aqa_cli.rules import normalize_height
@@ -186,6 +200,11 @@ def check_options(height: str | None = None, dd: float | None = None,
             height = normalize_height(height)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    if isinstance(dd, str):  # from the command line; a decimal comma as scoresheets write it
+        try:
+            dd = float(dd.strip().replace(",", "."))
+        except ValueError:
+            raise UsageError(f"DD {dd!r}: expected a number such as 3.2 (or 3,2), the DD on the scoresheet") from None
     if dd is not None:
         lo, hi = DD_RANGE
         if isinstance(dd, bool) or not isinstance(dd, (int, float)) or not (math.isfinite(dd) and lo <= dd <= hi):

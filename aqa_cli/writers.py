@@ -39,9 +39,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from aqa_cli.errors import UsageError
-from aqa_cli.scoring import FIELDS, ScoreResult
+from aqa_cli.rules import HEADS
+from aqa_cli.scoring import FIELDS, SCORE_SOURCES, ScoreResult
 
-DECIMALS = {"final_score": 2, "execution": 2, "difficulty": 2}
+DECIMALS = {"final_score": 2, "execution": 2, "difficulty": 2, **{f"p_{h}": 4 for h in HEADS}}
+LEGACY_FIELDS = FIELDS[:14]  # the columns of CSVs written before score_source and the probabilities
 INTS = ("ss_no", "tw_no")
 STATE_SUFFIX = ".aqa-resume.jsonl"
 
@@ -66,8 +68,19 @@ def from_csv_row(row: dict[str, str]) -> ScoreResult:
     """Rebuild a result from a CSV row written by `csv_cells` (used to re-emit resumed rows); ValueError
     for a cell that is not its column's type."""
     values: dict[str, Any] = {}
+    probabilities: dict[str, float] = {}
+    dd_from = ""
     for name in FIELDS:
         text = row.get(name, "")
+        if name == "score_source":
+            if text and text not in SCORE_SOURCES.values():
+                raise ValueError(f"score_source {text!r}: expected one of {', '.join(sorted(set(SCORE_SOURCES.values())))}")
+            dd_from = {source: key for key, source in SCORE_SOURCES.items()}.get(text, "")
+            continue
+        if name.startswith("p_"):
+            if text:
+                probabilities[name[2:]] = float(text)
+            continue
         if text == "":
             values[name] = None
         elif name in DECIMALS:
@@ -80,7 +93,7 @@ def from_csv_row(row: dict[str, str]) -> ScoreResult:
             values[name] = text.lower() == "true"
         else:
             values[name] = text
-    return ScoreResult(**values)
+    return ScoreResult(**values, probabilities=probabilities, dd_from=dd_from)
 
 
 def _complete(cells: list[str]) -> bool:
@@ -219,13 +232,16 @@ class ResumableCsv:
         text, rewrite = self._read_text()
         reader = csv.reader(io.StringIO(text))
         header = next(reader, None)
-        if header is None or tuple(header) != FIELDS:
+        if header is None or tuple(header) not in (FIELDS, LEGACY_FIELDS):
             raise UsageError(f"{self.path}: not an aqa score CSV (its columns differ); "
                              "choose another file or delete it")
+        legacy = tuple(header) == LEGACY_FIELDS  # upgraded: the new columns empty, the file rewritten
+        rewrite = rewrite or legacy
         rows, lines = [], []
         for cells in reader:
             if cells:  # a blank line (a spreadsheet's last one) is no row
-                rows.append(cells)
+                complete = len(cells) == len(LEGACY_FIELDS) if legacy else True
+                rows.append(cells + [""] * (len(FIELDS) - len(LEGACY_FIELDS)) if legacy and complete else cells)
                 lines.append(reader.line_num)
         if rows and not text.endswith("\n") and not _complete(rows[-1]):
             rows.pop()  # the last row was cut off mid-write: its input is scored again
@@ -306,11 +322,11 @@ class ResumableCsv:
         if i is None:
             return None
         state, cells = self._states[i], self._rows[i]
-        if (cells[-1] or (state["size"], state["mtime_ns"]) != (now["size"], now["mtime_ns"])
+        if (cells[FIELDS.index("error")] or (state["size"], state["mtime_ns"]) != (now["size"], now["mtime_ns"])
                 or state.get("settings") != self.settings):
             return None
         result = from_csv_row(dict(zip(FIELDS, cells)))
-        result.probabilities = dict(state.get("probabilities") or {})
+        result.probabilities = dict(state.get("probabilities") or result.probabilities)
         result.dd_from = state.get("dd_from") or ""
         return result
 

@@ -21,7 +21,8 @@ def good(video: str, score: float = 71.2549) -> ScoreResult:
     return ScoreResult(video=video, final_score=score, execution=23.751, difficulty=3.0, dive_number="105B",
                        description="Forward 2½ Somersaults Pike", position="pike", armstand=False,
                        rotation_type="forward", ss_no=5, tw_no=0, commentary="A clean entry.", weights="demo",
-                       probabilities={"position": 0.9})
+                       probabilities={"position": 0.9, "armstand": 0.99, "rotation_type": 0.8, "ss_no": 0.71234,
+                                      "tw_no": 0.6}, dd_from="expected")
 
 
 def bad(video: str) -> ScoreResult:
@@ -39,7 +40,9 @@ def test_json_list_has_exactly_the_public_fields():
     assert rows[0] == {"video": "a.mp4", "final_score": 71.25, "execution": 23.75, "difficulty": 3.0,
                        "dive_number": "105B", "description": "Forward 2½ Somersaults Pike", "position": "pike",
                        "armstand": False, "rotation_type": "forward", "ss_no": 5, "tw_no": 0,
-                       "commentary": "A clean entry.", "weights": "demo", "error": None}
+                       "commentary": "A clean entry.", "weights": "demo", "error": None,
+                       "score_source": "expected DD", "p_position": 0.9, "p_armstand": 0.99, "p_rotation_type": 0.8,
+                       "p_ss_no": 0.7123, "p_tw_no": 0.6}
     assert rows[1]["error"] == "not a media file FFmpeg can read" and rows[1]["final_score"] is None
 
 
@@ -117,7 +120,7 @@ def test_resume_reuses_scored_rows_and_replaces_failed_changed_and_cut_ones(tmp_
     out.write_text(text[: text.index(d) + 20])
 
     w = writers.ResumableCsv(out, SETTINGS)
-    assert w.done(a).final_score == 71.25 and w.done(a).probabilities == {"position": 0.9}
+    assert w.done(a).final_score == 71.25 and w.done(a).probabilities == good(a).probabilities
     assert w.done(b) is None  # changed since
     assert w.done(c) is None  # failed inputs are retried
     assert w.done(d) is None  # its row was cut off
@@ -214,7 +217,7 @@ def test_damaged_rows_are_refused_with_their_line(tmp_path):
     text = out.read_text()
     for damaged, why in ((text.replace("71.25", "abc", 1), "line 2: could not convert"),
                          (text.replace(",5,0,", ",5.5,0,", 1), "line 2: invalid literal"),
-                         (text.replace(",false,", ",", 1), "line 2: 13 cells, not 14")):
+                         (text.replace(",false,", ",", 1), "line 2: 19 cells, not 20")):
         out.write_text(damaged)
         with pytest.raises(UsageError, match=why):
             writers.ResumableCsv(out, SETTINGS)
@@ -279,3 +282,20 @@ def test_a_row_cut_inside_a_character_is_dropped_alone(tmp_path):
     assert w.done(a) is not None and w.done(b) is None
     w.close()
     assert [r["video"] for r in read_rows(out)] == [a]
+
+
+def test_a_csv_written_before_score_source_and_probabilities_is_upgraded_on_resume(tmp_path):
+    a, b = make_files(tmp_path, 2)
+    out = tmp_path / "out.csv"
+    write_csv(out, good(a))
+    rows = list(csv.reader(io.StringIO(out.read_text())))
+    out.write_text("".join(",".join(r[:14]) + "\n" for r in rows))  # the 14 columns of earlier versions
+    w = writers.ResumableCsv(out, SETTINGS)
+    assert w.done(a).final_score == 71.25  # its state line still matches: not scored again
+    w.write(good(b))
+    w.close()
+    upgraded = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert list(upgraded[0]) == list(FIELDS)
+    assert [r["video"] for r in upgraded] == [a, b]
+    assert upgraded[0]["p_position"] == "" and upgraded[1]["p_position"] == "0.9"
+    assert upgraded[1]["score_source"] == "expected DD"

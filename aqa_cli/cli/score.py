@@ -20,14 +20,6 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
-class Height(str, Enum):
-    h1 = "1m"
-    h3 = "3m"
-    h5 = "5m"
-    h7_5 = "7.5m"
-    h10 = "10m"
-
-
 def score(
     paths: Annotated[list[str], typer.Argument(
         help="Video files, folders (their videos, sorted) or quoted glob patterns.", show_default=False)],
@@ -48,13 +40,13 @@ def score(
         show_default=False)] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders' subfolders too.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first video that fails.")] = False,
-    height: Annotated[Optional[Height], typer.Option(
-        "--height", help="The dive's height: final = the expected DD of the predicted dive there × "
+    height: Annotated[Optional[str], typer.Option(
+        "--height", help="The dive's height, 1m, 3m, 5m, 7.5m or 10m (3, 3M and 3 m read as 3m): final = the expected DD of the predicted dive there × "
         "execution. Without it: the score head, and the DD shown is the table's at the height the weights "
         "were trained on (most often), else 3m.",
         show_default=False)] = None,
-    dd: Annotated[Optional[float], typer.Option(
-        "--dd", help="The dive's DD from the scoresheet (0.1-5.0): final = DD × execution.",
+    dd: Annotated[Optional[str], typer.Option(
+        "--dd", help="The dive's DD from the scoresheet (0.1-5.0; 3,2 reads as 3.2): final = DD × execution.",
         show_default=False)] = None,
     clips: Annotated[Optional[int], typer.Option(
         "--clips", min=1, max=64, help="Clips per video (each as many frames as the weights' clips: 32 for "
@@ -89,7 +81,7 @@ def score(
     from aqa_cli.batch import ScoreJob
 
     one_line_warnings()
-    check_options(height.value if height else None, dd, clips)  # before the weights load
+    height, dd, clips = check_options(height, dd, clips)  # before the weights load
     job = ScoreJob(paths, weights=weights, device=device, recursive=recursive, fmt=fmt.value if fmt else None,
                    output=output, csv_file=csv_file)
     scorer = job.scorer
@@ -99,7 +91,6 @@ def score(
         err.print(f"[yellow]note:[/yellow] {escape(scorer.name)}: {SYNTHETIC_NOTE}", highlight=False, soft_wrap=True)
     single = len(job.inputs) == 1
     panel_only = single and not quiet and job.fmt == "table" and output is None and sys.stdout.isatty()
-    height_name = height.value if height else None
 
     bar = views.Progress(len(job.inputs), enabled=not quiet and not single and err.is_terminal)
 
@@ -111,10 +102,10 @@ def score(
             err.print(f"{result.video}: decode {result.timings['decode']:.2f} s, "
                       f"model {result.timings['model']:.2f} s", markup=False, highlight=False)
         if single and not quiet and not result.error:
-            views.print_panel(err, result, scorer, height_name or scorer.default_height)
+            views.print_panel(err, result, scorer, height or scorer.default_height)
         bar.advance()
 
-    summary = job.run(None if panel_only else sys.stdout, height=height_name, dd=dd, clips=clips,
+    summary = job.run(None if panel_only else sys.stdout, height=height, dd=dd, clips=clips,
                       fail_fast=fail_fast, on_result=show, display=bar)
     if not quiet:
         views.print_summary(err, summary)

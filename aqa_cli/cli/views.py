@@ -50,9 +50,12 @@ def print_panel(err: Console, result, scorer, height: str) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    grid.add_row("Final score", f"[bold green]{num(result.final_score)}[/bold green]")
+    how = {"given DD": "given DD x execution", "expected DD": "expected DD x execution",
+           "score head": "the model's score head: give --height or --dd for DD x execution"}
+    source = f"  [dim]({how[result.score_source]})[/dim]" if result.score_source else ""
+    grid.add_row("Final score", f"[bold green]{num(result.final_score)}[/bold green]{source}")
     grid.add_row("Execution", num(result.execution))
-    dd_from = {"given": "given", "table": f"table, {height}",
+    dd_from = {"given": "given", "table": f"the predicted dive's in the {height} table, not used for the final",
                "expected": f"expected: the {height} table's DDs weighted by the dive's class probabilities"}
     missing = f"not in the {height} table"
     if result.dd_from not in dd_from and (elsewhere := listed_heights(result.dive_number)):
@@ -88,6 +91,11 @@ def print_summary(err: Console, summary) -> None:
         if summary.not_tried:
             line += f"; stopped there (--fail-fast), {summary.not_tried} not tried"
     err.print(line, markup=False, highlight=False, soft_wrap=True)
+    if summary.skipped:
+        names = ", ".join(f"{path} ({why})" for path, why in summary.skipped[:5])
+        more = f" and {len(summary.skipped) - 5} more" if len(summary.skipped) > 5 else ""
+        err.print(f"Not scored: {len(summary.skipped)} files of the folders given are not videos: {names}{more}",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 def print_dataset_summary(summary: dict) -> None:
