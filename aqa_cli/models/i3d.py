@@ -301,7 +301,7 @@ def _layout() -> dict[str, tuple[str, tuple[int, ...]]]:
 
 
 def release_layout() -> dict[str, tuple[int, ...]]:
-    """Every array of the release, flattened path → shape (232 arrays, 12,704,544 values)."""
+    """Every array of the release, flattened path → shape (230 arrays, 12,704,544 values)."""
     return {key: shape for key, (_, shape) in _layout().items()}
 
 
