@@ -33,115 +33,72 @@ DEFAULT_CLASSES = {"position": 3, "armstand": 2, "rotation_type": 4, "ss_no": 10
 
 @dataclass
 class ModelConfig:
-    """Everything needed to rebuild a model; stored in checkpoints as `model_config`.
+    """Everything needed to rebuild a model; stored in checkpoints as `model_config`."""
 
-    backbone: "c3d" (Tran et al. 2015; `width_divisor` > 1 gives the small CPU backbone) or "mscadc".
-    task: "stl" (score head only) or "mtl" (score, five classification heads, captioner).
-    """
-
-    backbone: str = "c3d"
-    task: str = "mtl"
+    backbone: str = "c3d"  # "c3d" (Tran et al. 2015) or "mscadc" (Parmar & Morris 2019)
+    task: str = "mtl"  # "stl": the score head only; "mtl": score, execution, dive classes, captioner
     clip_len: int = 16  # frames per clip fed to the 3D CNN
-    crop_size: int = 112  # spatial input (MSCADC: 180)
-    width_divisor: int = 1  # divide every conv width by this (8 → the small demo backbone)
-    stem_stride: int = 1  # C3D: 2 strides conv1 in space (twice the crop at about the same cost)
+    crop_size: int = 112  # side of the square input, pixels (MSCADC: 180)
+    width_divisor: int = 1  # divide every conv width by this (8: the small CPU backbone)
     stem_time_stride: int = 1  # C3D: 2 strides conv1 in time (twice clip_len at about the same cost)
-    time_pool: str = "max"  # C3D: "avg" averages pool2-pool5 over time (max over space stays)
     head: str = "avg"  # C3D: "temporal" keeps time in pool4/pool5 and makes fc6 a conv over the steps
-    feature_dim: int = 4096  # width of fc6, the shared feature the heads read
-    batchnorm: bool = False  # C3D only: BatchNorm after every conv (the small from-scratch backbone)
-    feature_norm: bool = False  # C3D-AVG only: BatchNorm on the clip-averaged feature before fc6
-    dropout: float = 0.5
-    classes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CLASSES))
-    execution: bool = True  # MTL only: also regress execution (sum of the counted judges' marks)
-    # C3D MTL only: more dropout on the feature the execution head reads, after `dropout` (0.375 after
-    # 0.2 keeps half of it, as dropout 0.5 does) while the dive heads read it with `dropout` alone.
-    execution_dropout: float = 0.0
-    # C3D MTL only: read execution as a distribution over this many values evenly spaced on [0, 30] (61:
-    # every half point), trained against a Gaussian around the judged execution (train.execution_sigma)
-    # as USDL (Tang et al., CVPR 2020) does for the score; 0: one regressed number (MSE + L1).
-    execution_bins: int = 0
-    caption: bool = True  # MTL only: include the S2VT-style captioner
-    caption_hidden: int = 512
-    caption_embed: int = 512
-    caption_layers: int = 2
-    caption_dropout: float = 0.5
-    caption_max_len: int = 100
-    vocab_size: int = 0  # set from the dataset's vocabulary at training time
-    pretrained: str = ""  # aqa backbone file (see `aqa weights import-c3d`) loaded into the convs
-    # C3D MTL only: also regress the size of these annotated execution faults (SynDive's hidden
-    # `faults`, e.g. knee_bend_deg), one linear output each: a training signal that names what the
-    # judges deduct for. Training needs a root whose train split annotates every one of them.
-    faults: list[str] = field(default_factory=list)
+    feature_dim: int = 4096  # width of fc6, the video feature every linear head reads
+    batchnorm: bool = False  # C3D: BatchNorm after every conv (a backbone trained from scratch)
+    feature_norm: bool = False  # C3D: BatchNorm on the pool5 features before fc6 (keeps its ReLUs alive)
+    dropout: float = 0.5  # after fc6 (MSCADC: after the trunk)
+    classes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CLASSES))  # classes per dive head
+    execution: bool = True  # MTL: also regress execution (the sum of the three counted judges' marks)
+    caption: bool = True  # MTL: include the S2VT commentary generator
+    caption_hidden: int = 512  # width of the captioner's GRUs
+    caption_embed: int = 512  # width of its word embedding
+    caption_layers: int = 2  # GRU layers
+    caption_dropout: float = 0.5  # between GRU layers
+    caption_max_len: int = 100  # longest generated commentary, in tokens
+    vocab_size: int = 0  # set from the train split's commentary at training time
+    pretrained: str = ""  # aqa backbone file loaded into the convs (made by `aqa weights import-c3d`)
 
 
 @dataclass
 class DataConfig:
     """How samples are read from a dataset root and turned into clips."""
 
-    root: str = ""
-    frames: int = 103  # the MTL-AQA window: 103 frames ending at end_frame
-    clips: int = 6  # the first clips × clip_len × stride (= 96) frames of the window form the clips
-    stride: int = 1  # use every stride-th frame (2: 3 clips of 16 cover the same 96 frames as 6 at 1)
+    root: str = ""  # the dataset root (`--data`)
+    frames: int = 103  # the dive window: this many frames ending at the annotated end frame
+    clips: int = 6  # the window's first clips × clip_len × stride frames (96) form the clips
+    stride: int = 1  # use every stride-th frame (2: 3 clips of 16 cover the 96 frames 6 cover at 1)
     jitter: int = 3  # training: shift the window by up to ± this many frames
-    resize: tuple[int, int] = (171, 128)  # (width, height) frames are stored at
+    resize: tuple[int, int] = (171, 128)  # (width, height) the frames are resized to before cropping
     hflip: float = 0.5  # training: probability of a horizontal flip
     scale: float = 0.0  # training: crop a square of crop × U(1 ± scale) pixels, resized to the crop
-    shift: int = 0  # training: start the clips up to this many frames later within the window
-    speed: float = 0.0  # training: play the window at a rate r ~ U(1 ± speed) (nearest frames)
-    color: float = 0.0  # training: multiply each colour channel by its own gain ~ U(1 ± color)
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # ImageNet, RGB in [0, 1]
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    workers: int = 2  # DataLoader worker processes
-    # Keep each sample's resized frames in memory after its first read, so later epochs skip the
-    # resize (a quarter of a tiny-mtl epoch on 2 cores). Costs T×H×W×3 bytes per sample at the
-    # resized size; only used with workers: 0 (DataLoader workers are rebuilt every epoch).
-    cache: bool = False
+    shift: int = 0  # training: start the clips up to this many frames into the window (evaluation: half)
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # per RGB channel, of pixels in [0, 1] (ImageNet)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)  # per RGB channel, likewise (ImageNet)
+    workers: int = 2  # DataLoader worker processes (0: load in the training process)
+    cache: bool = False  # with workers 0: keep each sample's resized frames in memory after its first read
     caption_max_len: int = 100  # training captions are cut to this many tokens
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation, loss weights and schedule."""
+    """Optimisation, loss weights and schedule (the loss terms: train.py)."""
 
-    epochs: int = 100
-    batch_size: int = 3
-    lr: float = 1e-4
-    weight_decay: float = 0.0
+    epochs: int = 100  # passes over the train split
+    batch_size: int = 3  # dives per step (per process under torchrun)
+    lr: float = 1e-4  # learning rate of Adam / AdamW
+    weight_decay: float = 0.0  # L2 penalty (adam) or decoupled decay (adamw)
     optimizer: str = "adam"  # adam (weight_decay added to the gradient) | adamw (decoupled decay)
-    scheduler: str = "none"  # none | cosine
-    score_mse: float = 1.0  # weight of the MSE term on the score
-    score_l1: float = 1.0  # weight of the L1 term on the score
-    execution_weight: float = 1.0  # weight of MSE + L1 on execution (MTL models with that head)
-    execution_sigma: float = 1.5  # model.execution_bins: sd, in points, of the Gaussian target around the judged value
-    # Weight of a pairwise ranking loss on execution (0: off): over the batch's pairs of dives with
-    # different execution, log(1 + exp(-(e_i - e_j) / s)) for the one judged higher (i), s a quarter of
-    # the train split's sd. Spearman scores the order; MSE + L1 weigh the few failed dives most.
-    rank_weight: float = 0.0
-    cls_weight: float = 1.0  # weight of the sum of the five cross-entropies
-    label_smoothing: float = 0.0  # of the five cross-entropies' targets (torch's label_smoothing)
-    fault_weight: float = 1.0  # weight of the mean MSE on the standardised fault sizes (model.faults)
+    scheduler: str = "none"  # none | cosine (to 0 at the last epoch)
+    score_mse: float = 1.0  # weight of the MSE term of the score and execution regressions
+    score_l1: float = 1.0  # weight of their L1 term
+    execution_weight: float = 1.0  # weight of the execution regression (MTL models with that head)
+    cls_weight: float = 1.0  # weight of the sum of the five dive classes' cross-entropies
     caption_weight: float = 0.01  # weight of the captioning cross-entropy
-    # Weight of MSE + L1 between the rules score (expected DD at the dive's height under the five
-    # heads x predicted execution) and the final score, both over the score's scale (0: off). It
-    # trains the heads and execution on the score aqa eval and aqa score --height report.
-    rules_weight: float = 0.0
-    seed: int = 0
-    # A time budget in minutes (0: none): a run whose epochs would not fit is shortened to the ones that
-    # do, the cosine decaying over them, and one that still overruns stops mid-epoch (train.py).
-    max_minutes: float = 0.0
+    seed: int = 0  # initialisation, epoch order and augmentation all follow from it
+    max_minutes: float = 0.0  # time budget (0: none): fewer epochs when they would not fit (train.py)
     limit_batches: int = 0  # use only this many batches per epoch (0: all); for smoke runs
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off)
-    # Sharpness-aware minimisation (Foret et al., ICLR 2021; 0: off): each step takes the gradient at
-    # the weights moved this far (L2) up the batch's gradient, so the optimiser seeks flat minima. Twice
-    # the compute per step.
-    sam_rho: float = 0.0
-    # Exponential moving average of the weights (and BatchNorm statistics), updated after every step
-    # with this decay (0: off). When on, the average is what is validated, saved as the model and tested.
-    ema: float = 0.0
-    # The validation metric whose Spearman picks the checkpoint: "score" (the score head) or
-    # "expected_dd_x_execution" (the expected table DD of the predicted dive x predicted execution).
-    select: str = "score"
+    ema: float = 0.0  # decay per step of a moving average of the weights, validated and saved (0: off)
+    select: str = "score"  # val Spearman that picks the checkpoint: score | expected_dd_x_execution
 
 
 @dataclass
@@ -240,25 +197,19 @@ RANGES: dict[str, tuple[str, str]] = {
                                                       ("caption_hidden", 8192), ("caption_embed", 8192),
                                                       ("caption_layers", 8), ("caption_max_len", 1000))},
     "model.crop_size": ("[8, 1080]", "pixels"),
-    **{f"model.{k}": ("[0, 1)", "a probability") for k in ("dropout", "execution_dropout", "caption_dropout")},
+    **{f"model.{k}": ("[0, 1)", "a probability") for k in ("dropout", "caption_dropout")},
     **{f"data.{k}": ("[1, inf)", "") for k in ("frames", "clips", "stride", "caption_max_len")},
     **{f"data.{k}": ("[0, inf)", "frames") for k in ("jitter", "shift")},
     "data.workers": ("[0, inf)", "loader processes; 0 loads in the main process"),
     "data.hflip": ("[0, 1]", "a probability"),
     "data.scale": ("[0, 1)", "0.15: crops of 0.85x to 1.15x"),
-    "data.speed": ("[0, 1)", "a rate spread; 0.1: 0.9x to 1.1x"),
-    "data.color": ("[0, 1)", "a gain spread; 0.2: 0.8x to 1.2x"),
     "train.epochs": ("[1, inf)", ""),
     "train.batch_size": ("[1, 4096]", ""),
     "train.lr": ("(0, 10]", "a learning rate"),
     "train.seed": ("[0, inf)", ""),
-    **{f"train.{k}": ("[0, inf)", "0: off") for k in ("weight_decay", "rank_weight", "rules_weight", "max_minutes",
-                                                       "limit_batches", "grad_clip", "sam_rho")},
+    **{f"train.{k}": ("[0, inf)", "0: off") for k in ("weight_decay", "max_minutes", "limit_batches", "grad_clip")},
     **{f"train.{k}": ("[0, inf)", "a loss weight") for k in ("score_mse", "score_l1", "execution_weight",
-                                                              "cls_weight", "fault_weight", "caption_weight")},
-    "train.label_smoothing": ("[0, 1)", ""),
-    "train.execution_sigma": ("(0, 30]", "points of execution"),
-    "model.execution_bins": ("[0, 1000]", "0: one regressed number"),
+                                                              "cls_weight", "caption_weight")},
     "train.ema": ("[0, 1)", "a decay per step; 0 turns the average off"),
 }
 
@@ -338,10 +289,6 @@ def _coerce(value: Any, ftype: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise bad
         return tuple(_coerce(v, t, key) for v, t in zip(value, args))
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        return [_coerce(v, typing.get_args(ftype)[0], key) for v in value]
     if origin is dict:
         kt, vt = typing.get_args(ftype)
         if not isinstance(value, dict):
@@ -351,6 +298,6 @@ def _coerce(value: Any, ftype: Any, key: str) -> Any:
 
 
 def _type_name(ftype: Any) -> str:
-    if typing.get_origin(ftype):  # list[str], tuple[int, int]: the element types too
+    if typing.get_origin(ftype):  # tuple[int, int], dict[str, int]: the element types too
         return str(ftype).replace("typing.", "")
     return getattr(ftype, "__name__", None) or str(ftype)

@@ -17,11 +17,7 @@ Loss (the MTL-AQA recipe, Parmar & Morris 2019, and its released code): MSE + L1
 divided by a scale (the paper divides by 17, the sd of MTL-AQA scores; aqa uses the train split's sd,
 16.9 on MTL-AQA), + the same on execution when the model regresses it, + the sum of the five
 classification cross-entropies, + 0.01 × the caption cross-entropy (tokens after `<sos>`, up to and
-including `<eos>`), + with `model.faults` (SynDive) the mean MSE on the fault sizes standardised by the
-train split's mean and sd, + with `train.rules_weight` (aqa's own addition) MSE + L1 between the rules
-score (expected DD under the five heads x predicted execution) and the final score, + with
-`train.rank_weight` (also aqa's) a pairwise ranking loss on execution (`pair_rank_loss`). Each term's
-weight is in TrainConfig.
+including `<eos>`). Each term's weight is in TrainConfig.
 
 Determinism: the model is initialised from `train.seed`, each epoch's order comes from (seed, epoch)
 and each sample's augmentation from (seed, epoch, index) (datasets/frames.py), and `last.pt` stores the
@@ -99,12 +95,8 @@ def source_revision() -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exec_scale: float,
-                 fault_norm=None):
-    """The training loss and its parts (floats, for logging). See the module docstring.
-
-    fault_norm: (mean, sd) tensors (F,) of the train split's fault sizes, for models with `faults`.
-    """
+def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exec_scale: float):
+    """The training loss and its parts (floats, for logging). See the module docstring."""
     import torch
     import torch.nn.functional as F
 
@@ -119,45 +111,21 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
     loss, parts = score_loss, {"score": score_loss.item()}
     if "execution" in out:
         known = torch.isfinite(batch["execution"])
-        if known.any() and "execution_logits" in out:
-            exec_loss = distribution_loss(out["execution_logits"][known], batch["execution"][known],
-                                          t.execution_sigma)
-            loss = loss + t.execution_weight * exec_loss
-            parts["execution"] = exec_loss.item()
-        elif known.any():
+        if known.any():
             exec_loss = regression(out["execution"][known], batch["execution"][known], exec_scale)
             loss = loss + t.execution_weight * exec_loss
             parts["execution"] = exec_loss.item()
-        if t.rank_weight > 0 and int(known.sum()) > 1:
-            rank_loss = pair_rank_loss(out["execution"][known].float(), batch["execution"][known], exec_scale / 4)
-            loss = loss + t.rank_weight * rank_loss
-            parts["rank"] = rank_loss.item()
     if out.get("logits"):
         from aqa_cli.rules import HEADS  # the column order of batch["labels"]
 
         # Unknown labels are -1 in a dataset root; a batch where a head has none adds 0, not NaN.
         labels = {h: batch["labels"][:, HEADS.index(h)] for h in out["logits"]}
-        ces = [F.cross_entropy(logits.float(), labels[h], ignore_index=-1,
-                               label_smoothing=t.label_smoothing)
+        ces = [F.cross_entropy(logits.float(), labels[h], ignore_index=-1)
                if (labels[h] >= 0).any() else logits.sum() * 0.0
                for h, logits in out["logits"].items()]
         cls_loss = torch.stack(ces).sum()
         loss = loss + t.cls_weight * cls_loss
         parts["cls"] = cls_loss.item()
-    if t.rules_weight > 0:
-        from aqa_cli.rules import expected_difficulty_batch
-
-        rules = expected_difficulty_batch(out["logits"], batch["height"]) * out["execution"].float()
-        known = torch.isfinite(rules)
-        if known.any():
-            rules_loss = regression(rules[known], batch["score"][known], score_scale)
-            loss = loss + t.rules_weight * rules_loss
-            parts["rules"] = rules_loss.item()
-    if "faults" in out:
-        mean, sd = fault_norm
-        fault_loss = F.mse_loss(out["faults"].float(), (batch["faults"] - mean) / sd)  # train() checked: all known
-        loss = loss + t.fault_weight * fault_loss
-        parts["faults"] = fault_loss.item()
     if "caption_logits" in out:
         logits = out["caption_logits"].float()  # (B, L-1, V) predicting tokens 1..L-1
         target = batch["caption"][:, 1:]
@@ -169,58 +137,6 @@ def compute_loss(out: dict, batch: dict, cfg: RunConfig, score_scale: float, exe
         parts["caption"] = cap_loss.item()
     parts["loss"] = loss.item()
     return loss, parts
-
-
-def distribution_loss(logits, true, sigma: float):
-    """USDL's loss: KL(target || softmax(logits)), the target a Gaussian of sd `sigma` around each true
-    value over the K values the head spans, normalised over them. logits (B, K); true (B,); mean over B."""
-    import torch
-    import torch.nn.functional as F
-
-    from aqa_cli.models.heads import EXECUTION_RANGE
-
-    values = torch.linspace(*EXECUTION_RANGE, logits.shape[1], device=logits.device)
-    target = (-0.5 * ((values[None, :] - true[:, None].float()) / sigma) ** 2).softmax(1)
-    return F.kl_div(logits.float().log_softmax(1), target, reduction="batchmean")
-
-
-def pair_rank_loss(pred, true, scale: float):
-    """RankNet's loss over every ordered pair (i, j) of the batch with true[i] > true[j]: the mean of
-    log(1 + exp(-(pred[i] - pred[j]) / scale)). pred, true (B,) → a scalar (0 when all targets tie)."""
-    import torch.nn.functional as F
-
-    higher = true[:, None] > true[None, :]
-    if not higher.any():
-        return pred.sum() * 0.0
-    return F.softplus(-(pred[:, None] - pred[None, :])[higher] / scale).mean()
-
-
-def sharpness_aware_backward(model, closure, rho: float):
-    """Leave SAM's gradient in `model`'s .grad (Foret et al., 2021): closure() → (loss, extra) computes
-    the batch's loss; its gradient g at the weights w moves them to w + rho·g/‖g‖ (the steepest ascent
-    within an L2 ball of radius rho), closure's gradient there is kept and w is restored, and BatchNorm's
-    running statistics as the first pass left them. Returns closure's first (loss, extra).
-    """
-    import torch
-
-    first = closure()
-    first[0].backward()
-    params = [p for p in model.parameters() if p.grad is not None]
-    with torch.no_grad():
-        saved = [p.detach().clone() for p in params]  # restored exactly, not by subtracting the step
-        norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
-        torch._foreach_add_(params, [p.grad * (rho / (norm + 1e-12)) for p in params])
-    model.zero_grad(set_to_none=True)
-    stats = list(model.buffers())  # BatchNorm's running statistics: the perturbed pass must not count
-    kept = [b.clone() for b in stats]
-    try:
-        closure()[0].backward()
-    finally:
-        with torch.no_grad():
-            torch._foreach_copy_(params, saved)
-            for b, k in zip(stats, kept):
-                b.copy_(k)
-    return first
 
 
 def _init_output_bias(head, value: float) -> None:
@@ -270,7 +186,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     from torch.utils.data import DataLoader, DistributedSampler
 
     from aqa_cli import models
-    from aqa_cli.datasets.frames import FramesDataset, collate, execution_target, fault_sizes
+    from aqa_cli.datasets.frames import FramesDataset, collate, execution_target
     from aqa_cli.datasets.layout import DatasetRoot
     from aqa_cli.evaluate import compute_metrics, has_captioner, predict, score_range
     from aqa_cli.text import Vocabulary
@@ -312,16 +228,6 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     execs = np.array([execution_target(s) for s in train_samples])
     execs = execs[np.isfinite(execs)]
     exec_scale = float(execs.std()) if execs.size and execs.std() > 0 else 1.0
-    fault_norm = None
-    if mcfg.faults:
-        sizes = np.stack([fault_sizes(s, mcfg.faults) for s in train_samples])
-        missing = [n for n, col in zip(mcfg.faults, sizes.T) if not np.isfinite(col).all()]
-        if missing:
-            raise UsageError(f"model.faults: the train split of {root.root} does not annotate {', '.join(missing)} "
-                             "on every dive (SynDive roots annotate their hidden faults; real datasets have none)",
-                             hint="set model.faults=[]")
-        fault_norm = tuple(torch.tensor(v, dtype=torch.float32, device=dev)
-                           for v in (sizes.mean(0), np.maximum(sizes.std(0), 1e-6)))
 
     t = cfg.train
     if t.optimizer not in ("adam", "adamw") or t.scheduler not in ("none", "cosine"):
@@ -339,11 +245,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     if not resume:
         _init_output_bias(getattr(model.heads, "score", None), float(scores.mean()))
         if execs.size:
-            head = getattr(model.heads, "execution", None)
-            if hasattr(head, "init_around"):  # DistributionHead
-                head.init_around(float(execs.mean()), float(execs.std()))
-            else:
-                _init_output_bias(head, float(execs.mean()))
+            _init_output_bias(getattr(model.heads, "execution", None), float(execs.mean()))
     model = model.to(dev)
     if dev.type == "cpu":
         model = model.to(memory_format=torch.channels_last_3d)
@@ -351,15 +253,10 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
         model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(1, t.epochs))
              if t.scheduler == "cosine" else None)
-    rules_ok = mcfg.task == "mtl" and mcfg.execution  # rules score: dive heads + execution; rank loss: execution
+    rules_ok = mcfg.task == "mtl" and mcfg.execution  # the rules' score needs the dive heads and execution
     if t.select not in SELECT or (t.select != "score" and not rules_ok):
         raise UsageError(f"train.select={t.select!r}: expected score, or expected_dd_x_execution for MTL models "
                          "with an execution head", hint="--set train.select=score")
-    for key in ("rules_weight", "rank_weight"):
-        weight = getattr(t, key)
-        if weight < 0 or (weight > 0 and not rules_ok):
-            raise UsageError(f"train.{key}={weight}: expected 0, or a positive weight for MTL models with an "
-                             "execution head", hint=f"--set train.{key}=0")
     swa = torch.optim.swa_utils
     ema = (swa.AveragedModel(model, multi_avg_fn=swa.get_ema_multi_avg_fn(t.ema), use_buffers=True)
            if t.ema > 0 else None)
@@ -462,14 +359,11 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                 def forward(batch=batch):
                     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
                         out = net(batch["clips"], captions=batch.get("caption") if vocab is not None else None)
-                    return compute_loss(out, batch, cfg, score_scale, exec_scale, fault_norm)
+                    return compute_loss(out, batch, cfg, score_scale, exec_scale)
 
                 optim.zero_grad(set_to_none=True)
-                if t.sam_rho > 0:
-                    loss, parts = sharpness_aware_backward(model, forward, t.sam_rho)
-                else:
-                    loss, parts = forward()
-                    loss.backward()
+                loss, parts = forward()
+                loss.backward()
                 if t.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
                 optim.step()

@@ -23,14 +23,17 @@ def test_int_is_accepted_for_float_but_not_the_reverse():
         apply_overrides(RunConfig(), ["model.caption=maybe"])
 
 
-def test_list_overrides_are_lists_of_the_element_type():
-    cfg = apply_overrides(RunConfig(), ["model.faults=[knee_bend_deg, distance_m]"])
-    assert cfg.model.faults == ["knee_bend_deg", "distance_m"]
-    assert apply_overrides(RunConfig(), ["model.faults=[]"]).model.faults == []
-    with pytest.raises(ConfigError, match="expected list"):
-        apply_overrides(RunConfig(), ["model.faults=knee_bend_deg"])
-    with pytest.raises(ConfigError, match="expected str"):
-        apply_overrides(RunConfig(), ["model.faults=[[1]]"])
+def test_tuple_and_dict_overrides_are_checked_element_by_element():
+    cfg = apply_overrides(RunConfig(), ["data.mean=[0.5, 0.5, 0.5]", "model.classes={position: 3, armstand: 2}"])
+    assert cfg.data.mean == (0.5, 0.5, 0.5) and cfg.model.classes == {"position": 3, "armstand": 2}
+    with pytest.raises(ConfigError, match=r"expected tuple\[float, float, float\]"):
+        apply_overrides(RunConfig(), ["data.mean=[0.5, 0.5]"])
+    with pytest.raises(ConfigError, match="expected float"):
+        apply_overrides(RunConfig(), ["data.std=[a, b, c]"])
+    with pytest.raises(ConfigError, match=r"expected dict\[str, int\]"):
+        apply_overrides(RunConfig(), ["model.classes=3"])
+    with pytest.raises(ConfigError, match="expected int"):
+        apply_overrides(RunConfig(), ["model.classes={position: many}"])
 
 
 def test_misspelled_key_names_the_closest_key():

@@ -42,30 +42,6 @@ def execution_target(sample: Sample) -> float:
     return math.nan
 
 
-# The way an over-rotation tilts the body on screen, by rotation_type: SynDive films every dive from
-# the board's left, where a somersault turns the body by -facing x sense times its angle
-# (datasets/motion.py, world_pitch): a back or forward dive's one way, an inward or reverse one's the
-# other. The tilt's sign is facing x sense (+1 back and forward dives), kept as the measured runs had it.
-_TILT = {r: float(f * s) for r in rules.ROTATION_TO_DIGIT for f, s in [rules.facing_and_sense(r)]}
-
-
-def fault_sizes(sample: Sample, names: list[str]) -> np.ndarray:
-    """(F,) float32: the size |value| of each named fault of a sample (signed faults such as an over- or
-    under-rotation cost the same either way), NaN where the sample does not annotate it.
-
-    One signed name is derived: `entry_tilt_deg`, the over- (+) or under-rotation at the entry as the
-    body leans on screen, which only the diver's angle shows (the splash grows with its size, not its
-    sign)."""
-    faults = sample.faults or {}
-
-    def size(name: str) -> float:
-        if name == "entry_tilt_deg" and "rotation_error_deg" in faults and sample.rotation_type in _TILT:
-            return float(faults["rotation_error_deg"]) * _TILT[sample.rotation_type]
-        return abs(float(faults[name])) if name in faults else math.nan
-
-    return np.array([size(n) for n in names], dtype=np.float32)
-
-
 class FramesDataset(Dataset):
     """Split `split` of `root` as dicts of tensors (see `__getitem__`).
 
@@ -114,7 +90,6 @@ class FramesDataset(Dataset):
         score      float32 ()   final score
         execution  float32 ()   judged execution, NaN when unknown
         labels     int64 (5,)   position, armstand, rotation_type, ss_no, tw_no; -1 when unknown
-        faults     float32 (F,) fault sizes (fault_sizes; only for a model with `faults`)
         caption    int64 (L,)   `<sos> ... <eos>` ids (only with a vocabulary), L ≤ caption_max_len
         height     int64 ()     index of the board / platform height in rules.HEIGHTS; -1 when unknown
         index      int64 ()     position of the sample in the split
@@ -126,7 +101,7 @@ class FramesDataset(Dataset):
         clips = sample_clips(frames, self.root.info.pad, d.frames, d.clips, m.clip_len, m.crop_size,
                              d.mean, d.std, size=size, jitter=d.jitter if self.train else 0,
                              hflip=d.hflip if self.train else 0.0, stride=d.stride, scale=d.scale,
-                             shift=d.shift, speed=d.speed, color=d.color, rng=rng)
+                             shift=d.shift, rng=rng)
         item = {
             "clips": clips,
             "score": torch.tensor(sample.final_score, dtype=torch.float32),
@@ -135,8 +110,6 @@ class FramesDataset(Dataset):
             "height": torch.tensor(rules.HEIGHTS.index(sample.height) if sample.height in rules.HEIGHTS else -1),
             "index": torch.tensor(index, dtype=torch.int64),
         }
-        if m.faults:
-            item["faults"] = torch.from_numpy(fault_sizes(sample, m.faults))
         if self.vocab is not None:
             ids = self.vocab.encode(sample.commentary, max_len=d.caption_max_len)
             item["caption"] = torch.tensor(ids, dtype=torch.int64)

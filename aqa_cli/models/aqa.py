@@ -12,8 +12,8 @@ Variants (`backbone` × `task`):
 - MSCADC (backbone "mscadc"): BatchNorm trunk with dilated conv5 layers and a dilated context head per
   task (see mscadc.py); 16 frames at 180×180 in the paper.
 - STL: the score head only. MTL: score, execution (if `execution`), one classifier per entry of
-  `classes`, (C3D-AVG) one output per annotated fault (if `faults`), and the S2VT captioner (if
-  `caption`) reading per-clip features (C3D: pool5; MSCADC: its caption head's features).
+  `classes`, and the S2VT captioner (if `caption`) reading per-clip features (C3D: pool5; MSCADC: its
+  caption head's features).
 
 The N clips of a batch run through the backbone as one batch of B·N clips (at batch 1 some oneDNN
 convolutions take a slow path). Conv weights are kept in `channels_last_3d` memory format and CPU input
@@ -29,7 +29,7 @@ from aqa_cli.config import ModelConfig, from_dict
 from aqa_cli.errors import ConfigError
 from aqa_cli.models.c3d import C3D, C3D_WIDTHS, load_backbone_weights
 from aqa_cli.models.captioner import Captioner
-from aqa_cli.models.heads import EXECUTION_RANGE, ClassHeads, DistributionHead, RegressionHead
+from aqa_cli.models.heads import ClassHeads, RegressionHead
 from aqa_cli.models.mscadc import MSCADC_WIDTHS, MSCADCHeads, MSCADCTrunk
 
 BACKBONES = ("c3d", "mscadc")
@@ -39,11 +39,8 @@ TASKS = ("stl", "mtl")
 class C3DAvgHeads(nn.Module):
     """C3D-AVG heads: clip features averaged, then fc6 shared by linear heads.
 
-    forward: pool5 maps (B, N, C, t, h, w) → {"score": (B,), "execution": (B,), "logits": {name: (B, K)},
-    "faults": (B, F)} (execution, logits and the F = len(cfg.faults) standardised fault sizes only where
-    the config asks for them; with `execution_bins` also "execution_logits" (B, bins), the execution
-    being their distribution's expectation). The execution head reads the video feature through
-    `execution_dropout`.
+    forward: pool5 maps (B, N, C, t, h, w) → {"score": (B,), "execution": (B,), "logits": {name: (B, K)}}
+    (execution and logits only where the config asks for them).
     """
 
     def __init__(self, cfg: ModelConfig, in_features: int):
@@ -56,13 +53,8 @@ class C3DAvgHeads(nn.Module):
         self.fc6 = nn.Sequential(*norm, nn.Linear(in_features, cfg.feature_dim), nn.ReLU(inplace=True),
                                  nn.Dropout(cfg.dropout))
         self.score = RegressionHead(cfg.feature_dim)
-        self.execution = None
-        if mtl and cfg.execution:  # a distribution over the possible sums of three marks, or one number
-            self.execution = (DistributionHead(cfg.feature_dim, cfg.execution_bins, *EXECUTION_RANGE)
-                              if cfg.execution_bins else RegressionHead(cfg.feature_dim))
-        self.execution_drop = nn.Dropout(cfg.execution_dropout)
+        self.execution = RegressionHead(cfg.feature_dim) if mtl and cfg.execution else None
         self.classes = ClassHeads(cfg.feature_dim, cfg.classes) if mtl else None
-        self.faults = nn.Linear(cfg.feature_dim, len(cfg.faults)) if cfg.faults else None
         self.caption_dim = in_features
 
     def video_feature(self, maps: torch.Tensor) -> torch.Tensor:
@@ -73,13 +65,9 @@ class C3DAvgHeads(nn.Module):
         video = self.video_feature(maps)
         out: dict = {"score": self.score(video)}
         if self.execution is not None:
-            out["execution"] = self.execution(self.execution_drop(video))
-            if isinstance(out["execution"], tuple):  # DistributionHead: the expectation and its logits
-                out["execution"], out["execution_logits"] = out["execution"]
+            out["execution"] = self.execution(video)
         if self.classes is not None:
             out["logits"] = self.classes(video)
-        if self.faults is not None:
-            out["faults"] = self.faults(video)
         return out
 
     @staticmethod
@@ -123,8 +111,8 @@ class AQAModel(nn.Module):
         self.config = cfg
         if cfg.backbone == "c3d":
             temporal = cfg.head == "temporal"
-            self.backbone: nn.Module = C3D(cfg.width_divisor, cfg.batchnorm, cfg.stem_stride,
-                                           cfg.stem_time_stride, cfg.time_pool, keep_time=temporal)
+            self.backbone: nn.Module = C3D(cfg.width_divisor, cfg.batchnorm, cfg.stem_time_stride,
+                                           keep_time=temporal)
             feats = self.backbone.out_features(cfg.clip_len, cfg.crop_size)
             self.heads: nn.Module = (C3DTemporalHeads(cfg, feats, self.backbone.out_steps(cfg.clip_len))
                                      if temporal else C3DAvgHeads(cfg, feats))
@@ -206,8 +194,7 @@ def build_model(cfg: ModelConfig | dict, load_pretrained: bool = True) -> AQAMod
 
 
 # Options only the C3D backbone has: each one's default, and the one other value it takes.
-C3D_OPTIONS = {"stem_stride": (1, 2), "stem_time_stride": (1, 2), "time_pool": ("max", "avg"),
-               "head": ("avg", "temporal")}
+C3D_OPTIONS = {"stem_time_stride": (1, 2), "head": ("avg", "temporal")}
 
 
 def _check(cfg: ModelConfig) -> None:
@@ -223,23 +210,14 @@ def _check(cfg: ModelConfig) -> None:
         if value not in (default, other) or (value == other and cfg.backbone != "c3d"):
             raise ConfigError(f"model.{key} {value!r}: {default}, or {other} with the c3d backbone")
     # Smallest clips whose maps survive every pool and trimming conv (see c3d.py / mscadc.py), counted
-    # after conv1's strides.
+    # after conv1's stride in time.
     min_len, min_crop = (16, 16) if cfg.backbone == "c3d" else (16, 32)
-    if cfg.clip_len // cfg.stem_time_stride < min_len or cfg.crop_size // cfg.stem_stride < min_crop:
-        strided = " after the stem strides" if (cfg.stem_stride, cfg.stem_time_stride) != (1, 1) else ""
+    if cfg.clip_len // cfg.stem_time_stride < min_len or cfg.crop_size < min_crop:
+        strided = " after the stem's time stride" if cfg.stem_time_stride != 1 else ""
         raise ConfigError(f"model.clip_len {cfg.clip_len} / crop_size {cfg.crop_size} too small for "
                           f"{cfg.backbone} (needs at least {min_len} frames of {min_crop}×{min_crop}{strided})")
     if cfg.feature_dim < 1:
         raise ConfigError(f"model.feature_dim must be positive, got {cfg.feature_dim}")
-    if not 0.0 <= cfg.execution_dropout < 1.0 or (cfg.execution_dropout and cfg.backbone != "c3d"):
-        raise ConfigError(f"model.execution_dropout {cfg.execution_dropout}: a probability in [0, 1), and only "
-                          "the c3d backbone's heads have it")
-    if cfg.execution_bins and (cfg.execution_bins < 2 or cfg.backbone != "c3d"):
-        raise ConfigError(f"model.execution_bins {cfg.execution_bins}: 0 (one number), or at least 2 values with "
-                          "the c3d backbone")
-    if cfg.faults and (cfg.backbone != "c3d" or cfg.task != "mtl"):
-        raise ConfigError("model.faults: only the c3d backbone's mtl model has a fault head",
-                          hint="set model.faults=[]")
     bad = {k: v for k, v in cfg.classes.items() if v < 2}
     if bad:
         raise ConfigError(f"model.classes needs at least 2 classes per head, got {bad}")

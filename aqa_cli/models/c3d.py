@@ -11,15 +11,11 @@ Layers (every conv 3×3×3, padding 1, ReLU; widths for `width_divisor=1`):
 A 16×112×112 clip gives a 512×1×4×4 pool5 map: 8192 features. The convolutions hold 27,655,936
 parameters, and their names (`conv1.weight` … `conv5b.bias`) are those of the Sports-1M C3D weights, so
 that file's convolutions load without renaming. `width_divisor=8` gives the small CPU demo backbone
-(8…64 channels, 1024 features per 16×112×112 clip). `stem_stride=2` strides conv1 by 2 in space: a
-clip of twice the side gives the same maps at about the same cost (conv1's outputs are those of the
-half-size clip), while conv1's filters still see every full-resolution pixel; `stem_time_stride=2`
-does the same in time (a clip of twice the frames, e.g. 32 consecutive ones instead of every second of
-64, for 16 conv1 outputs). `time_pool="avg"` halves time in pool2-pool5 by averaging pairs of steps
-instead of keeping the larger (space is still max-pooled): a sum keeps how many times something
-happened in a clip (how many turns a twist makes), a maximum only that it did. `keep_time=True` pools
-only space in pool4 and pool5, so each clip's map keeps T'/4 time steps (4 for 16 conv1 outputs) for a
-head that reads them in order.
+(8…64 channels, 1024 features per 16×112×112 clip). `stem_time_stride=2` strides conv1 by 2 in time:
+a clip of twice the frames (32 consecutive ones instead of every second of 64) gives the maps of a
+16-frame clip at about the same cost, while conv1's filters still see every frame. `keep_time=True`
+pools only space in pool4 and pool5, so each clip's map keeps T'/4 time steps (4 for 16 conv1
+outputs) for a head that reads them in order.
 
 Backbone weights travel in an "aqa backbone file": `torch.save` of
 `{"format": "aqa-backbone", "arch": "c3d" | "mscadc", "state_dict": {...}}`, written by
@@ -35,6 +31,7 @@ import torch
 from torch import nn
 
 from aqa_cli.errors import WeightsError
+from aqa_cli.storage import atomic_write_bytes, load_tensors
 
 C3D_LAYERS = ("conv1", "conv2", "conv3a", "conv3b", "conv4a", "conv4b", "conv5a", "conv5b")
 C3D_WIDTHS = (64, 128, 256, 256, 512, 512, 512, 512)
@@ -54,29 +51,29 @@ def scaled_widths(widths: tuple[int, ...], divisor: int) -> tuple[int, ...]:
 class C3D(nn.Module):
     """C3D convolutions and pools up to pool5.
 
-    forward: clips (M, 3, T, H, W) float → pool5 maps (M, C5, T'//16, H'//16//2+1, W'//16//2+1),
-    C5 = 512 / width_divisor, T' = T // stem_time_stride, H' = H // stem_stride (W' likewise);
-    T'//4 time steps instead of T'//16 with keep_time.
+    forward: clips (M, 3, T, H, W) float → pool5 maps (M, C5, T'//16, H//16//2+1, W//16//2+1),
+    C5 = 512 / width_divisor, T' = T // stem_time_stride; T'//4 time steps instead of T'//16 with
+    keep_time.
     `out_features(T, S)` gives the flattened size of one clip's map.
     """
 
     arch = "c3d"  # the `arch` an aqa backbone file must name to load here
 
-    def __init__(self, width_divisor: int = 1, batchnorm: bool = False, stem_stride: int = 1,
-                 stem_time_stride: int = 1, time_pool: str = "max", keep_time: bool = False):
+    def __init__(self, width_divisor: int = 1, batchnorm: bool = False, stem_time_stride: int = 1,
+                 keep_time: bool = False):
         super().__init__()
         self.widths = scaled_widths(C3D_WIDTHS, width_divisor)
-        self.stem_stride, self.stem_time_stride, self.keep_time = stem_stride, stem_time_stride, keep_time
+        self.stem_time_stride, self.keep_time = stem_time_stride, keep_time
         # Optional BatchNorm after each conv (not in the original C3D, whose Sports-1M weights have
         # none): it lets the small backbone, trained from scratch, leave its initial plateau sooner.
         self.norms = nn.ModuleList(nn.BatchNorm3d(w) for w in self.widths) if batchnorm else None
         in_ch = 3
         for name, width in zip(C3D_LAYERS, self.widths):
-            stride = (stem_time_stride, stem_stride, stem_stride) if name == "conv1" else 1
+            stride = (stem_time_stride, 1, 1) if name == "conv1" else 1
             self.add_module(name, nn.Conv3d(in_ch, width, kernel_size=3, stride=stride, padding=1))
             in_ch = width
         kernels = {i: (1, *k[1:]) if keep_time and i >= 5 else k for i, k in _POOL_AFTER.items()}
-        self.pools = nn.ModuleList(_pool(k, (0, 1, 1) if i == 7 else (0, 0, 0), time_pool)
+        self.pools = nn.ModuleList(nn.MaxPool3d(k, stride=k, padding=(0, 1, 1) if i == 7 else 0)
                                    for i, k in kernels.items())
         self.relu = nn.ReLU(inplace=True)
         self._init_weights()
@@ -107,24 +104,12 @@ class C3D(nn.Module):
 
     def out_features(self, clip_len: int, crop_size: int) -> int:
         """Flattened pool5 size of one clip of `clip_len` frames at `crop_size`² pixels."""
-        s = crop_size // self.stem_stride // 16 // 2 + 1  # pool5 pads H and W by 1: ceil on the last halving
+        s = crop_size // 16 // 2 + 1  # pool5 pads H and W by 1: ceil on the last halving
         return self.widths[-1] * self.out_steps(clip_len) * s * s
-
-
-def _pool(kernel: tuple[int, int, int], padding: tuple[int, int, int], time_pool: str) -> nn.Module:
-    """C3D's max pool, or with time_pool "avg" and a pool over time: max over space, then the mean of
-    each pair of time steps (no parameters either way: the state dict keys stay those of C3D)."""
-    if time_pool == "max" or kernel[0] == 1:
-        return nn.MaxPool3d(kernel, stride=kernel, padding=padding)
-    space = (1, *kernel[1:])
-    return nn.Sequential(nn.MaxPool3d(space, stride=space, padding=padding),
-                         nn.AvgPool3d((kernel[0], 1, 1)))
 
 
 def save_backbone_weights(state_dict: dict[str, torch.Tensor], path: str | Path, arch: str = "c3d") -> None:
     """Write an aqa backbone file (see the module docstring) atomically."""
-    from aqa_cli.storage import atomic_write_bytes
-
     buf = io.BytesIO()
     torch.save({"format": BACKBONE_FORMAT, "arch": arch,
                 "state_dict": {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}}, buf)
@@ -144,8 +129,6 @@ def load_backbone_weights(model_or_backbone: nn.Module, path: str | Path) -> Non
     if not path.is_file():
         raise WeightsError(f"backbone weights file not found: {path}",
                            hint="make one with `aqa weights import-c3d c3d.pickle --out FILE`")
-    from aqa_cli.storage import load_tensors
-
     blob = load_tensors(path, "backbone weights file")
     if not isinstance(blob, dict) or blob.get("format") != BACKBONE_FORMAT or "state_dict" not in blob:
         raise WeightsError(f"{path}: not an aqa backbone file (expected a dict with format "
