@@ -95,6 +95,14 @@ def encode_jpeg(frame: np.ndarray, box: tuple[int, int] = FRAME_BOX, budget: int
         qscale = min(31, qscale * 2)
 
 
+def strip_size(width: int, height: int) -> tuple[int, int]:
+    """The `size` for `video.read_even` that decodes a video of this upright width × height straight to
+    the strip's frame size (FRAME_BOX's fit), so `encode_jpeg` resizes nothing more. read_even takes the
+    long side first and turns it for portrait video: 1280×720 → (512, 288); 720×1280 → (384, 216), read
+    as 216 wide and 384 tall."""
+    return tuple(sorted(_fit(height, width, FRAME_BOX), reverse=True))
+
+
 def _fit(height: int, width: int, box: tuple[int, int]) -> tuple[int, int]:
     """(height, width) shrunk by one factor to fit box = (W, H), rounded down to even sizes (4:2:0)."""
     scale = min(1.0, box[0] / width, box[1] / height)
@@ -118,11 +126,12 @@ def write_dive_report(result: Any, frames: np.ndarray | None, path: str | Path, 
     result: a `scoring.ScoreResult` (an error result gives a page that shows the error); optional
     attributes `looks_like_dive` (float, 0-1) and `kinetics_top` ([(label, probability)]) add the
     Kinetics reading. frames: uint8 (T, H, W, 3) RGB across the dive (e.g. `video.read_even`), or None
-    for no strip; the strip shows `pick_strip(frames)`, so T = STRIP_FRAMES frames are enough. scorer_name: the weights' name. synthetic_note: shown as a
-    warning at the top (demo weights trained on synthetic renderings). model_card: short facts about
-    the weights ({"data": "SynDive 3, 1000 dives"}). height: the board height the score used
-    ("3m"), when known. duration: the video's length in seconds, to label the frames with times (for
-    frames sampled evenly over the whole video, as `read_even` does).
+    for no strip; the strip shows `pick_strip(frames)`, so T = STRIP_FRAMES frames are enough (decoded at
+    `strip_size`). scorer_name: the weights' name. synthetic_note: shown as a warning at the top (demo
+    weights trained on synthetic renderings). model_card: short facts about the weights ({"data":
+    "SynDive 3, 1000 dives"}). height: the board height the score used ("3m"), when known. duration:
+    the video's length in seconds, to label the frames with times (for frames sampled evenly over the
+    whole video, as `read_even` does).
     index_href: a link back to the session index.
     """
     path = Path(path)
@@ -172,7 +181,8 @@ def _score_card(result: Any, height: str | None) -> str:
         how = "the model's own score estimate"
         if execution is not None:
             how += f"; execution <b>{_num(execution, 1)}</b> <span class=muted>of 30{per_judge}</span>"
-        why = "Without the board height the rules' DD &times; execution cannot be used; give the height to score by them."
+        why = ("Without the board height the rules' DD &times; execution cannot be used; give the height to "
+               "score by them.")
         if dd is not None:
             why += f" For reference, {_esc(result.dive_number)} has a table DD of {_num(dd, 1)}."
     return (f'<section class="card score"><div class="label">Final score</div>'
@@ -193,7 +203,8 @@ def _dive_card(result: Any) -> str:
         rows.append(_bar_row(label, value, prob))
     return (f'<section class="card"><h2><span id="dive-number">{_esc(number)}</span> '
             f'<span class="desc">{_esc(name)}</span></h2>'
-            '<p class="muted">How sure the model is of each part of the dive:</p>'
+            '<p class="muted">How sure the model is of each part of the dive (green: sure, amber: unsure, '
+            'red: a guess):</p>'
             f'<div class="bars">{"".join(rows)}</div></section>')
 
 
@@ -210,13 +221,14 @@ def _head_value(result: Any, head: str) -> str | None:
     return str(value)
 
 
-def _bar_row(label: str, value: str, prob: float | None) -> str:
-    """One labelled bar; its colour says how sure (green ≥ 80 %, amber ≥ 50 %, red below)."""
+def _bar_row(label: str, value: str, prob: float | None, tone: str | None = None) -> str:
+    """One labelled bar; its colour says how sure (green ≥ 80 %, amber ≥ 50 %, red below) unless `tone`
+    ("plain") is given."""
     if prob is None or not math.isfinite(prob):
         return (f'<div class="row"><span class="k">{_esc(label)}</span><span class="v">{_esc(value)}</span>'
                 '<span class="bar"></span><span class="p">&ndash;</span></div>')
     pct = max(0.0, min(1.0, prob)) * 100
-    tone = "hi" if prob >= 0.8 else "mid" if prob >= 0.5 else "lo"
+    tone = tone or ("hi" if prob >= 0.8 else "mid" if prob >= 0.5 else "lo")
     return (f'<div class="row"><span class="k">{_esc(label)}</span><span class="v">{_esc(value)}</span>'
             f'<span class="bar"><i class="{tone}" style="width:{pct:.1f}%"></i></span>'
             f'<span class="p">{pct:.0f}%</span></div>')
@@ -235,7 +247,7 @@ def _kinetics(result: Any) -> str:
     if looks is None and not top:
         return ""
     rows = [_bar_row("Looks like a dive", "", looks)] if looks is not None else []
-    rows += [_bar_row(str(label), "", prob) for label, prob in top]
+    rows += [_bar_row(str(label), "", prob, "plain") for label, prob in top]  # a share, not a verdict
     return ('<section class="card"><h2>Does it look like a dive?</h2><p class="muted">What a network trained on '
             'the Kinetics-400 actions sees in the clip:</p>'
             f'<div class="bars kinetics">{"".join(rows)}</div></section>')
@@ -561,6 +573,7 @@ a{color:var(--accent)}
 .bar{height:14px;background:#e9edf1;border-radius:7px;overflow:hidden}
 .bar i{display:block;height:100%}
 .bar i.hi{background:#2e8540}.bar i.mid{background:#e0a800}.bar i.lo{background:#c62828}
+.bar i.plain{background:var(--accent)}
 .p{text-align:right;font-variant-numeric:tabular-nums}
 blockquote{margin:0;padding:.2rem .9rem;border-left:4px solid var(--accent);font-size:1.05rem}
 .strip{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:8px}

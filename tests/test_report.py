@@ -21,7 +21,8 @@ import pytest
 from aqa_cli import report
 from aqa_cli.errors import UsageError
 from aqa_cli.scoring import ScoreResult
-from media import frame_index, pattern
+from aqa_cli.video import read_even
+from media import frame_index, make_video, pattern
 
 NOTE = "demo weights trained on SynDive synthetic renderings: not calibrated for real footage"
 
@@ -80,6 +81,16 @@ def test_encode_jpeg_fits_the_box_and_keeps_the_picture():
         back = next(container.decode(video=0)).to_ndarray(format="rgb24")
     assert back.shape == (288, 512, 3)  # 16:9 shrunk into 512 x 384
     assert frame_index(back) == 1234
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (720, 1280), (172, 128)])
+def test_strip_size_decodes_straight_to_the_encoded_size(tmp_path, width, height):
+    frames = read_even(make_video(tmp_path / "v.mp4", 4, (width, height)), n=2,
+                       size=report.strip_size(width, height), clip_len=1)
+    with av.open(io.BytesIO(report.encode_jpeg(frames[0]))) as container:
+        assert next(container.decode(video=0)).height == frames.shape[1]  # nothing left to resize
+    assert (frames.shape[2] > frames.shape[1]) == (width > height)  # portrait stays portrait
+    assert frames.shape[1] <= report.FRAME_BOX[1] and frames.shape[2] <= report.FRAME_BOX[0]
 
 
 def test_page_says_how_the_score_was_reached_and_warns_about_synthetic_weights():
