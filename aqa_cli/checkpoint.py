@@ -164,6 +164,15 @@ class Checkpoint:
             source_revision=str(raw.get("source_revision") or ""), state={**legacy_state, **(raw.get("state") or {})})
 
 
+def label_maps(classes: dict[str, int]) -> dict[str, list[str]]:
+    """The `label_maps` of a model with `classes` per head: rules.LABEL_NAMES where a head has their
+    number of classes, else the class numbers as names."""
+    from aqa_cli.rules import LABEL_NAMES
+
+    return {h: (LABEL_NAMES[h] if len(LABEL_NAMES.get(h, [])) == k else [str(i) for i in range(k)])
+            for h, k in classes.items()}
+
+
 def _without_retired(values: dict[str, Any], section: str, where: str) -> dict[str, Any]:
     """`values` without the section's retired keys, or WeightsError when one of them was in use."""
     for key, neutral in RETIRED[section].items():

@@ -80,7 +80,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation, loss weights and schedule (the loss terms: train.py)."""
+    """Optimisation, loss weights and schedule (the loss terms: losses.py)."""
 
     epochs: int = 100  # passes over the train split
     batch_size: int = 3  # dives per step (per process under torchrun)
@@ -94,7 +94,7 @@ class TrainConfig:
     cls_weight: float = 1.0  # weight of the sum of the five dive classes' cross-entropies
     caption_weight: float = 0.01  # weight of the captioning cross-entropy
     seed: int = 0  # initialisation, epoch order and augmentation all follow from it
-    max_minutes: float = 0.0  # time budget (0: none): fewer epochs when they would not fit (train.py)
+    max_minutes: float = 0.0  # time budget (0: none): fewer epochs when they would not fit (budget.py)
     limit_batches: int = 0  # use only this many batches per epoch (0: all); for smoke runs
     grad_clip: float = 0.0  # clip the gradient norm to this (0: off)
     ema: float = 0.0  # decay per step of a moving average of the weights, validated and saved (0: off)

@@ -32,7 +32,7 @@ from aqa_cli import models
 from aqa_cli.config import load_config
 from aqa_cli.datasets.frames import FramesDataset, collate
 from aqa_cli.datasets.layout import DatasetInfo, DatasetRoot, Sample, save_frames, write_root
-from aqa_cli.train import compute_loss
+from aqa_cli.losses import compute_loss
 from aqa_cli.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 PAD, WINDOW = 3, 103
@@ -133,7 +133,7 @@ def main() -> None:
         def step(batch):
             captions = batch["caption"] if model.captioner is not None else None
             out = model(batch["clips"], captions=captions)
-            loss, _ = compute_loss(out, batch, cfg, 17.0, 3.0)
+            loss, _ = compute_loss(out, batch, cfg.train, 17.0, 3.0)
             opt.zero_grad()
             loss.backward()
             opt.step()

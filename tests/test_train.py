@@ -1,5 +1,5 @@
-"""Training: a smoke run learns, resume equals an uninterrupted run, torchrun with 2 CPU processes,
-the frames Dataset, and the CLI's errors."""
+"""Training: a smoke run learns, resume equals an uninterrupted run, torchrun with 2 CPU processes, the
+time budget, the loss terms, the frames Dataset, and the CLI's errors."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import torch
 
+from aqa_cli.checkpoint import Checkpoint
 from aqa_cli.config import DataConfig, ModelConfig, load_config
 from aqa_cli.datasets.frames import FramesDataset, collate, execution_target
 from aqa_cli.datasets.layout import DatasetRoot, Sample
-from aqa_cli.rules import HEIGHTS
 from aqa_cli.errors import UsageError
+from aqa_cli.rules import HEIGHTS
 from aqa_cli.text import Vocabulary
 from aqa_cli.train import train
-from aqa_cli.weights import load_checkpoint, model_from_checkpoint
 from trainroot import SMALL, make_root
 
 
@@ -48,45 +48,61 @@ def test_smoke_training_lowers_the_loss_and_writes_a_self_describing_run(root, t
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["best_epoch"] == report["best_epoch"]
     assert saved["test"]["score"]["n"] == 2
-    best = load_checkpoint(tmp_path / "best.pt")
-    assert best["metrics"]["test"]["score"]["n"] == 2  # the test split was measured once, at the end
-    assert best["vocab"][:3] == ["<eos>", "<sos>", "<unk>"] and "pike" in best["vocab"]
-    assert best["model_config"]["vocab_size"] == len(best["vocab"])
-    assert best["preprocess"]["crop"] == 16 and best["preprocess"]["resize"] == [20, 16]
-    assert best["preprocess"]["shift"] == 0  # where evaluation starts the clips: shift // 2
-    assert best["label_maps"]["position"] == ["free", "pike", "tuck"]
-    assert best["data"]["synthetic"] is True
-    assert best["data"]["heights"] == {"3m": len(DatasetRoot(root).split("train"))}  # every tiny dive is 3m
-    assert best["train_config"]["train"]["epochs"] == 4
-    model_from_checkpoint(best)  # rebuilt from the checkpoint alone
-    assert "optimizer" in load_checkpoint(tmp_path / "last.pt")
+    best = Checkpoint.load(tmp_path / "best.pt")
+    assert best.metrics["test"]["score"]["n"] == 2  # the test split was measured once, at the end
+    assert best.vocab[:3] == ["<eos>", "<sos>", "<unk>"] and "pike" in best.vocab
+    assert best.model_config.vocab_size == len(best.vocab)
+    assert best.preprocess.crop == 16 and best.preprocess.resize == (20, 16)
+    assert best.preprocess.shift == 0  # where evaluation starts the clips: shift // 2
+    assert best.label_maps["position"] == ["free", "pike", "tuck"]
+    assert best.synthetic and best.data["heights"] == {"3m": len(DatasetRoot(root).split("train"))}  # all 3m
+    assert best.train_config["train"]["epochs"] == 4 and not best.state  # resume state is last.pt's alone
+    best.build_model()  # rebuilt from the checkpoint alone
+    last = Checkpoint.load(tmp_path / "last.pt")
+    assert {"epoch", "best", "optimizer", "scheduler", "rng", "epochs_fitted"} <= set(last.state)
+    assert last.state["epoch"] == 3 and last.state["best"]["epoch"] == report["best_epoch"]
 
 
 def test_feature_norm_trains_even_when_the_last_batch_would_hold_one_dive(root, tmp_path):
     torch.set_num_threads(1)
     # 8 training dives in batches of 7: the lone eighth would break BatchNorm, so it is left out.
     train(_cfg(root, "train.epochs=1", "train.batch_size=7", "model.feature_norm=true"), tmp_path, quiet=True)
-    model = model_from_checkpoint(load_checkpoint(tmp_path / "best.pt"))
+    model = Checkpoint.load(tmp_path / "best.pt").build_model()
     assert isinstance(model.heads.fc6[0], torch.nn.BatchNorm1d)
     assert model.heads.fc6[0].num_batches_tracked.item() == 1
 
 
-@pytest.mark.parametrize("ema", ["0", "0.5"])
-def test_resume_ends_where_an_uninterrupted_run_ends(root, tmp_path, ema):
+def _as_written_before_the_state_key(path):
+    """Rewrite a last.pt as aqa wrote it before checkpoint.py: the resume state at the top level, and
+    the retired options at their neutral values in the configs."""
+    raw = torch.load(path, weights_only=True)
+    raw.update(raw.pop("state"))
+    raw["model_config"].update(stem_stride=1, time_pool="max", execution_dropout=0.0, execution_bins=0, faults=[])
+    raw["train_config"]["model"].update(raw["model_config"], vocab_size=0)
+    raw["train_config"]["train"].update(rank_weight=0.0, rules_weight=0.0, sam_rho=0.0, execution_sigma=1.5,
+                                        label_smoothing=0.0, fault_weight=1.0)
+    raw["train_config"]["data"].update(speed=0.0, color=0.0)
+    torch.save(raw, path)
+
+
+@pytest.mark.parametrize("ema, old_file", [("0", False), ("0.5", False), ("0.5", True)])
+def test_resume_ends_where_an_uninterrupted_run_ends(root, tmp_path, ema, old_file):
     torch.set_num_threads(1)
     straight, split = tmp_path / "straight", tmp_path / "split"
     train(_cfg(root, "train.epochs=2", f"train.ema={ema}"), straight, quiet=True)
     train(_cfg(root, "train.epochs=1", f"train.ema={ema}"), split, quiet=True)
+    if old_file:  # a run started before the checkpoint schema had an owner resumes the same
+        _as_written_before_the_state_key(split / "last.pt")
     train(_cfg(root, "train.epochs=2", f"train.ema={ema}"), split, quiet=True, resume=True)
-    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(split / "last.pt")
-    weights = ["model", "trained_model"] if ema != "0" else ["model"]
-    assert all(w in a for w in weights) and ("trained_model" in a) == (ema != "0")
-    for w in weights:
-        assert a[w].keys() == b[w].keys()
-        for key in a[w]:
-            assert torch.equal(a[w][key], b[w][key]), (w, key)
+    a, b = Checkpoint.load(straight / "last.pt"), Checkpoint.load(split / "last.pt")
+    assert ("trained_model" in a.state) == (ema != "0")
+    pairs = [(a.model, b.model)] + ([(a.state["trained_model"], b.state["trained_model"])] if ema != "0" else [])
+    for x, y in pairs:
+        assert x.keys() == y.keys()
+        for key in x:
+            assert torch.equal(x[key], y[key]), key
     if ema != "0":  # the saved model is the average, not the last weights
-        assert not torch.equal(a["model"]["heads.score.fc.weight"], a["trained_model"]["heads.score.fc.weight"])
+        assert not torch.equal(a.model["heads.score.fc.weight"], a.state["trained_model"]["heads.score.fc.weight"])
     timing = ("seconds", "clips_per_s")
     strip = lambda e: {k: v for k, v in e.items() if k not in timing}  # noqa: E731
     assert [strip(e) for e in _epochs(straight)] == [strip(e) for e in _epochs(split)]
@@ -164,7 +180,7 @@ def test_values_out_of_range_are_usage_errors_before_training(root, tmp_path, ba
 def test_adamw_decays_the_weights_apart_from_the_gradient(root, tmp_path):
     torch.set_num_threads(1)
     train(_cfg(root, "train.epochs=1", "train.optimizer=adamw", "train.weight_decay=0.1"), tmp_path, quiet=True)
-    group = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"][0]
+    group = Checkpoint.load(tmp_path / "last.pt").state["optimizer"]["param_groups"][0]
     assert group["decoupled_weight_decay"] and group["weight_decay"] == 0.1
     with pytest.raises(UsageError, match=r"train.optimizer='sgd'.*supported are adam\|adamw"):
         train(_cfg(root, "train.optimizer=sgd"), tmp_path / "b", quiet=True)
@@ -247,30 +263,65 @@ def test_execution_target_falls_back_to_score_over_difficulty():
 
 
 def test_loss_reads_each_heads_labels_by_name_whatever_the_config_order():
-    from aqa_cli.train import compute_loss
+    from aqa_cli.losses import compute_loss
 
-    cfg = load_config("smoke", [])
+    weights = load_config("smoke", []).train
     g = torch.Generator().manual_seed(0)
     logits = {h: torch.randn(4, k, generator=g) for h, k in
               [("position", 3), ("armstand", 2), ("rotation_type", 4), ("ss_no", 10), ("tw_no", 8)]}
     batch = {"score": torch.full((4,), 50.0), "labels": torch.tensor([[0, 1, 2, 3, 4]] * 4)}
-    ordered = compute_loss({"score": torch.zeros(4), "logits": logits}, batch, cfg, 10.0, 1.0)[1]
+    ordered = compute_loss({"score": torch.zeros(4), "logits": logits}, batch, weights, 10.0, 1.0)[1]
     shuffled = dict(reversed(list(logits.items())))
-    assert compute_loss({"score": torch.zeros(4), "logits": shuffled}, batch, cfg, 10.0, 1.0)[1] == ordered
+    assert compute_loss({"score": torch.zeros(4), "logits": shuffled}, batch, weights, 10.0, 1.0)[1] == ordered
     only_rotation = {"rotation_type": logits["rotation_type"]}
     ce = torch.nn.functional.cross_entropy(logits["rotation_type"], torch.full((4,), 2)).item()
-    cls = compute_loss({"score": torch.zeros(4), "logits": only_rotation}, batch, cfg, 10.0, 1.0)[1]["cls"]
+    cls = compute_loss({"score": torch.zeros(4), "logits": only_rotation}, batch, weights, 10.0, 1.0)[1]["cls"]
     assert cls == pytest.approx(ce)
 
 
+def test_loss_terms_by_hand():
+    from aqa_cli.losses import caption_loss, classification_loss, compute_loss, regression_loss
+
+    # MSE + L1 in units of the scale: errors of 2 and -4 points over 2 are 1 and -2
+    pred, true = torch.tensor([52.0, 46.0]), torch.tensor([50.0, 50.0])
+    assert regression_loss(pred, true, 2.0, 1.0, 0.5).item() == pytest.approx((1 + 4) / 2 + 0.5 * (1 + 2) / 2)
+    # unknown labels (-1) are left out; a head with none known adds 0, not NaN
+    logits = {"position": torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), "armstand": torch.zeros(2, 2)}
+    labels = torch.tensor([[0, -1, 0, 0, 0], [-1, -1, 0, 0, 0]])
+    want = torch.nn.functional.cross_entropy(logits["position"][:1], torch.tensor([0])).item()
+    assert classification_loss(logits, labels).item() == pytest.approx(want)
+    # captions: the words and the first <eos> count, the padding after it does not
+    caption = torch.tensor([[1, 5, 0, 0], [1, 6, 7, 0]])  # <sos> w <eos> <pad>, <sos> w w <eos>
+    cap_logits = torch.randn(2, 3, 9, generator=torch.Generator().manual_seed(0))
+    per_token = torch.nn.functional.cross_entropy(cap_logits.reshape(-1, 9), caption[:, 1:].reshape(-1), reduction="none")
+    want = (per_token.view(2, 3)[0, :2].sum() + per_token.view(2, 3)[1].sum()) / 5
+    assert caption_loss(cap_logits, caption, torch.tensor([3, 4])).item() == pytest.approx(want.item())
+    # the total weighs each term; dives without a known execution are left out of its term
+    weights = load_config("smoke", ["train.execution_weight=2", "train.cls_weight=3", "train.caption_weight=0.5"]).train
+    out = {"score": pred, "execution": torch.tensor([20.0, 99.0]), "logits": logits, "caption_logits": cap_logits}
+    batch = {"score": true, "execution": torch.tensor([21.0, math.nan]), "labels": labels, "caption": caption,
+             "caption_len": torch.tensor([3, 4])}
+    loss, parts = compute_loss(out, batch, weights, 2.0, 0.5)
+    assert parts["execution"] == pytest.approx(4.0 + 2.0)  # 1 point over 0.5: MSE 4, L1 2
+    assert parts["loss"] == pytest.approx(loss.item())
+    assert loss.item() == pytest.approx(parts["score"] + 2 * parts["execution"] + 3 * parts["cls"]
+                                        + 0.5 * parts["caption"], rel=1e-6)
+
+
 def test_fit_epochs_keeps_the_plan_unless_the_rest_would_overrun_the_budget():
-    from aqa_cli.train import fit_epochs
+    from aqa_cli.budget import Budget, fit_epochs
 
     assert fit_epochs(80, 2, 60, 25, 0) == 80  # no budget
     assert fit_epochs(80, 2, 60, 25, 60 + 78 * 25) == 80  # fits exactly
     assert fit_epochs(80, 2, 60, 25, 1000) == 2 + 37  # (1000 - 60) // 25 more
     assert fit_epochs(80, 10, 900, 25, 910) == 10  # not one more fits: never fewer than done
     assert fit_epochs(4, 4, 900, 25, 100) == 4  # already done
+    budget = Budget(10, started=100.0)  # 600 s from t = 100 s
+    assert budget.on and not budget.spent(700.0) and budget.spent(700.5)
+    assert budget.fit(80, 0, 160.0) == 80  # the first epoch (cache filling) only marks where the pace starts
+    # epoch 1 ended 25 s after epoch 0: 2 done in 85 s of the 600, 78 more at 25 s would overrun
+    assert budget.fit(80, 1, 185.0) == 2 + (600 - 85) // 25
+    assert not Budget(0, started=0.0).spent(1e9) and Budget(0, started=0.0).fit(80, 5, 1e9) == 80
 
 
 def test_a_run_that_would_overrun_max_minutes_is_shortened_and_anneals(root, tmp_path, monkeypatch, capsys):
@@ -279,19 +330,20 @@ def test_a_run_that_would_overrun_max_minutes_is_shortened_and_anneals(root, tmp
 
     import aqa_cli.train as train_module
 
-    # A clock that advances 1 s per reading: 4 steps of 2 dives read it 11 times per epoch, so after two
-    # epochs (22 s) 8 epochs would need 88 s of the 60 allowed; 2 + (60 - 22) // 11 = 5 fit.
+    # A clock that advances 1 s per reading: the start, then per epoch of 4 steps its start, each step,
+    # its end and the budget's check (7 readings). After two epochs (14 s, 7 s each since the first)
+    # 8 epochs would need 56 s of the 39 allowed; 2 + (39 - 14) // 7 = 5 fit.
     ticks = itertools.count()
     monkeypatch.setattr(train_module, "time", types.SimpleNamespace(monotonic=lambda: float(next(ticks))))
     torch.set_num_threads(1)
-    cfg = _cfg(root, "train.epochs=8", "train.max_minutes=1", "train.scheduler=cosine")
+    cfg = _cfg(root, "train.epochs=8", "train.max_minutes=0.65", "train.scheduler=cosine")
     report = train(cfg, tmp_path, quiet=True)
     epochs = _epochs(tmp_path)
     assert report["epochs_fitted"] == 5 and not report["stopped_early"]
     assert [e["epoch"] for e in epochs] == [0, 1, 2, 3, 4]
     assert epochs[1]["lr"] == pytest.approx(1e-3 * (1 + math.cos(math.pi * 2 / 8)) / 2)  # on the 8-epoch cosine
     assert epochs[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # then decayed to 0 over the 5 fitted
-    assert load_checkpoint(tmp_path / "last.pt")["epochs_fitted"] == 5  # what --resume goes on with
+    assert Checkpoint.load(tmp_path / "last.pt").state["epochs_fitted"] == 5  # what --resume goes on with
     assert "8 epochs would not fit; training 5" in " ".join(capsys.readouterr().err.split())  # even with -q
     train(cfg, tmp_path, quiet=True, resume=True)  # resuming the finished run trains no more epochs
     assert len(_epochs(tmp_path)) == 5
