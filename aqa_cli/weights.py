@@ -1,74 +1,19 @@
-"""Checkpoints: one self-describing dict, saved atomically, loaded safely.
+"""Model files: find them (`--weights`, $AQA_WEIGHTS, bundled, cache), verify them against their folder's
+manifest, list them, and import pretrained backbones (Sports-1M C3D) into aqa backbone files.
 
-A checkpoint is a plain dict written with `torch.save` and read with `torch.load(weights_only=True)`:
-
-    format_version  int (CHECKPOINT_FORMAT)
-    model           state dict
-    model_config    dict of ModelConfig (the model is rebuilt from it alone)
-    preprocess      {"frames", "clips", "stride", "shift", "clip_len", "resize": [w, h], "crop", "mean", "std"}
-    vocab           list of words (text.Vocabulary.words); [] for models without a captioner
-    label_maps      {"position": ["free", "pike", "tuck"], ...} class names per head
-    train_config    dict of RunConfig (how it was trained)
-    metrics         {"val": {...}, "test": {...}} as measured at save time
-    data            {"name", "source", "synthetic": bool, "heights": {height: count}, ...}: what it
-                    was trained on (scoring takes its default DD table height from "heights")
-    source_revision git commit of aqa that trained it ("" when unknown)
+What a checkpoint holds, and how it is written and read: checkpoint.py.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
 
-from aqa_cli.storage import atomic_write_bytes, check_writable, load_tensors
-from aqa_cli.errors import WeightsError
+from aqa_cli.checkpoint import Checkpoint
+from aqa_cli.errors import DataError, UsageError, WeightsError
+from aqa_cli.storage import DEFAULT_ALLOW, check_writable, load_tensors, safe_load
 
-CHECKPOINT_FORMAT = 1
-REQUIRED_KEYS = ("format_version", "model", "model_config", "preprocess")
-
-
-def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
-    """Write `checkpoint` to `path` atomically (temporary file in the same folder, then rename)."""
-    import torch
-
-    checkpoint = {"format_version": CHECKPOINT_FORMAT, **checkpoint}
-    buf = io.BytesIO()
-    torch.save(checkpoint, buf)
-    atomic_write_bytes(Path(path), buf.getvalue())
-
-
-def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint safely (no arbitrary code), checking that it is an aqa checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
-    ckpt = load_tensors(path, "aqa checkpoint", map_location)
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
-        raise WeightsError(f"{path}: not an aqa checkpoint (missing {', '.join(REQUIRED_KEYS)})")
-    if ckpt["format_version"] > CHECKPOINT_FORMAT:
-        raise WeightsError(f"{path}: checkpoint format {ckpt['format_version']} is newer than this aqa "
-                           f"understands ({CHECKPOINT_FORMAT})", hint="upgrade aqa")
-    return ckpt
-
-
-def model_from_checkpoint(checkpoint: dict[str, Any]):
-    """Rebuild the model from `checkpoint["model_config"]` and load its weights (eval mode, CPU)."""
-    from aqa_cli.config import ModelConfig, from_dict
-    from aqa_cli.models import build_model
-
-    cfg = from_dict(ModelConfig, checkpoint["model_config"], where="checkpoint model_config")
-    model = build_model(cfg)
-    missing, unexpected = model.load_state_dict(checkpoint["model"], strict=False)
-    if missing or unexpected:
-        raise WeightsError(f"checkpoint does not fit its own model config: missing {list(missing)[:5]}, "
-                           f"unexpected {list(unexpected)[:5]}")
-    return model.eval()
-
-
-# --- Finding and verifying weights ------------------------------------------------------------------
-#
 # Weights are looked up in this order (the first that names or holds a checkpoint wins):
 #   1. `--weights NAME|FILE` (the `name_or_path` argument)
 #   2. `$AQA_WEIGHTS` (a NAME or FILE, same rules)
@@ -150,7 +95,7 @@ def write_manifest(folder: str | Path | None = None, default: str | None = None,
     manifest = read_manifest(folder)
     files = {}
     for p in _checkpoints_in(folder):
-        load_checkpoint(p)  # raises WeightsError for a file that is not a readable aqa checkpoint
+        Checkpoint.load(p)  # raises WeightsError for a file that is not a readable aqa checkpoint
         files[p.name] = {"sha256": file_sha256(p), "size": p.stat().st_size}
         listed = manifest["files"].get(p.name)
         if listed and listed != files[p.name] and not replace:
@@ -258,7 +203,7 @@ def verify_weights(paths: list[str | Path] | None = None) -> list[tuple[Path, st
             else:
                 status = verify_file(path)
                 if status == "unlisted":  # no hash to compare with: at least it must load
-                    load_checkpoint(path)
+                    Checkpoint.load(path)
             results.append((path, status))
         except WeightsError as exc:
             results.append((path, str(exc)))
@@ -276,17 +221,12 @@ def list_weights() -> list[dict[str, Any]]:
             row: dict[str, Any] = {"name": path.stem, "where": origin, "path": str(path),
                                    "size": path.stat().st_size, "default": path == default}
             try:
-                ckpt = load_checkpoint(path)
-                row.update(data=ckpt.get("data", {}), metrics=ckpt.get("metrics", {}), error=None)
+                ckpt = Checkpoint.load(path)
+                row.update(data=ckpt.data, metrics=ckpt.metrics, error=None)
             except WeightsError as exc:
                 row.update(data={}, metrics={}, error=str(exc))
             rows.append(row)
     return rows
-
-
-def is_synthetic(checkpoint: dict[str, Any]) -> bool:
-    """True when the checkpoint says it was trained on synthetic renderings (`data.synthetic`)."""
-    return bool((checkpoint.get("data") or {}).get("synthetic"))
 
 
 # Sports-1M C3D checkpoint layout (Tran et al. 2015, as converted for PyTorch and used by MTL-AQA):
@@ -308,14 +248,11 @@ def _c3d_conv_shapes() -> dict[str, tuple[int, ...]]:
 
 def _read_state_dict(path: Path) -> Any:
     """A pickled state dict, read without running code: torch files through torch's weights-only
-    unpickler (tensors only), plain pickles through `pickles.safe_load` (numpy arrays only)."""
+    unpickler (tensors only), plain pickles through `storage.safe_load` (numpy arrays only)."""
     import warnings
     import zipfile
 
     import torch
-
-    from aqa_cli.errors import DataError
-    from aqa_cli.storage import DEFAULT_ALLOW, safe_load
 
     if not path.is_file():
         raise WeightsError(f"C3D weights file not found: {path}")
@@ -347,8 +284,6 @@ def import_c3d(pickle_path: str | Path, out: str | Path) -> dict[str, Any]:
     import torch
 
     from aqa_cli.models.c3d import save_backbone_weights
-
-    from aqa_cli.errors import UsageError
 
     path, out = Path(pickle_path), Path(out)
     check_writable(out, "--out")  # before reading a 300 MB file

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from aqa_cli.checkpoint import Checkpoint
 from aqa_cli.config import load_config
 from aqa_cli.scoring import load_model
 from aqa_cli.train import train
-from aqa_cli.weights import load_checkpoint, model_from_checkpoint
 from trainroot import SMALL, make_root
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
@@ -27,7 +27,7 @@ def test_training_on_cuda_lowers_the_loss_and_its_checkpoint_runs_on_cpu(tmp_pat
     epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
     assert report["test"]["score"]["n"] == 2
-    model = model_from_checkpoint(load_checkpoint(tmp_path / "run" / "best.pt")).eval()
+    model = Checkpoint.load(tmp_path / "run" / "best.pt").build_model()
     assert next(model.parameters()).device.type == "cpu"
     crop = cfg.model.crop_size
     with torch.no_grad():

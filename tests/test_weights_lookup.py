@@ -123,7 +123,7 @@ def test_unreadable_checkpoints_say_why_in_one_line(tmp_path):
 
     import torch
 
-    from aqa_cli.weights import load_checkpoint
+    from aqa_cli.checkpoint import Checkpoint
 
     text, archive, cut, code, plain = (tmp_path / f"{name}.pt" for name in ("text", "archive", "cut", "code", "plain"))
     plain.write_bytes(pickle.dumps({"a": 1}, protocol=4))  # a plain pickle: torch warns, then refuses
@@ -140,7 +140,7 @@ def test_unreadable_checkpoints_say_why_in_one_line(tmp_path):
         with warnings.catch_warnings(), pytest.raises(WeightsError,
                                                       match=rf"{path.name}: not a readable aqa checkpoint \({why}\)$") as info:
             warnings.simplefilter("error")  # torch's warnings are not shown: the error says it in one line
-            load_checkpoint(path)
+            Checkpoint.load(path)
         assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
 
 
@@ -188,7 +188,7 @@ def test_checkpoint_without_preprocessing_values_is_refused(tmp_path, tiny_ckpt)
 
     ckpt = torch.load(tiny_ckpt, weights_only=True)
     del ckpt["preprocess"]["crop"]
-    weights.save_checkpoint(tmp_path / "old.pt", ckpt)
+    torch.save(ckpt, tmp_path / "old.pt")  # as an aqa that did not check it wrote it
     with pytest.raises(WeightsError, match="'preprocess' lacks crop"):
         load_model(str(tmp_path / "old.pt"), device="cpu")
 
@@ -198,7 +198,7 @@ def test_torch_files_naming_blocked_modules_say_which(tmp_path):
 
     import torch
 
-    from aqa_cli.weights import load_checkpoint
+    from aqa_cli.checkpoint import Checkpoint
 
     class Exploit:
         def __reduce__(self):
@@ -207,7 +207,7 @@ def test_torch_files_naming_blocked_modules_say_which(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"model": Exploit()}, path)
     with pytest.raises(WeightsError, match=r"it holds a Python object \((posix|nt)\.system\), refused") as info:
-        load_checkpoint(path)
+        Checkpoint.load(path)
     assert "weights_only" not in str(info.value)
 
 
