@@ -22,6 +22,7 @@ torch RNG state, so `--resume` ends where an uninterrupted run ends.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -105,6 +106,11 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
         report = _finish(run, state, cfg, data, loaders.test, out_dir, stopped_early=cut is not None,
                          seconds=time.monotonic() - budget.started)
         display.summary(report)
+    if dist.world > 1:
+        # DDP's reducer keeps the gloo group and its threads alive, and it sits in reference cycles: freed
+        # by the garbage collector at interpreter exit, it can abort the process (SIGABRT). Free it now.
+        run.net = run.model
+        gc.collect()
     dist.close()
     return report
 
