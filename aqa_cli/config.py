@@ -1,10 +1,11 @@
 """Typed configuration: dataclasses, YAML files and `--set key=value` overrides.
 
-A run is described by one `RunConfig` with three sections, each a dataclass:
+A run is described by one `RunConfig` with four sections, each a dataclass:
 
     model:  ModelConfig   what `build_model` builds (also stored in every checkpoint)
     data:   DataConfig    how samples are read and augmented
     train:  TrainConfig   optimisation and schedule
+    semi:   SemiConfig    training on segment features: S4AQA and its supervised baseline (semi.py)
 
 Configs shipped with aqa live in `aqa_cli/configs/NAME.yaml`; `load_config("tiny-mtl")` or
 `load_config("my.yaml")` reads one, then `--set train.lr=3e-4` style overrides are applied with type
@@ -102,10 +103,31 @@ class TrainConfig:
 
 
 @dataclass
+class SemiConfig:
+    """Training on precomputed segment features (semi.py): `--task s4aqa` and its baseline `--task regress`."""
+
+    features: str = ""  # features folder of the dataset root (`--features`)
+    unlabeled: str = ""  # features folder of an extra unscored root: all its samples unlabelled
+    group: str = ""  # read splits/<group>/{train,val,test}.txt (Rhythmic Gymnastics: one apparatus)
+    labeled_ratio: float = 0.1  # fraction of the train split whose scores training uses
+    labeled_seed: int = 0  # which video of each score stratum is labelled
+    segments: int = 0  # 0: the features' own count (equal for all); N: each sample resampled to N
+    width: int = 256  # encoder width H
+    layers: int = 2  # encoder transformer blocks
+    heads: int = 4  # attention heads (width must divide by it)
+    dropout: float = 0.1  # in the encoder and the regressor
+    unlabeled_batch: int = 16  # unlabelled videos per step (s4aqa)
+    recovery_weight: float = 50.0  # λ1, weight of the L1 feature recovery
+    alignment_weight: float = 0.1  # λ2, weight of the discriminator's cross-entropy
+    grl: float = 1.0  # gradient reversal: D's gradient reaches the encoder times -grl
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    semi: SemiConfig = field(default_factory=SemiConfig)
 
 
 def available_configs() -> list[str]:
@@ -211,6 +233,13 @@ RANGES: dict[str, tuple[str, str]] = {
     **{f"train.{k}": ("[0, inf)", "a loss weight") for k in ("score_mse", "score_l1", "execution_weight",
                                                               "cls_weight", "caption_weight")},
     "train.ema": ("[0, 1)", "a decay per step; 0 turns the average off"),
+    "semi.labeled_ratio": ("(0, 1]", "a fraction of the train split"),
+    **{f"semi.{k}": ("[0, inf)", "") for k in ("labeled_seed", "segments")},
+    **{f"semi.{k}": (f"[1, {hi}]", "") for k, hi in (("width", 8192), ("layers", 64), ("heads", 64),
+                                                     ("unlabeled_batch", 4096))},
+    "semi.dropout": ("[0, 1)", "a probability"),
+    **{f"semi.{k}": ("[0, inf)", "a loss weight; 0: off") for k in ("recovery_weight", "alignment_weight")},
+    "semi.grl": ("[0, inf)", "the reversed gradient's scale"),
 }
 
 
