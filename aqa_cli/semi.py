@@ -1,0 +1,427 @@
+"""Training on segment features: `aqa train --task s4aqa` (semi-supervised, models/s4aqa.py) and
+`--task regress`, the supervised baseline (the same encoder and regressor on the labelled videos alone).
+
+    ROOT (scores, splits) + FEATS (features of ROOT, datasets/features.py) [+ extra unscored FEATS]
+      train split --score-stratified draw of labeled_ratio (labeled_seed)--> labelled | unlabelled
+      --epochs of Adam: one pass over the labelled videos each, every step a labelled batch and (s4aqa)
+      an unlabelled batch from an endless shuffled stream-->
+      val Spearman picks the epoch --> the test split scored once, with that epoch's weights
+
+A run directory holds:
+
+    labeled.txt    the labelled subset's ids, one per line (the rest of the train split is unlabelled)
+    metrics.jsonl  one line per epoch: the loss terms' means and the validation metrics
+    best.pt        aqa checkpoint of the epoch with the best validation Spearman (the last epoch when
+                   there is no val split, as for Rhythmic Gymnastics), the test metrics added at the end
+    report.json    the best epoch, its validation metrics, the test metrics, the subset's sizes
+
+Both tasks see the same labelled batches in the same order for a seed: an epoch is one pass over the
+labelled subset, so the baseline gets the same number of supervised steps and the same epoch budget.
+Deterministic: the model is initialised from train.seed, batches and masked positions come from a
+generator seeded with it, and the subset from semi.labeled_seed alone (every task and training seed of
+a ratio trains on the same videos).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aqa_cli.checkpoint import Checkpoint, Preprocess
+from aqa_cli.config import ModelConfig, RunConfig, SemiConfig, check_values, from_dict, to_dict
+from aqa_cli.datasets.features import FeatureFolder, FeatureIndex
+from aqa_cli.datasets.layout import DatasetRoot, Sample
+from aqa_cli.evaluate import score_range
+from aqa_cli.errors import UsageError
+from aqa_cli.metrics import score_report
+from aqa_cli.models.s4aqa import S4AQA, alignment_loss, recovery_loss, regression_loss
+from aqa_cli.storage import atomic_write_text
+
+TASKS = ("s4aqa", "regress")
+RUN_FILES = ("labeled.txt", "metrics.jsonl", "best.pt", "report.json")
+
+
+@dataclass
+class Split:
+    """Samples with their features and scores: ids (N), x float (N, T, D), y float (N,) in points."""
+
+    ids: list[str]
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+@dataclass
+class SemiData:
+    """What a run trains and is measured on."""
+
+    root: DatasetRoot
+    index: FeatureIndex
+    labeled: Split
+    unlabeled: torch.Tensor  # (N_u, T, D): the rest of the train split, then the extra folders' samples
+    val: Split
+    test: Split
+    sources: dict[str, int]  # unlabelled videos per source ("train" and each extra folder)
+
+
+def labeled_subset(samples: list[Sample], ratio: float, seed: int) -> list[str]:
+    """The ids of the labelled subset of `samples`: round(ratio · N) videos (at least 2), one drawn at
+    random (numpy generator `seed`) from each of as many strata of near-equal size, the strata cut from
+    the samples sorted by (final score, id). Every score quantile is represented, and the draw depends
+    on the samples' scores and ids only, not on their order. Returned in stratum order (rising score)."""
+    n = round(ratio * len(samples))
+    if n < 2 or not 0 < ratio <= 1:
+        raise UsageError(f"semi.labeled_ratio={ratio}: {n} of {len(samples)} training videos labelled; "
+                         "a score scale needs at least 2")
+    order = sorted(samples, key=lambda s: (s.final_score, s.id))
+    rng = np.random.default_rng(seed)
+    return [order[int(rng.choice(stratum))].id for stratum in np.array_split(np.arange(len(order)), n)]
+
+
+def fisher_z_mean(correlations) -> float:
+    """The average of correlations through Fisher's z (the paper's average over the RG apparatus):
+    tanh(mean(atanh(r))). ±1 gives ±1 (atanh is infinite); NaN in, NaN out; ValueError for |r| > 1."""
+    r = np.asarray(correlations, dtype=float)
+    if r.size == 0 or np.isnan(r).any():
+        return math.nan
+    if (np.abs(r) > 1).any():
+        raise ValueError(f"correlations must lie in [-1, 1], got {r.tolist()}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.tanh(np.mean(np.arctanh(r))))
+
+
+def fit_length(a: np.ndarray, segments: int) -> np.ndarray:
+    """(T, D) → (segments, D): the rows at `segments` evenly spaced positions over the whole sample
+    (nearest row), so a long routine keeps its beginning and its end."""
+    if len(a) == segments:
+        return a
+    return a[np.round(np.linspace(0, len(a) - 1, segments)).astype(int)]
+
+
+def load_features(folder: FeatureFolder, ids: list[str], segments: int) -> torch.Tensor:
+    """The features of `ids` as float32 (N, segments, D); UsageError when their segment counts differ
+    and `segments` is 0 (semi.segments must then say how many to resample to)."""
+    arrays = [folder.load(i) for i in ids]
+    if not arrays:
+        return torch.zeros(0, max(segments, 1), 1)
+    if not segments:
+        counts = sorted({len(a) for a in arrays})
+        if len(counts) > 1:
+            raise UsageError(f"{folder.path}: samples have {counts[0]} to {counts[-1]} segments",
+                             hint=f"--set semi.segments={counts[0]} (every sample resampled to that many)")
+        segments = counts[0]
+    return torch.from_numpy(np.stack([fit_length(a, segments) for a in arrays]))
+
+
+def _split(root: DatasetRoot, group: str, name: str) -> list[Sample]:
+    """Split `name` of the root, or of its group (splits/<group>/<name>.txt); [] for an empty file."""
+    path = root.root / "splits" / group / f"{name}.txt" if group else root.root / "splits" / f"{name}.txt"
+    if not path.is_file() and name == "val":
+        return []
+    return root.split(f"{group}/{name}" if group else name)
+
+
+def _open_features(path: str, root: DatasetRoot | None, expected: FeatureIndex | None, flag: str) -> FeatureFolder:
+    """A features folder checked against its root (same dataset) or the main folder (same settings)."""
+    folder = FeatureFolder(path)
+    index = folder.read_index()
+    if index is None:
+        raise UsageError(f"{flag} {path}: not a features folder (no index.json)",
+                         hint="make one with `aqa features extract`")
+    if root is not None and (index.data.get("name"), index.data.get("version")) != (root.info.name, root.info.version):
+        raise UsageError(f"{flag} {path}: features of {index.data.get('name')!r}, not of the root "
+                         f"{root.info.name!r} (version {root.info.version})")
+    if expected is not None:
+        index.require(expected, f"{flag} {path}")
+    return folder
+
+
+def open_data(cfg: RunConfig, labeled: list[str]) -> SemiData:
+    """The run's tensors: `labeled` ids of the train split, the rest of it and every sample of the
+    extra folders unlabelled, val and test scored (see the module docstring)."""
+    semi = cfg.semi
+    root = DatasetRoot(cfg.data.root)
+    folder = _open_features(semi.features, root, None, "--features")
+    index = folder.read_index()
+    segments = semi.segments or index.segments
+    train = _split(root, semi.group, "train")
+    chosen = set(labeled)
+    rest = [s.id for s in train if s.id not in chosen]
+
+    def scored(samples: list[Sample]) -> Split:
+        ids = [s.id for s in samples]
+        return Split(ids, load_features(folder, ids, segments), torch.tensor([s.final_score for s in samples]))
+
+    lab = scored([root.samples[i] for i in labeled])
+    segments = lab.x.shape[1]  # the count every other split is made to agree with
+    unlabeled, sources = load_features(folder, rest, segments), {"train": len(rest)}
+    if semi.unlabeled:
+        path = semi.unlabeled
+        if Path(path).resolve() == folder.path.resolve():
+            raise UsageError(f"--unlabeled {path}: the labelled root's own features (its train split is already used)")
+        extra = _open_features(path, None, index, "--unlabeled")
+        ids = sorted(p.stem for p in extra.path.glob("*.npy"))
+        unlabeled = torch.cat([x for x in (unlabeled, load_features(extra, ids, segments)) if len(x)] or [lab.x[:0]])
+        sources[path] = len(ids)
+    return SemiData(root, index, lab, unlabeled, scored(_split(root, semi.group, "val")),
+                    scored(_split(root, semi.group, "test")), sources)
+
+
+def build_model(semi: SemiConfig, in_dim: int, segments: int, task: str) -> S4AQA:
+    """The model of `task` ("s4aqa" with decoder and discriminator, "regress" without)."""
+    return S4AQA(in_dim, segments, semi.width, semi.layers, semi.heads, semi.dropout, semi=task == "s4aqa")
+
+
+def endless_batches(n: int, size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Index batches (size,) over range(n), reshuffled after each pass, forever (all n when n < size)."""
+    while True:
+        perm = torch.randperm(n, generator=gen)
+        for b in range(0, max(n - size, 0) + 1, size):
+            yield perm[b:b + size]
+
+
+@dataclass
+class Unlabelled:
+    """The unlabelled side of training: batches of indices into SemiData.unlabeled and the generator of
+    their order and masked positions (apart from the labelled order, so both tasks share that)."""
+
+    batches: Iterator[torch.Tensor]
+    gen: torch.Generator
+
+    @classmethod
+    def stream(cls, n: int, size: int, seed: int) -> Unlabelled:
+        gen = torch.Generator().manual_seed(seed)
+        return cls(endless_batches(n, size, gen), gen)
+
+
+def step_losses(model: S4AQA, xl: torch.Tensor, zl: torch.Tensor, xu: torch.Tensor | None, semi: SemiConfig,
+                gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """One step's loss terms: "reg" on the labelled batch xl (B_l, T, D) with standardised scores zl
+    (B_l,); with an unlabelled batch xu (B_u, T, D), "rcvr" (λ1 > 0) on one masked segment per video
+    drawn from `gen`, and "adv" (λ2 > 0) of D on the labelled, unlabelled and masked unlabelled features."""
+    f_l = model.pool(model.encode(xl))
+    terms = {"reg": regression_loss(model.regress(f_l), zl)}
+    if xu is None or not (semi.recovery_weight or semi.alignment_weight):
+        return terms
+    masked = torch.randint(xu.shape[1], (len(xu),), generator=gen)
+    tokens = model.encode(xu, masked)
+    if semi.recovery_weight:
+        terms["rcvr"] = recovery_loss(model.recover(tokens, masked), xu[torch.arange(len(xu)), masked])
+    if semi.alignment_weight:
+        f_u = torch.cat([model.pool(model.encode(xu)), model.pool(tokens)])
+        terms["adv"] = alignment_loss(model.discriminate(f_l, semi.grl), model.discriminate(f_u, semi.grl))
+    return terms
+
+
+def total_loss(terms: dict[str, torch.Tensor], semi: SemiConfig) -> torch.Tensor:
+    """L = L_reg + λ1 · L_rcvr + λ2 · L_adv (terms that were not computed count 0)."""
+    weights = {"reg": 1.0, "rcvr": semi.recovery_weight, "adv": semi.alignment_weight}
+    return sum(weights[k] * v for k, v in terms.items())
+
+
+def train_one_epoch(model: S4AQA, optim: torch.optim.Optimizer, data: SemiData, cfg: RunConfig,
+                    order: torch.Generator, unlabelled: Unlabelled | None) -> dict[str, float]:
+    """One pass over the labelled subset in an order drawn from `order`, batches of train.batch_size
+    (s4aqa: each with the next batch of `unlabelled`); returns each loss term's mean over the steps."""
+    model.train()
+    z = (data.labeled.y - model.score_mean) / model.score_std
+    perm = torch.randperm(len(z), generator=order)
+    sums: dict[str, float] = {}
+    steps = range(0, len(perm), cfg.train.batch_size)
+    for b in steps:
+        idx = perm[b:b + cfg.train.batch_size]
+        xu, gen = (data.unlabeled[next(unlabelled.batches)], unlabelled.gen) if unlabelled else (None, None)
+        terms = step_losses(model, data.labeled.x[idx], z[idx], xu, cfg.semi, gen)
+        optim.zero_grad(set_to_none=True)
+        total_loss(terms, cfg.semi).backward()
+        if cfg.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        optim.step()
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+    return {k: v / len(steps) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def predict_scores(model: S4AQA, x: torch.Tensor, batch: int = 256) -> np.ndarray:
+    """Scores in points (N,) of features x (N, T, D), in eval mode."""
+    model.eval()
+    return torch.cat([model(x[b:b + batch])["score"] for b in range(0, len(x), batch)]).numpy() \
+        if len(x) else np.zeros(0)
+
+
+def split_metrics(model: S4AQA, split: Split, lo: float, hi: float) -> dict:
+    """n, spearman and relative_l2 (over the score range lo..hi) of the model on a scored split."""
+    return score_report(predict_scores(model, split.x), split.y.numpy(), lo, hi) if split.ids else {}
+
+
+def train_semi(cfg: RunConfig, out_dir: str | Path, task: str = "s4aqa",
+               log: Callable[[str], None] | None = None) -> dict:
+    """Train `task` ("s4aqa" or "regress") on `cfg.data.root` and `cfg.semi.features`, writing the run
+    directory `out_dir` (see the module docstring); returns the report. `log` gets one line per epoch.
+    UsageError before any work for a bad request (task, values, a run directory holding a run,
+    features of another root or made another way, s4aqa without unlabelled videos)."""
+    import time
+
+    out_dir = Path(out_dir)
+    _check_request(cfg, out_dir, task)
+    root = DatasetRoot(cfg.data.root)
+    labeled = labeled_subset(_split(root, cfg.semi.group, "train"), cfg.semi.labeled_ratio, cfg.semi.labeled_seed)
+    data = open_data(cfg, labeled)
+    if task == "s4aqa" and not len(data.unlabeled):
+        raise UsageError("--task s4aqa: no unlabelled videos (labeled_ratio 1 and no --unlabeled)",
+                         hint="lower semi.labeled_ratio, add --unlabeled FEATS, or train --task regress")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "labeled.txt", "".join(i + "\n" for i in labeled))
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.semi, data.labeled.x.shape[2], data.labeled.x.shape[1], task)
+    model.score_mean.fill_(float(data.labeled.y.mean()))
+    model.score_std.fill_(float(data.labeled.y.std()) or 1.0)  # equal scores: standardise by 1 point
+    adam = torch.optim.AdamW if cfg.train.optimizer == "adamw" else torch.optim.Adam
+    optim = adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(optim, cfg.train.epochs)
+             if cfg.train.scheduler == "cosine" else None)
+    order = torch.Generator().manual_seed(cfg.train.seed)
+    unlabelled = (Unlabelled.stream(len(data.unlabeled), cfg.semi.unlabeled_batch, cfg.train.seed + 1)
+                  if task == "s4aqa" else None)
+    lo, hi = score_range(data.root)
+    best, best_rho, start = {"epoch": 0, "val": {}}, -math.inf, time.monotonic()
+    (out_dir / "metrics.jsonl").write_text("")
+    for epoch in range(1, cfg.train.epochs + 1):
+        losses = train_one_epoch(model, optim, data, cfg, order, unlabelled)
+        if sched is not None:
+            sched.step()
+        val = split_metrics(model, data.val, lo, hi)
+        rho = val.get("spearman", math.nan)
+        if not data.val.ids or epoch == 1 or rho > best_rho:  # NaN never improves on a number
+            best, best_rho = {"epoch": epoch, "val": val}, rho if math.isfinite(rho) else -math.inf
+            _checkpoint(cfg, data, task, model, {"val": val}).save(out_dir / "best.pt")
+        _append(out_dir / "metrics.jsonl", {"epoch": epoch, **losses, "val": val})
+        if log:
+            log(_epoch_line(epoch, cfg.train.epochs, losses, rho, best["epoch"] == epoch))
+    return _finish(model, data, best, out_dir, task, (lo, hi), time.monotonic() - start)
+
+
+def _check_request(cfg: RunConfig, out_dir: Path, task: str) -> None:
+    """UsageError for an unknown task, no root or features, values out of range, or a run directory
+    that is a file or already holds a run (runs on features take minutes: no --resume)."""
+    if task not in TASKS:
+        raise UsageError(f"--task {task}: features training runs {' or '.join(TASKS)}")
+    if not cfg.data.root or not cfg.semi.features:
+        raise UsageError("pass --data ROOT and --features FEATS (the features of that root)")
+    check_values(cfg)
+    if cfg.semi.width % cfg.semi.heads:
+        raise UsageError(f"semi.width={cfg.semi.width}: must divide by semi.heads={cfg.semi.heads}")
+    if cfg.train.optimizer not in ("adam", "adamw") or cfg.train.scheduler not in ("none", "cosine"):
+        raise UsageError(f"train.optimizer={cfg.train.optimizer!r}, train.scheduler={cfg.train.scheduler!r}: "
+                         "supported are adam|adamw and none|cosine")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file: give a folder for the run")
+    held = [n for n in RUN_FILES if (out_dir / n).exists()]
+    if held:
+        raise UsageError(f"{out_dir} already holds a run ({', '.join(held)})", hint="choose another --out")
+
+
+def _epoch_line(epoch: int, epochs: int, losses: dict[str, float], rho: float, best: bool) -> str:
+    terms = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+    return f"epoch {epoch}/{epochs}  {terms}  val spearman {rho:.4f}{'  best' if best else ''}"
+
+
+def _checkpoint(cfg: RunConfig, data: SemiData, task: str, model: S4AQA, metrics: dict) -> Checkpoint:
+    """The run's model as an aqa checkpoint. ModelConfig and Preprocess describe the backbone's input
+    (clip length, crop, [-1, 1] scaling, segments); the features' index is in data["features"] and the
+    encoder's sizes in train_config["semi"] (see `load_model`)."""
+    idx, info = data.index, data.root.info
+    segments = data.labeled.x.shape[1]
+    return Checkpoint(
+        model={k: v.detach().clone() for k, v in model.state_dict().items()},
+        model_config=ModelConfig(backbone=idx.backbone, task=task, clip_len=idx.clip_len, crop_size=idx.size,
+                                 feature_dim=cfg.semi.width, dropout=cfg.semi.dropout, classes={},
+                                 execution=False, caption=False),
+        # resize (0, 0): the backbone's frames are resized by their short side (index.size · 256 / 224),
+        # which Preprocess cannot say; scoring must read data["features"] instead.
+        preprocess=Preprocess(clips=segments, clip_len=idx.clip_len, resize=(0, 0), crop=idx.size,
+                              mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), frames=info.frames),
+        train_config=to_dict(cfg), metrics=metrics,
+        data={"name": info.name, "source": info.source, "synthetic": info.synthetic, "version": info.version,
+              "train_samples": len(data.labeled.ids), "group": cfg.semi.group, "features": asdict(idx),
+              "unlabeled": dict(data.sources)})
+
+
+def _finish(model: S4AQA, data: SemiData, best: dict, out_dir: Path, task: str, lo_hi: tuple[float, float],
+            seconds: float) -> dict:
+    """Test the best epoch's weights once, add the test metrics to best.pt and write report.json."""
+    ckpt = Checkpoint.load(out_dir / "best.pt")
+    model.load_state_dict(ckpt.model)
+    test = split_metrics(model, data.test, *lo_hi)
+    ckpt.metrics = {"val": best["val"], "test": test}
+    ckpt.save(out_dir / "best.pt")
+    report = {"task": task, "best_epoch": best["epoch"],
+              "selected_on": "val spearman" if data.val.ids else "last epoch (no val split)",
+              "val": best["val"], "test": test, "labeled": len(data.labeled.ids), "unlabeled": data.sources,
+              "train_seconds": round(seconds, 1), "data": ckpt.data}
+    atomic_write_text(out_dir / "report.json", json.dumps(_jsonable(report), indent=2) + "\n")
+    return report
+
+
+def load_model(ckpt: Checkpoint) -> S4AQA:
+    """The features model of a checkpoint written by `train_semi`, in eval mode; UsageError for the
+    checkpoint of a model on frames."""
+    if ckpt.model_config.task not in TASKS or "features" not in ckpt.data:
+        raise UsageError(f"not a features model (task {ckpt.model_config.task!r}): use aqa eval on frames")
+    semi = from_dict(SemiConfig, ckpt.train_config.get("semi", {}), where="checkpoint train_config: semi")
+    model = build_model(semi, ckpt.data["features"]["dim"], ckpt.preprocess.clips, ckpt.model_config.task)
+    model.load_state_dict(ckpt.model)
+    return model.eval()
+
+
+def evaluate_features(weights: str | Path, root: str | Path, features: str | Path, split: str = "test",
+                      group: str = "") -> dict:
+    """n, spearman, relative_l2 of a features checkpoint on a split of `root` read from `features`
+    (which must be made as the checkpoint's were)."""
+    ckpt = Checkpoint.load(weights)
+    model = load_model(ckpt)
+    droot = DatasetRoot(root)
+    folder = _open_features(str(features), droot, FeatureIndex(**ckpt.data["features"]), "--features")
+    samples = _split(droot, group, split)
+    x = load_features(folder, [s.id for s in samples], ckpt.preprocess.clips)
+    return split_metrics(model, Split([s.id for s in samples], x, torch.tensor([s.final_score for s in samples])),
+                         *score_range(droot))
+
+
+def train_groups(cfg: RunConfig, out_dir: str | Path, groups: list[str], task: str = "s4aqa",
+                 log: Callable[[str], None] | None = None) -> dict:
+    """One model per group (RG: per apparatus) in out_dir/<group>/, then out_dir/report.json with each
+    group's test Spearman and their Fisher-z average, as the RG papers report."""
+    out_dir = Path(out_dir)
+    reports = {}
+    for group in groups:
+        one = copy.deepcopy(cfg)
+        one.semi.group = group
+        reports[group] = train_semi(one, out_dir / group, task, log)
+    rhos = {g: r["test"].get("spearman", math.nan) for g, r in reports.items()}
+    summary = {"task": task, "test_spearman": rhos, "fisher_z_mean": fisher_z_mean(list(rhos.values()))}
+    atomic_write_text(out_dir / "report.json", json.dumps(_jsonable(summary), indent=2) + "\n")
+    return summary
+
+
+def _append(path: Path, record: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(_jsonable(record)) + "\n")
+
+
+def _jsonable(obj):
+    """NaN and infinities → None, so report files are strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
