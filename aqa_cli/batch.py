@@ -56,9 +56,9 @@ def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, we
             video, future = pending.popleft()
             submit()
             try:
-                prepared, decode_s = future.result()
+                (prepared, check), decode_s = future.result()
                 t0 = time.perf_counter()
-                result = scorer.predict(video, prepared, height=height, dd=dd)
+                result = scorer.predict(video, prepared, height=height, dd=dd, check=check)
                 result.timings = {"decode": decode_s, "model": time.perf_counter() - t0}
             except AqaError as exc:
                 result = ScoreResult(video=video, weights=scorer.name, error=one_line(exc, video))
@@ -180,7 +180,7 @@ def _add_path(out: dict[str, str | None], path: Path, recursive: bool,
 def _timed_prepare(scorer: Scorer, path: str | Path, clips: int | None):
     t0 = time.perf_counter()
     try:
-        prepared = scorer.prepare(path, clips)
+        prepared = scorer.prepare(path, clips), scorer.prepare_check(path)
     except (OSError, ValueError) as exc:
         # Unreadable files (permissions, a folder) and too-short videos become the row's error too.
         raise AqaError(f"{path}: {type(exc).__name__}: {exc}") from None
@@ -228,7 +228,8 @@ class ScoreJob:
     """
 
     def __init__(self, paths, *, weights: str | Path | None = None, device: str = "auto", recursive: bool = False,
-                 fmt: str | None = None, output: Path | None = None, csv_file: Path | None = None):
+                 fmt: str | None = None, output: Path | None = None, csv_file: Path | None = None,
+                 dive_check: bool | None = None):
         self.skipped: list[tuple[str, str]] = []  # files of the folders given that are not videos
         self.inputs = expand_inputs(paths, recursive=recursive, skipped=self.skipped)
         self.fmt = fmt or {".csv": "csv", ".json": "json"}.get(output.suffix.lower() if output else "", "table")
@@ -249,7 +250,7 @@ class ScoreJob:
                                  hint="give the output its own name, e.g. -o scores.csv")
         if output is not None and csv_file is not None and os.path.abspath(output) == os.path.abspath(csv_file):
             raise UsageError(f"-o and --csv name the same file {output}: give them different names")
-        self.scorer = load_model(weights, device)
+        self.scorer = load_model(weights, device, dive_check=dive_check)
 
     def run(self, stream: IO[str] | None, *, height: str | None = None, dd: float | None = None,
             clips: int | None = None, fail_fast: bool = False,

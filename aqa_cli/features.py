@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from aqa_cli.datasets.features import FeatureFolder, FeatureIndex, segment_starts
 from aqa_cli.datasets.layout import DatasetRoot
@@ -32,23 +31,6 @@ class ExtractSummary:
     written: int
     skipped: int
     out: Path
-
-
-def backbone_input(frames: np.ndarray, size: int = 224):
-    """uint8 (T, H, W, 3) → float32 (3, T, size, size) in [-1, 1]: the short side resized to
-    round(size · 256 / 224) (bilinear, as the release), then the centre `size` square."""
-    import torch
-
-    from aqa_cli.transforms import normalize, resize
-
-    t, h, w, _ = frames.shape
-    short = round(size * 256 / 224)
-    scale = short / min(h, w)
-    x = torch.from_numpy(np.array(frames))  # a copy: memory-mapped frames are read-only
-    x = resize(x, (max(size, round(w * scale)), max(size, round(h * scale))))
-    top, left = (x.shape[1] - size) // 2, (x.shape[2] - size) // 2
-    x = x[:, top:top + size, left:left + size]
-    return normalize(x, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
 
 def sample_clips(x, starts: list[int], clip_len: int):
@@ -70,6 +52,7 @@ def extract(root: str | Path, out: str | Path, model, index: FeatureIndex, *, de
     import torch
 
     from aqa_cli.device import resolve_device
+    from aqa_cli.transforms import i3d_input
 
     droot = DatasetRoot(root)
     info = droot.info
@@ -95,7 +78,7 @@ def extract(root: str | Path, out: str | Path, model, index: FeatureIndex, *, de
         frames = droot.load_frames(sample_id)
         if index.segments:
             frames = frames[info.pad:info.pad + info.frames]
-        clips = sample_clips(backbone_input(frames, index.size), starts, index.clip_len)
+        clips = sample_clips(i3d_input(frames, index.size), starts, index.clip_len)
         parts = []
         with torch.inference_mode(), autocast:
             for b in range(0, len(clips), batch):

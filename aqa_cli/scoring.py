@@ -34,7 +34,7 @@ from aqa_cli.errors import UsageError
 # probabilities, is upgraded when resumed: writers.ResumableCsv).
 FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "description", "position",
           "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error",
-          "score_source", *(f"p_{head}" for head in rules.HEADS))
+          "score_source", *(f"p_{head}" for head in rules.HEADS), "looks_like_dive", "warning")
 # Where the final score came from, by `dd_from` (see rules.predicted_final).
 SCORE_SOURCES = {"given": "given DD", "expected": "expected DD", "table": "score head", "": "score head"}
 DEFAULT_HEIGHT = "3m"
@@ -69,6 +69,9 @@ class ScoreResult:
     error: str | None = None
     probabilities: dict[str, float] = field(default_factory=dict)  # head → probability of its prediction
     raw_commentary: str | None = None  # the captioner's own words (BLEU and CIDEr are measured on these)
+    looks_like_dive: float | None = None  # Kinetics I3D: probability of its diving classes (DiveCheck)
+    warning: str | None = None  # scored, but doubtful: e.g. Kinetics sees something else
+    kinetics_top: list[tuple[str, float]] = field(default_factory=list)  # what Kinetics sees, best first
     dd_from: str = ""  # where `difficulty` came from: "given", "expected" or "table" (see the module docstring)
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds (decode, model)
 
@@ -106,6 +109,7 @@ class Scorer:
         self.captions = bool(self.vocab) and getattr(self.model, "captioner", None) is not None
         self.default_height = default_height(self.data)
         self.one_height = one_height(self.data)
+        self.dive_check: DiveCheck | None = None  # set by load_model when the Kinetics I3D is imported
         self._sha256: str | None = None
 
     def settings(self, height: str | None = None, dd: float | None = None, clips: int | None = None) -> dict:
@@ -114,7 +118,8 @@ class Scorer:
             from aqa_cli.weights import file_sha256
 
             self._sha256 = file_sha256(self.path)
-        return {"weights_sha256": self._sha256, **dict(zip(("height", "dd", "clips"), check_options(height, dd, clips)))}
+        return {"weights_sha256": self._sha256, **dict(zip(("height", "dd", "clips"), check_options(height, dd, clips))),
+                "dive_check": self.dive_check is not None}
 
     def prepare(self, path: str | Path, clips: int | None = None):
         """Decode and transform one video: float (N, 3, clip_len, crop, crop) on the CPU (thread-safe)."""
@@ -126,8 +131,14 @@ class Scorer:
         frames = read_even(path, n=n_clips * p.clip_len, size=tuple(p.resize), clip_len=p.clip_len)
         return clips_from_frames(frames, n_clips, p.clip_len, p.crop, p.mean, p.std)
 
-    def predict(self, video: str, clips, *, height: str | None = None, dd: float | None = None) -> ScoreResult:
-        """Run the model on prepared clips (N, 3, T, H, W) and turn its outputs into a ScoreResult."""
+    def prepare_check(self, path: str | Path):
+        """The dive check's input, or None without a dive check (thread-safe; see DiveCheck)."""
+        return self.dive_check.prepare(path) if self.dive_check else None
+
+    def predict(self, video: str, clips, *, height: str | None = None, dd: float | None = None,
+                check=None) -> ScoreResult:
+        """Run the model on prepared clips (N, 3, T, H, W) (and the dive check on `check`, from
+        `prepare_check`) and turn its outputs into a ScoreResult."""
         import torch
 
         x = clips.unsqueeze(0).to(self.device)
@@ -172,6 +183,8 @@ class Scorer:
             words = self.vocab.decode(ids)
             result.raw_commentary = detokenize(words)
             result.commentary = one_story(words, result.dive_number, known_height)
+        if check is not None:
+            result.looks_like_dive, result.kinetics_top, result.warning = self.dive_check.read(check)
         return result
 
     def score(self, path: str | Path, *, height: str | None = None, dd: float | None = None,
@@ -180,9 +193,9 @@ class Scorer:
         options `check_options` refuses."""
         height, dd, clips = check_options(height, dd, clips)
         t0 = time.perf_counter()
-        prepared = self.prepare(path, clips)
+        prepared, check = self.prepare(path, clips), self.prepare_check(path)
         t1 = time.perf_counter()
-        result = self.predict(str(path), prepared, height=height, dd=dd)
+        result = self.predict(str(path), prepared, height=height, dd=dd, check=check)
         result.timings = {"decode": t1 - t0, "model": time.perf_counter() - t1}
         return result
 
@@ -242,15 +255,24 @@ def default_height(data: dict[str, Any]) -> str:
         return DEFAULT_HEIGHT
 
 
-def load_model(weights: str | Path | None = None, device: str = "auto") -> Scorer:
-    """Find (`weights.find_weights`), verify (manifest sha256 and size) and load weights into a Scorer."""
+def load_model(weights: str | Path | None = None, device: str = "auto", dive_check: bool | None = None) -> Scorer:
+    """Find (`weights.find_weights`), verify (manifest sha256 and size) and load weights into a Scorer.
+
+    dive_check: also read the Kinetics-400 I3D on each video (`DiveCheck`); None: when it is imported
+    (`aqa weights import-i3d`), True: required, False: never."""
     from aqa_cli.weights import find_weights, verify_file
 
     path = find_weights(weights)
     verify_file(path)
     checkpoint = Checkpoint.load(path)
     explicit = weights is not None and Path(str(weights)).expanduser().is_file()
-    return Scorer(checkpoint, path, device=device, name=str(weights) if explicit else path.stem)
+    scorer = Scorer(checkpoint, path, device=device, name=str(weights) if explicit else path.stem)
+    if dive_check or dive_check is None:
+        from aqa_cli.weights import I3D_FILE, backbones_dir, load_i3d
+
+        if dive_check or (backbones_dir() / I3D_FILE).is_file():
+            scorer.dive_check = DiveCheck(load_i3d()[0], scorer.device)
+    return scorer
 
 
 def score_video(path: str | Path, model: Scorer | None = None, *, weights: str | Path | None = None,
@@ -298,3 +320,55 @@ def one_story(words: list[str], number: str | None, height: str | None) -> str:
         board = "springboard" if height in ("1m", "3m") else "platform"
         sentence += f" off the {height[:-1]} metre {board}"
     return f"{sentence}. {said}".strip()
+
+
+class DiveCheck:
+    """Does this look like a dive? DeepMind's Kinetics-400 I3D on one 32-frame clip of the video.
+
+    `looks_like_dive` is the probability Kinetics gives its diving classes (models.i3d.DIVING_CLASSES).
+    A warning is raised only when both say no: the best diving class ranks below `RANK` and the diving
+    classes hold less than `MASS`. Real dives that are short, slow or oddly framed can read as their
+    aerial neighbours (somersaulting, trampolining, pole vault) with diving second or third, so neither
+    the top class nor the mass alone decides. Calibrated on what is at hand here: the five SynDive
+    examples (diving ranked 1-3, mass 0.14-0.94), the Kinetics release's cricket sample (diving ranked
+    211, mass < 0.001) and test patterns; not yet on real poolside footage.
+    """
+
+    RANK, MASS = 5, 0.10
+    FRAMES, SIZE = 32, 224  # 1.3 s at 25 fps spread over the whole video; the release's crop
+
+    def __init__(self, model, device):
+        from importlib import resources
+
+        from aqa_cli.models.i3d import DIVING_CLASSES
+
+        self.model = model.to(device).eval()
+        self.device = device
+        self.labels = resources.files("aqa_cli").joinpath("data/kinetics400_labels.txt").read_text().splitlines()
+        self.diving = [self.labels.index(name) for name in DIVING_CLASSES]
+
+    def prepare(self, path: str | Path):
+        """float (3, FRAMES, SIZE, SIZE) in [-1, 1]: frames spread evenly over the video, short side
+        resized and the centre cropped as the release did (thread-safe)."""
+        from aqa_cli.transforms import i3d_input
+        from aqa_cli.video import probe, read_even
+
+        info = probe(path)
+        scale = self.SIZE * 256 / 224 / min(info.width, info.height)
+        size = (max(self.SIZE, round(info.width * scale)), max(self.SIZE, round(info.height * scale)))
+        return i3d_input(read_even(path, n=self.FRAMES, size=size, clip_len=self.FRAMES), self.SIZE)
+
+    def read(self, clip) -> tuple[float, list[tuple[str, float]], str | None]:
+        """(diving probability, the top 3 classes with their probabilities, a warning or None)."""
+        import torch
+
+        with torch.inference_mode():
+            p = self.model(clip.unsqueeze(0).to(self.device)).float().softmax(-1)[0].cpu()
+        mass = float(p[self.diving].sum())
+        rank = int((p > p[self.diving].max()).sum()) + 1
+        top = [(self.labels[int(i)], float(p[i])) for i in p.topk(3).indices]
+        warning = None
+        if rank > self.RANK and mass < self.MASS:
+            seen = ", ".join(f"{name} {prob:.2f}" for name, prob in top)
+            warning = f"does not look like a dive to Kinetics I3D (diving p={mass:.3f}; it sees {seen})"
+        return mass, top, warning

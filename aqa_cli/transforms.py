@@ -176,3 +176,14 @@ def sample_clips(
     return clips_from_frames(frames[start:start + window], clips, clip_len, crop, mean, std,
                              size=size, hflip=hflip, stride=stride, scale=scale, shift=shift, speed=speed,
                              color=color, rng=rng)
+
+
+def i3d_input(frames: np.ndarray, size: int = 224) -> torch.Tensor:
+    """uint8 (T, H, W, 3) → float32 (3, T, size, size) in [-1, 1], as the Kinetics I3D release prepared
+    its input: the short side resized to round(size · 256 / 224) (bilinear), then the centre square."""
+    _, h, w, _ = frames.shape
+    scale = round(size * 256 / 224) / min(h, w)
+    x = torch.from_numpy(np.array(frames))  # a copy: memory-mapped frames are read-only
+    x = resize(x, (max(size, round(w * scale)), max(size, round(h * scale))))
+    top, left = (x.shape[1] - size) // 2, (x.shape[2] - size) // 2
+    return normalize(x[:, top:top + size, left:left + size], (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))

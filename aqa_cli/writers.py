@@ -42,7 +42,7 @@ from aqa_cli.errors import UsageError
 from aqa_cli.rules import HEADS
 from aqa_cli.scoring import FIELDS, SCORE_SOURCES, ScoreResult
 
-DECIMALS = {"final_score": 2, "execution": 2, "difficulty": 2, **{f"p_{h}": 4 for h in HEADS}}
+DECIMALS = {"final_score": 2, "execution": 2, "difficulty": 2, **{f"p_{h}": 4 for h in HEADS}, "looks_like_dive": 4}
 LEGACY_FIELDS = FIELDS[:14]  # the columns of CSVs written before score_source and the probabilities
 INTS = ("ss_no", "tw_no")
 STATE_SUFFIX = ".aqa-resume.jsonl"

@@ -11,7 +11,8 @@ from trainroot import make_root
 
 from aqa_cli.datasets.features import FeatureFolder, FeatureIndex, segment_starts
 from aqa_cli.errors import DataError, UsageError
-from aqa_cli.features import backbone_input, extract
+from aqa_cli.features import extract
+from aqa_cli.transforms import i3d_input
 
 
 class MeanBackbone(torch.nn.Module):
@@ -38,7 +39,7 @@ def test_segment_starts_follow_core_on_the_dive_window_and_stride_covers_a_routi
 def test_backbone_input_resizes_the_short_side_crops_the_centre_and_scales_to_plus_minus_one():
     frames = np.zeros((4, 64, 128, 3), np.uint8)
     frames[:, :, 60:68] = 255  # a white bar at the centre column
-    x = backbone_input(frames, size=56)
+    x = i3d_input(frames, size=56)
     assert x.shape == (3, 4, 56, 56)
     assert float(x.min()) == -1.0 and float(x.max()) == pytest.approx(1.0, abs=1e-6)
     # short side 64 → 64 (56·256/224), width 128 → 128; the centre 56 columns hold the bar at 24..32

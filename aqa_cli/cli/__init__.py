@@ -2,6 +2,7 @@
 
     score.py    aqa score                 train.py  aqa train, aqa eval
     data.py     aqa data ...              weights.py  aqa weights ...
+    features.py aqa features extract
     views.py    panels and tables         common.py   the stderr console and shared helpers
 
 Commands are thin: parse, call one library function, render. stdout carries data only; messages and
@@ -19,7 +20,7 @@ import typer
 from rich.markup import escape
 
 from aqa_cli import __version__
-from aqa_cli.cli import data, score, train, weights
+from aqa_cli.cli import data, features, score, train, weights
 from aqa_cli.cli.common import err, reflow
 from aqa_cli.errors import AqaError
 
@@ -75,7 +76,8 @@ app.command()(train.train)
 app.command(name="eval")(train.eval_)
 app.add_typer(data.app, name="data")
 app.add_typer(weights.app, name="weights")
-for _group in (app, data.app, weights.app):
+app.add_typer(features.app, name="features")
+for _group in (app, data.app, weights.app, features.app):
     for _command in _group.registered_commands:
         _command.help = _command.help or reflow(_command.callback.__doc__ or "")
 

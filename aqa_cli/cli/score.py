@@ -52,6 +52,10 @@ def score(
         "--clips", min=1, max=64, help="Clips per video (each as many frames as the weights' clips: 32 for "
         "the bundled ones); default: the weights' setting.",
         show_default=False)] = None,
+    dive_check: Annotated[Optional[bool], typer.Option(
+        "--dive-check/--no-dive-check", help="Also ask the Kinetics-400 I3D whether each video looks like a "
+        "dive (looks_like_dive, and a warning when it does not); default: when it is imported (`aqa weights "
+        "import-i3d`). About 1-3 s a video on a CPU.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only data and errors: no panel, "
                                         "progress or summary.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Per-video timings on stderr.")] = False,
@@ -83,7 +87,7 @@ def score(
     one_line_warnings()
     height, dd, clips = check_options(height, dd, clips)  # before the weights load
     job = ScoreJob(paths, weights=weights, device=device, recursive=recursive, fmt=fmt.value if fmt else None,
-                   output=output, csv_file=csv_file)
+                   output=output, csv_file=csv_file, dive_check=dive_check)
     scorer = job.scorer
     if verbose:
         err.print(f"weights: {scorer.path} on {scorer.device}", markup=False, highlight=False)
@@ -95,6 +99,9 @@ def score(
     bar = views.Progress(len(job.inputs), enabled=not quiet and not single and err.is_terminal)
 
     def show(result, resumed: bool) -> None:
+        if result.warning and not quiet:
+            err.print(f"[yellow]warning:[/yellow] {escape(f'{result.video}: {result.warning}')}", highlight=False,
+                      soft_wrap=True)
         if result.error:
             err.print(f"[red]failed:[/red] {escape(f'{result.video}: {result.error}')}", highlight=False,
                       soft_wrap=True)

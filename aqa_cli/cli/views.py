@@ -74,6 +74,11 @@ def print_panel(err: Console, result, scorer, height: str) -> None:
         grid.add_row(head.replace("_", " "), f"{shown}" + (f"  [dim]p={p:.2f}[/dim]" if p is not None else ""))
     if result.commentary:
         grid.add_row("Commentary", f"[italic]{result.commentary}[/italic]")
+    if result.looks_like_dive is not None:
+        seen = ", ".join(f"{name} {p:.2f}" for name, p in result.kinetics_top)
+        flag = "[yellow]no[/yellow]" if result.warning else "yes"
+        grid.add_row("Looks like a dive", f"{flag}  [dim]Kinetics I3D: diving p={result.looks_like_dive:.2f}; "
+                                          f"top: {escape(seen)}[/dim]")
     grid.add_row("Weights", scorer.name + (f"\n[yellow]{SYNTHETIC_NOTE}[/yellow]" if scorer.synthetic else ""))
     err.print(Panel(grid, title=escape(result.video), expand=False), highlight=False)
 

