@@ -36,7 +36,7 @@ DEFAULT_CLASSES = {"position": 3, "armstand": 2, "rotation_type": 4, "ss_no": 10
 class ModelConfig:
     """Everything needed to rebuild a model; stored in checkpoints as `model_config`."""
 
-    backbone: str = "c3d"  # "c3d" (Tran et al. 2015) or "mscadc" (Parmar & Morris 2019)
+    backbone: str = "c3d"  # "c3d" (Tran et al. 2015), "mscadc" (Parmar & Morris 2019) or "i3d" (Kinetics)
     task: str = "mtl"  # "stl": the score head only; "mtl": score, execution, dive classes, captioner
     clip_len: int = 16  # frames per clip fed to the 3D CNN
     crop_size: int = 112  # side of the square input, pixels (MSCADC: 180)
@@ -56,7 +56,7 @@ class ModelConfig:
     caption_dropout: float = 0.5  # between GRU layers
     caption_max_len: int = 100  # longest generated commentary, in tokens
     vocab_size: int = 0  # set from the train split's commentary at training time
-    pretrained: str = ""  # aqa backbone file loaded into the convs (made by `aqa weights import-c3d`)
+    pretrained: str = ""  # aqa backbone file loaded into the backbone (`aqa weights import-c3d` or `import-i3d`)
 
 
 @dataclass

@@ -39,24 +39,19 @@ def tiny_checkpoint(path: Path) -> Path:
     """A random-init tiny-mtl checkpoint with a 300-word vocabulary (the SynDive demo's order of size)."""
     import torch
 
+    from aqa_cli.checkpoint import Checkpoint, Preprocess
     from aqa_cli.config import load_config, to_dict
-    from aqa_cli.rules import LABEL_NAMES
     from aqa_cli.models import build_model
+    from aqa_cli.rules import LABEL_NAMES
     from aqa_cli.text import SPECIALS
-    from aqa_cli.weights import save_checkpoint
 
     torch.manual_seed(0)
     cfg = load_config("tiny-mtl")
     vocab = list(SPECIALS) + [f"w{i}" for i in range(297)]
     cfg.model.vocab_size = len(vocab)
-    save_checkpoint(path, {
-        "model": build_model(cfg.model).state_dict(), "model_config": to_dict(cfg.model),
-        "preprocess": {"frames": cfg.data.frames, "clips": cfg.data.clips, "clip_len": cfg.model.clip_len,
-                       "resize": list(cfg.data.resize), "crop": cfg.model.crop_size,
-                       "mean": list(cfg.data.mean), "std": list(cfg.data.std)},
-        "vocab": vocab, "label_maps": LABEL_NAMES, "train_config": to_dict(cfg), "metrics": {},
-        "data": {"name": "none (random init, benchmark only)", "synthetic": True}, "source_revision": "",
-    })
+    Checkpoint(model=build_model(cfg.model).state_dict(), model_config=cfg.model, preprocess=Preprocess.from_config(cfg),
+               vocab=vocab, label_maps=LABEL_NAMES, train_config=to_dict(cfg),
+               data={"name": "none (random init, benchmark only)", "synthetic": True}).save(path)
     return path
 
 

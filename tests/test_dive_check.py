@@ -20,7 +20,7 @@ def aqa(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "aqa_cli", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_import_i3d_writes_a_backbone_file_listed_in_its_manifest(fake_release):
+def test_import_i3d_writes_a_backbone_file_listed_in_its_manifest(fake_release):  # noqa: F811 - the fixture
     out = aqa("weights", "import-i3d", str(fake_release))
     assert out.returncode == 0, out.stderr
     path = backbones_dir() / I3D_FILE

@@ -18,7 +18,7 @@ from aqa_cli.config import load_config
 from aqa_cli.datasets.layout import DatasetRoot, Sample
 from aqa_cli.evaluate import Predictions, compute_metrics, evaluate_checkpoint, prediction_rows
 from aqa_cli.train import train
-from aqa_cli.weights import load_checkpoint
+from aqa_cli.checkpoint import Checkpoint
 from trainroot import SMALL, make_root
 
 # (dive number, position, armstand, rotation_type, ss_no, tw_no)
@@ -165,7 +165,7 @@ def test_eval_of_best_checkpoint_equals_the_test_numbers_of_training(tmp_path):
     cfg = load_config("smoke", [f"data.root={root}", *SMALL, "train.epochs=1", "train.limit_batches=2",
                                 "data.clips=3", "data.stride=2", "data.shift=7"])
     train(cfg, tmp_path / "run", quiet=True)
-    stored = load_checkpoint(tmp_path / "run" / "best.pt")["metrics"]["test"]
+    stored = Checkpoint.load(tmp_path / "run" / "best.pt").metrics["test"]
     report = evaluate_checkpoint(tmp_path / "run" / "best.pt", root, split="test", device="cpu")
     assert report["samples"] == 2 and report["data"]["synthetic"] is True
     assert report["score"] == pytest.approx(stored["score"], nan_ok=True)

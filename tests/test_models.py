@@ -346,3 +346,28 @@ def test_clips_of_the_wrong_size_are_refused_with_the_expected_shape():
     cfg = small_cfg("c3d-small", task="stl")
     with pytest.raises(ValueError, match=r"\(B, N, 3, 16, 32, 32\)"):
         build_model(cfg)(torch.randn(1, 2, 3, 16, 48, 48))
+
+
+def test_i3d_backbone_carries_the_mtl_heads_and_loads_an_imported_kinetics_file(tmp_path):
+    """`model.backbone: i3d`: the C3D-AVG heads and captioner read the 1024-d I3D feature of each clip;
+    `model.pretrained` takes the file `aqa weights import-i3d` writes (the I3D's own state dict)."""
+    import torch
+
+    from aqa_cli.config import load_config
+    from aqa_cli.models import build_model
+    from aqa_cli.models.c3d import save_backbone_weights
+    from aqa_cli.models.i3d import I3D
+
+    torch.manual_seed(0)
+    kinetics = I3D().eval()
+    save_backbone_weights(kinetics.state_dict(), tmp_path / "i3d.pt", arch="i3d")
+    cfg = load_config("i3d-mtl", ["model.crop_size=32", "model.vocab_size=10", f"model.pretrained={tmp_path / 'i3d.pt'}"])
+    model = build_model(cfg.model).eval()
+    first = "body.Conv3d_1a_7x7.conv.weight"
+    assert torch.equal(model.backbone.state_dict()[first], kinetics.state_dict()[first])
+    clips = torch.rand(2, 3, 3, 16, 32, 32) * 2 - 1
+    out = model(clips, torch.randint(0, 10, (2, 5)))
+    assert out["score"].shape == (2,) and out["logits"]["tw_no"].shape == (2, 8)
+    assert out["caption_logits"].shape == (2, 4, 10)
+    with torch.no_grad():  # the clip feature is the I3D's own, averaged over the clips by the heads
+        assert torch.allclose(model.clip_features(clips)[0, 1], kinetics.features(clips[0, 1:2])[0], atol=1e-5)

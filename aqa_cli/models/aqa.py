@@ -30,9 +30,10 @@ from aqa_cli.errors import ConfigError
 from aqa_cli.models.c3d import C3D, C3D_WIDTHS, load_backbone_weights
 from aqa_cli.models.captioner import Captioner
 from aqa_cli.models.heads import ClassHeads, RegressionHead
+from aqa_cli.models.i3d import I3D
 from aqa_cli.models.mscadc import MSCADC_WIDTHS, MSCADCHeads, MSCADCTrunk
 
-BACKBONES = ("c3d", "mscadc")
+BACKBONES = ("c3d", "mscadc", "i3d")
 TASKS = ("stl", "mtl")
 
 
@@ -116,6 +117,9 @@ class AQAModel(nn.Module):
             feats = self.backbone.out_features(cfg.clip_len, cfg.crop_size)
             self.heads: nn.Module = (C3DTemporalHeads(cfg, feats, self.backbone.out_steps(cfg.clip_len))
                                      if temporal else C3DAvgHeads(cfg, feats))
+        elif cfg.backbone == "i3d":  # Kinetics I3D (`model.pretrained`: aqa weights import-i3d's file)
+            self.backbone = I3DTrunk()
+            self.heads = C3DAvgHeads(cfg, I3DTrunk.feature_dim)
         else:
             self.backbone = MSCADCTrunk(cfg.width_divisor, cfg.dropout)
             t, s = MSCADCTrunk.out_size(cfg.clip_len, cfg.crop_size)
@@ -178,6 +182,15 @@ class AQAModel(nn.Module):
         return self.captioner.beam_search(feats, beam, max_len)
 
 
+class I3DTrunk(I3D):
+    """The I3D as a backbone: clips (B, 3, T, H, W) in [-1, 1] → Mixed_5c averaged over (T, H, W), kept
+    as a (B, 1024, 1, 1, 1) map so the C3D-AVG heads read it as they read pool5. Its state dict is the
+    I3D's (the unused Kinetics logits included), so the imported Kinetics file loads as it is."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)[:, :, None, None, None]
+
+
 def build_model(cfg: ModelConfig | dict, load_pretrained: bool = True) -> AQAModel:
     """Build the model a config describes; load `cfg.pretrained` into the backbone when set.
 
@@ -202,7 +215,9 @@ def _check(cfg: ModelConfig) -> None:
         raise ConfigError(f"model.backbone {cfg.backbone!r} is not one of {', '.join(BACKBONES)}")
     if cfg.task not in TASKS:
         raise ConfigError(f"model.task {cfg.task!r} is not one of {', '.join(TASKS)}")
-    widths = C3D_WIDTHS if cfg.backbone == "c3d" else MSCADC_WIDTHS
+    widths = {"c3d": C3D_WIDTHS, "mscadc": MSCADC_WIDTHS}.get(cfg.backbone, ())
+    if cfg.backbone == "i3d" and cfg.width_divisor != 1:
+        raise ConfigError("model.width_divisor: the i3d backbone has the release's widths (1)")
     if cfg.width_divisor < 1 or any(w % cfg.width_divisor for w in widths):
         raise ConfigError(f"model.width_divisor {cfg.width_divisor} must divide every conv width {widths}")
     for key, (default, other) in C3D_OPTIONS.items():
@@ -211,7 +226,7 @@ def _check(cfg: ModelConfig) -> None:
             raise ConfigError(f"model.{key} {value!r}: {default}, or {other} with the c3d backbone")
     # Smallest clips whose maps survive every pool and trimming conv (see c3d.py / mscadc.py), counted
     # after conv1's stride in time.
-    min_len, min_crop = (16, 16) if cfg.backbone == "c3d" else (16, 32)
+    min_len, min_crop = {"c3d": (16, 16), "mscadc": (16, 32), "i3d": (1, 32)}[cfg.backbone]
     if cfg.clip_len // cfg.stem_time_stride < min_len or cfg.crop_size < min_crop:
         strided = " after the stem's time stride" if cfg.stem_time_stride != 1 else ""
         raise ConfigError(f"model.clip_len {cfg.clip_len} / crop_size {cfg.crop_size} too small for "
