@@ -208,7 +208,7 @@ def plot_eval(report: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], out_
         scores.png     predicted against judged final score, with y = x; the rules' score (expected DD ×
                        execution, what `aqa score --height` reports) where the rows have it, and the score head
         confusion.png  one confusion matrix per dive head, truth down, prediction across (MTL models)
-        errors.png     |predicted − judged| per sample, largest first, the worst few named by sample id
+        errors.png     |predicted − judged| per sample, largest first, the worst five listed by sample id
     """
     if not rows:
         raise UsageError("plot_eval: no prediction rows to plot")
@@ -305,10 +305,10 @@ def _errors_plot(rows: Sequence[Mapping[str, Any]], out: Path) -> Path:
     ax.bar(range(len(errors)), errors, width=0.85 if len(errors) < 100 else 1.0, color="C3")
     mean = sum(errors) / len(errors) if errors else 0.0
     ax.axhline(mean, color="0.3", linestyle="--", linewidth=1, label=f"mean {mean:.2f} points")
-    for k, (error, sample) in enumerate(pairs[:5]):  # the worst ones, to look up in the predictions CSV
-        ax.annotate(sample, (k, error), xytext=(0, 3), textcoords="offset points", rotation=90, ha="center",
-                    va="bottom", fontsize=7)
-    ax.set_ylim(0, (errors[0] if errors else 1.0) * 1.35)  # headroom for the names
+    worst = "\n".join(f"{sample}: {error:.1f}" for error, sample in pairs[:5])  # to look up in the CSV
+    if worst:
+        ax.text(0.98, 0.72, "largest:\n" + worst, transform=ax.transAxes, ha="right", va="top", fontsize=8,
+                multialignment="left", family="monospace", bbox={"facecolor": "white", "edgecolor": "0.8"})
     ax.set_title(f"|predicted − judged| per dive ({name}), largest first", fontsize=11)
     ax.set_xlabel("dives, sorted by error")
     ax.set_ylabel("points")

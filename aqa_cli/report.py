@@ -154,12 +154,19 @@ def render_dive(result: Any, frames: np.ndarray | None, *, scorer_name: str, syn
         parts.append(f'<section class="card error"><h2>Could not score this video</h2><p>{_esc(result.error)}</p>'
                      "</section>")
     else:
-        parts += [_score_card(result, height), _dive_card(result), _commentary(result), _kinetics(result)]
+        parts += [_warning(result), _score_card(result, height), _dive_card(result), _commentary(result),
+                  _kinetics(result)]
     if frames is not None and len(frames):
         parts.append(_strip(frames, duration))
     parts.append(_weights(scorer_name, synthetic_note, model_card))
     title = f"{name}: {_num(result.final_score, 2)}" if result.final_score is not None else name
     return _page(title, "".join(parts))
+
+
+def _warning(result: Any) -> str:
+    """A result scored but doubtful (e.g. Kinetics sees no dive) says so above the score."""
+    warning = getattr(result, "warning", None)
+    return f'<div class="warn" role="note"><b>Check this video:</b> {_esc(warning)}</div>' if warning else ""
 
 
 def _score_card(result: Any, height: str | None) -> str:
@@ -278,6 +285,35 @@ def _weights(scorer_name: str, synthetic_note: str | None, model_card: Mapping[s
             '<p class="muted">Scores are a model&rsquo;s estimate, not a judge&rsquo;s mark.</p></section>')
 
 
+def model_card(data: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[str, str]:
+    """A short model card for the page from a checkpoint's `data` and `metrics` (`Scorer.data`,
+    `Scorer.metrics`): what the weights were trained on, and how they did on their test split, in words
+    a coach can read. Keys missing from either give no line."""
+    card = {}
+    source = data.get("source") or data.get("name")
+    if source:
+        trained = str(source) + (f" v{data['version']}" if data.get("version") else "")
+        if data.get("train_samples"):
+            trained += f", {data['train_samples']} dives"
+        heights = data.get("heights")
+        if isinstance(heights, Mapping) and heights:
+            trained += " at " + ", ".join(sorted(heights, key=lambda h: float(str(h).rstrip("m") or 0)))
+        card["trained on"] = trained
+    test = metrics.get("test") if isinstance(metrics.get("test"), Mapping) else {}
+    ranked = next((test[k] for k in ("expected_dd_x_execution", "score") if isinstance(test.get(k), Mapping)), {})
+    words = []
+    if isinstance(ranked.get("spearman"), (int, float)) and math.isfinite(ranked["spearman"]):
+        dives = f" of {ranked['n']} test dives" if ranked.get("n") else ""
+        words.append(f"ranks the scores{dives} as the judges did with Spearman {ranked['spearman']:.2f} "
+                     "(1: the same order)")
+    number = (test.get("accuracy") or {}).get("dive_number")
+    if isinstance(number, (int, float)) and math.isfinite(number):
+        words.append(f"names the whole dive right {number:.0%} of the time")
+    if words:
+        card["on its test split"] = "; ".join(words)
+    return card
+
+
 def _card_text(value: Any) -> str:
     """A model card value as one line: mappings as "key value, ...", sequences joined by commas."""
     if isinstance(value, Mapping):
@@ -310,11 +346,13 @@ class IndexEntry:
     dive_number: str | None = None
     description: str | None = None
     error: str | None = None
+    warning: str | None = None  # scored, but doubtful (ScoreResult.warning)
 
     @classmethod
     def from_result(cls, result: Any, page: str) -> IndexEntry:
         return cls(video=str(result.video), page="" if result.error else page, final_score=result.final_score,
-                   dive_number=result.dive_number, description=result.description, error=result.error)
+                   dive_number=result.dive_number, description=result.description, error=result.error,
+                   warning=getattr(result, "warning", None))
 
 
 def write_index(entries: Iterable[IndexEntry | Mapping[str, Any]], path: str | Path, *, sort: str = "score",
@@ -322,7 +360,7 @@ def write_index(entries: Iterable[IndexEntry | Mapping[str, Any]], path: str | P
     """Write the session index to `path` (atomically) and return the path.
 
     entries: `IndexEntry`s or dicts with its keys (video, page, final_score, dive_number, description,
-    error), in input order. sort: "score" (highest first; failed videos last) or "order" (as given).
+    error, warning), in input order. sort: "score" (highest first; failed videos last) or "order" (as given).
     """
     if sort not in SORTS:
         raise UsageError(f"sort {sort!r}: expected one of {', '.join(SORTS)}")
@@ -372,6 +410,8 @@ def _index_row(order: str, entry: IndexEntry) -> str:
     dive = _esc(entry.dive_number or "?")
     if entry.description:
         dive += f' <span class="muted">{_esc(entry.description)}</span>'
+    if entry.warning:
+        dive += f'<div class="err">check: {_esc(entry.warning)}</div>'
     return f'<tr><td>{order}</td><td>{video}</td><td class="num">{_num(entry.final_score, 2)}</td><td>{dive}</td></tr>'
 
 
@@ -576,7 +616,7 @@ a{color:var(--accent)}
 .bar i.plain{background:var(--accent)}
 .p{text-align:right;font-variant-numeric:tabular-nums}
 blockquote{margin:0;padding:.2rem .9rem;border-left:4px solid var(--accent);font-size:1.05rem}
-.strip{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:8px}
+.strip{display:grid;grid-template-columns:repeat(4,1fr);gap:8px}
 figure{margin:0}
 figure img{display:block;width:100%;height:auto;border-radius:6px;background:#000}
 figcaption{font-size:.8rem;color:var(--muted);text-align:center}
@@ -593,10 +633,12 @@ tr.failed td{color:#8a1c1c}
 .hist .count{font-size:12px;fill:var(--fg);text-anchor:middle}
 .hist .base{stroke:var(--muted)}
 footer{font-size:.8rem;margin:1rem 0}
+@media (max-width:800px){.strip{grid-template-columns:repeat(2,1fr)}}
 @media (max-width:600px){
  .strip{display:flex;overflow-x:auto;scroll-snap-type:x mandatory}
  .strip figure{flex:0 0 85%;scroll-snap-align:start}
  .bars .row{grid-template-columns:6.2rem 4.6rem 1fr 2.6rem;gap:6px}
+ .bars.kinetics .row{grid-template-columns:9rem 0 1fr 2.6rem}
  .score .label{color:var(--muted);font-size:.9rem;text-transform:uppercase;letter-spacing:.05em}
 .score .big{font-size:2.8rem}
 }

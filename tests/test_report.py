@@ -117,6 +117,14 @@ def test_page_escapes_every_string_from_the_result():
     assert page.count("&lt;script&gt;") >= 6
 
 
+def test_a_doubtful_result_says_so_on_its_page_and_in_the_index():
+    result = dive_result()
+    result.warning = "does not look like a dive to Kinetics I3D"  # set as the Kinetics check sets it
+    assert "Check this video:</b> does not look like a dive" in report.render_dive(result, None, scorer_name="w")
+    entry = report.IndexEntry.from_result(result, "p.html")
+    assert "check: does not look like a dive" in report.render_index([entry])
+
+
 def test_error_result_gives_a_page_with_the_error():
     page = report.render_dive(ScoreResult(video="bad.mp4", error="bad.mp4: truncated"), None, scorer_name="w")
     assert "Could not score this video" in page and "bad.mp4: truncated" in page
