@@ -34,7 +34,6 @@ class Predictions:
     classes: dict[str, np.ndarray] = field(default_factory=dict)  # head → predicted class ids
     log_probs: dict[str, np.ndarray] = field(default_factory=dict)  # head → (S, K) log-probabilities
     captions: list[list[str]] | None = None  # generated commentary tokens
-    faults: dict[str, np.ndarray] = field(default_factory=dict)  # fault → predicted standardised size
 
 
 def predict(model, loader, device, vocab: Vocabulary | None = None, captions: bool = True,
@@ -46,7 +45,7 @@ def predict(model, loader, device, vocab: Vocabulary | None = None, captions: bo
     import torch
 
     model.eval()
-    scores, execs, log_probs, texts, faults = [], [], {h: [] for h in HEADS}, [], []
+    scores, execs, log_probs, texts = [], [], {h: [] for h in HEADS}, []
     has_exec = has_cls = False
     with torch.no_grad():
         for batch in loader:
@@ -63,8 +62,6 @@ def predict(model, loader, device, vocab: Vocabulary | None = None, captions: bo
             for head, logits in (out.get("logits") or {}).items():
                 has_cls = True
                 log_probs[head].append(torch.log_softmax(logits.float(), -1).cpu())
-            if "faults" in out:
-                faults.append(out["faults"].float().cpu())
     cat = lambda xs: torch.cat(xs).numpy() if xs else np.zeros(0)  # noqa: E731
     return Predictions(
         score=cat(scores),
@@ -72,7 +69,6 @@ def predict(model, loader, device, vocab: Vocabulary | None = None, captions: bo
         classes={h: cat(v).argmax(-1) for h, v in log_probs.items()} if has_cls else {},
         log_probs={h: cat(v) for h, v in log_probs.items()} if has_cls else {},
         captions=texts if texts else None,
-        faults=dict(zip(model.config.faults, cat(faults).T)) if faults else {},
     )
 
 
@@ -100,7 +96,6 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
     known_dd_x_execution: the sample's own DD × predicted execution: what `aqa score --dd` reports when
                   the DD is taken from the scoresheet (competitions announce each dive's DD)
     captions:     bleu4, cider_d against the sample's commentary
-    faults:       per fault the model regresses: n, spearman of its output with the annotated size
     oracle:       synthetic roots only: Spearman(expected_score, final_score), the best any model can do
     """
     true = np.array([s.final_score for s in samples], dtype=float)
@@ -137,14 +132,6 @@ def compute_metrics(pred: Predictions, samples: list[Sample], lo: float, hi: flo
         hyps = {i: pred.captions[i] for i in refs}
         report["captions"] = ({"n": len(refs), "bleu4": metrics.bleu4(refs, hyps),
                                "cider_d": metrics.cider_d(refs, hyps)} if refs else {"n": 0})
-    if pred.faults:
-        from aqa_cli.datasets.frames import fault_sizes
-
-        sizes = np.stack([fault_sizes(s, list(pred.faults)) for s in samples])  # (S, F)
-        report["faults"] = {}
-        for j, (name, p) in enumerate(pred.faults.items()):
-            ok = np.isfinite(sizes[:, j])
-            report["faults"][name] = {"n": int(ok.sum()), "spearman": metrics.spearman(p[ok], sizes[ok, j])}
     expected = [s.expected_score for s in samples]
     if synthetic and samples and all(e is not None for e in expected):
         report["oracle"] = {"spearman": metrics.spearman(expected, true)}

@@ -168,7 +168,7 @@ class TableWriter:
             table.add_row(*(Text(c) for c in cells))  # Text: a "[final]" in a file name is not markup
         # Wide when not a terminal, so files get one line per video instead of wrapped cells.
         tty = self.stream.isatty() if hasattr(self.stream, "isatty") else False
-        Console(file=self.stream, width=None if tty else 240, highlight=False, emoji=False).print(table)
+        Console(file=self.stream, width=None if tty else 4000, highlight=False, emoji=False).print(table)
         self.stream.flush()
 
 

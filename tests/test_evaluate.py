@@ -72,19 +72,6 @@ def test_metrics_against_hand_computed_values():
     assert report["oracle"]["spearman"] == pytest.approx(1.0)  # a constant offset keeps the ranks
 
 
-def test_fault_outputs_are_ranked_against_the_annotated_sizes():
-    samples, execution = _samples()
-    for s, knee, dist in zip(samples, [4.0, 10.0, 2.0, 30.0], [0.1, -0.5, None, 0.3]):
-        s.faults = {"knee_bend_deg": knee, **({"distance_m": dist} if dist is not None else {})}
-    pred = _predictions(samples, execution)
-    pred.faults = {"knee_bend_deg": np.array([0.0, 1.0, -1.0, 2.0]),  # the same order as 4, 10, 2, 30
-                   "distance_m": np.array([0.5, 0.1, 9.0, 0.2])}  # sizes 0.1, 0.5, 0.3: ranks 1 3 2 vs 3 1 2
-    faults = compute_metrics(pred, samples, 40.0, 100.0, synthetic=True)["faults"]
-    assert faults["knee_bend_deg"] == {"n": 4, "spearman": pytest.approx(1.0)}
-    assert faults["distance_m"] == {"n": 3, "spearman": pytest.approx(-1.0)}  # the unannotated one left out
-    assert "faults" not in compute_metrics(_predictions(samples, execution), samples, 40.0, 100.0)
-
-
 def test_a_straight_dive_predicted_as_class_0_gets_its_number_and_dd():
     # 101A: MTL-AQA's position class 0; the DD table lists 101 at 3 m only as straight.
     samples, execution = _samples()

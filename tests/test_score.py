@@ -125,12 +125,13 @@ def test_outputs_never_overwrite_inputs(tmp_path, clip, ckpt):
 
 
 def test_the_api_checks_options_as_the_cli_does(scorer, clip):
-    for options in ({"height": "7m"}, {"dd": -1}, {"dd": float("nan")}, {"dd": "3.2"}, {"clips": 0}, {"clips": -1}):
+    for options in ({"height": "7m"}, {"dd": -1}, {"dd": float("nan")}, {"dd": "3.2.1"}, {"clips": 0}, {"clips": -1}):
         with pytest.raises(UsageError):
             score_video(clip, scorer, **options)
         with pytest.raises(UsageError):
             next(score_videos([clip], scorer, **options))
     assert score_video(clip, scorer, height="10", dd=3).difficulty == 3.0
+    assert score_video(clip, scorer, height="10 M", dd="3,2").difficulty == 3.2  # as the command line reads them
     assert [r.video for r in score_videos(str(clip), scorer)] == [str(clip)]  # one path, not its characters
 
 
@@ -272,7 +273,7 @@ def test_dd_from_table_at_height_or_given(scorer, clip, monkeypatch):
     assert at10.dd_from == "expected" and at10.difficulty == pytest.approx(difficulty("105B", "10m"), abs=1e-3)
     given = score_video(clip, scorer, dd=3.1)
     assert given.dd_from == "given" and given.difficulty == 3.1 and given.final_score == pytest.approx(3.1 * 25.0)
-    assert given.commentary == scorer.vocab.words[3].capitalize() + " " + scorer.vocab.words[4] + "."
+    assert given.raw_commentary == scorer.vocab.words[3].capitalize() + " " + scorer.vocab.words[4] + "."
 
 
 def test_class_0_is_named_straight_where_the_table_lists_the_dive_only_so(scorer, clip, monkeypatch):
@@ -349,7 +350,7 @@ def test_prediction_matches_forward_and_generate(scorer):
     assert r.final_score == pytest.approx(max(float(out["score"][0]), 0.0), abs=1e-5)
     assert r.execution == pytest.approx(min(max(float(out["execution"][0]), 0.0), 30.0), abs=1e-5)
     assert r.ss_no == int(out["logits"]["ss_no"][0].argmax())
-    assert r.commentary == detokenize(scorer.vocab.decode(ids))
+    assert r.raw_commentary == detokenize(scorer.vocab.decode(ids))
 
 
 def test_weights_from_environment(clip, ckpt, monkeypatch):

@@ -42,7 +42,7 @@ def test_json_list_has_exactly_the_public_fields():
                        "armstand": False, "rotation_type": "forward", "ss_no": 5, "tw_no": 0,
                        "commentary": "A clean entry.", "weights": "demo", "error": None,
                        "score_source": "expected DD", "p_position": 0.9, "p_armstand": 0.99, "p_rotation_type": 0.8,
-                       "p_ss_no": 0.7123, "p_tw_no": 0.6}
+                       "p_ss_no": 0.7123, "p_tw_no": 0.6, "looks_like_dive": None, "warning": None}
     assert rows[1]["error"] == "not a media file FFmpeg can read" and rows[1]["final_score"] is None
 
 
@@ -217,7 +217,7 @@ def test_damaged_rows_are_refused_with_their_line(tmp_path):
     text = out.read_text()
     for damaged, why in ((text.replace("71.25", "abc", 1), "line 2: could not convert"),
                          (text.replace(",5,0,", ",5.5,0,", 1), "line 2: invalid literal"),
-                         (text.replace(",false,", ",", 1), "line 2: 19 cells, not 20")):
+                         (text.replace(",false,", ",", 1), "line 2: 21 cells, not 22")):
         out.write_text(damaged)
         with pytest.raises(UsageError, match=why):
             writers.ResumableCsv(out, SETTINGS)
