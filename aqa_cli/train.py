@@ -47,7 +47,7 @@ from aqa_cli.evaluate import compute_metrics, has_captioner, predict, score_rang
 from aqa_cli.losses import compute_loss
 from aqa_cli.storage import atomic_write_text
 from aqa_cli.text import Vocabulary
-from aqa_cli.train_progress import TrainProgress
+from aqa_cli.train_progress import TrainProgress, draw_curves
 
 SELECT = ("score", "expected_dd_x_execution")  # val metrics whose Spearman can pick the checkpoint
 
@@ -76,6 +76,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
     template = _checkpoint_template(cfg, data, dist.main)
 
     display = TrainProgress(console, quiet or not dist.main, state.horizon, loaders.batches, state.next_epoch)
+    curves_missing = False  # said once that curves.png needs matplotlib
     if dist.main and not len(loaders.test.dataset):
         display.warn(f"{data.root.root}: the test split is empty; the run will report no test numbers")
     budget = Budget(cfg.train.max_minutes, time.monotonic())
@@ -95,6 +96,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False, device: 
                 if cut is None:
                     _fit_budget(state, budget, epoch, run.sched, display)
                 _append_metrics(out_dir / "metrics.jsonl", record)
+                curves_missing = draw_curves(out_dir, cfg.train.select, console, curves_missing)
                 _save(template, run, state, epoch, record["val"], out_dir, improved)
                 display.end_epoch(record)
             state.horizon = dist.broadcast(state.horizon)  # every process trains the epochs rank 0 fitted

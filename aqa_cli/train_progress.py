@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
+from aqa_cli.errors import UsageError
 
 
 def stderr_console():
@@ -92,3 +95,17 @@ def _rules(metrics: dict) -> str:
 
 def _fmt(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def draw_curves(out_dir: Path, select: str, console, said: bool) -> bool:
+    """Redraw RUN/curves.png from metrics.jsonl (plots.plot_curves); without matplotlib say so once, in
+    one line, and go on training. Returns whether that has been said."""
+    from aqa_cli.plots import plot_curves
+
+    try:
+        plot_curves([out_dir], out_dir / "curves.png", select=select)
+    except UsageError as exc:
+        if not said and console is not None:
+            console.print(f"note: no curves.png: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return True
+    return said

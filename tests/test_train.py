@@ -133,7 +133,8 @@ def test_torchrun_with_two_cpu_processes(root, tmp_path):
     (epoch,) = _epochs(tmp_path)  # rank 0 alone writes
     assert epoch["epoch"] == 0 and np.isfinite(epoch["train_loss"])
     assert json.loads((tmp_path / "report.json").read_text())["test"]["score"]["n"] == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt", "metrics.jsonl", "report.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "curves.png", "last.pt", "metrics.jsonl",
+                                                          "report.json"]
 
 
 def _aqa(*args):

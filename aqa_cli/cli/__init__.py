@@ -74,6 +74,7 @@ def _root(
 app.command()(score.score)
 app.command()(train.train)
 app.command(name="eval")(train.eval_)
+app.command()(train.plot)
 app.add_typer(data.app, name="data")
 app.add_typer(weights.app, name="weights")
 app.add_typer(features.app, name="features")

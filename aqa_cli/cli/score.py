@@ -52,6 +52,10 @@ def score(
         "--clips", min=1, max=64, help="Clips per video (each as many frames as the weights' clips: 32 for "
         "the bundled ones); default: the weights' setting.",
         show_default=False)] = None,
+    report: Annotated[Optional[Path], typer.Option(
+        "--report", help="Also write the coach's report: FILE.html for one video, or a folder (one page per "
+        "dive and index.html, resumable). Self-contained HTML: frames, score, classes, commentary.",
+        show_default=False)] = None,
     dive_check: Annotated[Optional[bool], typer.Option(
         "--dive-check/--no-dive-check", help="Also ask the Kinetics-400 I3D whether each video looks like a "
         "dive (looks_like_dive, and a warning when it does not); default: when it is imported (`aqa weights "
@@ -80,6 +84,8 @@ def score(
       aqa score meet/ --recursive --csv meet.csv
 
       aqa score "clips/*.mp4" --height 10m -f json -o scores.json
+
+      aqa score meet/ --height 3m --report meet-report/
     """
     from aqa_cli.scoring import SYNTHETIC_NOTE, check_options
     from aqa_cli.batch import ScoreJob
@@ -97,6 +103,7 @@ def score(
     panel_only = single and not quiet and job.fmt == "table" and output is None and sys.stdout.isatty()
 
     bar = views.Progress(len(job.inputs), enabled=not quiet and not single and err.is_terminal)
+    pages = _report_writer(report, scorer, single, height, dd, clips) if report else None
 
     def show(result, resumed: bool) -> None:
         if result.warning and not quiet:
@@ -110,11 +117,59 @@ def score(
                       f"model {result.timings['model']:.2f} s", markup=False, highlight=False)
         if single and not quiet and not result.error:
             views.print_panel(err, result, scorer, height or scorer.default_height)
+        if pages:
+            pages.add(result)
         bar.advance()
 
     summary = job.run(None if panel_only else sys.stdout, height=height, dd=dd, clips=clips,
                       fail_fast=fail_fast, on_result=show, display=bar)
+    if pages:
+        where = pages.close()
+        if not quiet:
+            err.print(f"report: {where}", markup=False, highlight=False, soft_wrap=True)
     if not quiet:
         views.print_summary(err, summary)
     if summary.failed:
         raise typer.Exit(1)
+
+
+class _ReportPages:
+    """`--report`: one HTML file for one video, or a ReportFolder (pages + index.html, resumable)."""
+
+    def __init__(self, target: Path, scorer, single: bool, settings: dict, height: str | None):
+        from aqa_cli.report import ReportFolder, model_card
+        from aqa_cli.scoring import SYNTHETIC_NOTE
+
+        self.target, self.height = target, height
+        self.page_options = {"scorer_name": scorer.name, "model_card": model_card(scorer.data, scorer.metrics),
+                             "synthetic_note": SYNTHETIC_NOTE if scorer.synthetic else None, "height": height}
+        self.folder = None if single and target.suffix.lower() in (".html", ".htm") else \
+            ReportFolder(target, settings, **self.page_options)
+
+    def add(self, result) -> None:
+        """Write the result's page; the strip's frames are decoded again, straight at their size (about
+        25 ms for a SynDive clip, 250 ms for 720p: benchmarks/bench_report.py)."""
+        from aqa_cli.report import STRIP_FRAMES, strip_size, write_dive_report
+        from aqa_cli.video import probe, read_even
+
+        frames = duration = None
+        if not result.error:
+            info = probe(result.video)
+            frames = read_even(result.video, n=STRIP_FRAMES, size=strip_size(info.width, info.height), clip_len=1)
+            duration = info.duration
+        if self.folder is None:
+            if frames is not None:
+                write_dive_report(result, frames, self.target, duration=duration, **self.page_options)
+        elif not self.folder.is_done(result.video):
+            self.folder.add(result, frames, duration=duration)
+
+    def close(self) -> Path:
+        return self.target if self.folder is None else self.folder.close()
+
+
+def _report_writer(target: Path, scorer, single: bool, height, dd, clips) -> _ReportPages:
+    from aqa_cli.errors import UsageError
+
+    if target.suffix.lower() in (".html", ".htm") and not single:
+        raise UsageError(f"--report {target}: one page is for one video; give a folder for several")
+    return _ReportPages(target, scorer, single, scorer.settings(height, dd, clips), height)

@@ -85,6 +85,10 @@ def eval_(
     predictions: Annotated[Optional[str], typer.Option(
         "--predictions", help="Also write one CSV row per sample (truth beside each prediction) to FILE.",
         show_default=False)] = None,
+    plots: Annotated[Optional[Path], typer.Option(
+        "--plots", help="Also draw scores.png (predicted vs judged), confusion.png (each dive head) and "
+        "errors.png (per-sample errors, sorted) into DIR, with the rows behind them (needs aqa[plots]).",
+        show_default=False)] = None,
 ) -> None:
     """Evaluate a checkpoint on a dataset split with honest metrics.
 
@@ -100,13 +104,32 @@ def eval_(
       aqa eval --weights runs/tiny/best.pt --data syndive-dev --split all
 
       aqa eval --weights runs/tiny/best.pt --data syndive --predictions test.csv
+
+      aqa eval --weights runs/tiny/best.pt --data syndive --plots eval-plots/
     """
     import json
 
     from aqa_cli.evaluate import evaluate_checkpoint
 
+    if plots is not None:
+        from importlib.util import find_spec
+
+        from aqa_cli.errors import UsageError
+
+        if find_spec("matplotlib") is None:  # said before minutes of evaluation, not after
+            raise UsageError("--plots needs matplotlib, which is not installed: pip install 'aqa[plots]'")
+        plots.mkdir(parents=True, exist_ok=True)
+        predictions = predictions or str(plots / "predictions.csv")
     report = evaluate_checkpoint(weights, data, split=split, device=device, batch_size=batch_size,
                                  predictions=predictions)
+    if plots is not None:
+        import csv
+
+        from aqa_cli.plots import plot_eval
+
+        with open(predictions, newline="", encoding="utf-8") as f:
+            drawn = plot_eval(report, list(csv.DictReader(f)), plots)
+        err.print(f"plots: {', '.join(str(p) for p in drawn)}", markup=False, highlight=False, soft_wrap=True)
     if predictions is not None:
         err.print(f"wrote {report['samples']} rows to {predictions}", markup=False, highlight=False, soft_wrap=True)
     if fmt == EvalFormat.json:
@@ -116,3 +139,20 @@ def eval_(
     views.print_eval_report(report, split)
     if report["data"].get("synthetic"):
         err.print("[yellow]synthetic data:[/yellow] numbers measure the synthetic task, not real diving")
+
+
+def plot(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (each with metrics.jsonl).",
+                                               show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")] = Path("curves.png"),
+) -> None:
+    """Overlay the training curves of several runs: loss terms, validation Spearman and accuracies per
+    epoch, each run's chosen epoch marked (needs aqa[plots]: matplotlib).
+
+    Examples:
+
+      aqa plot runs/tiny-mtl runs/seed1 -o compare.png
+    """
+    from aqa_cli.plots import plot_curves
+
+    err.print(f"wrote {plot_curves(runs, out)}", markup=False, highlight=False)
