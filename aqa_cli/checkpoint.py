@@ -39,7 +39,7 @@ PREPROCESS_KEYS = ("clips", "clip_len", "resize", "crop", "mean", "std")  # what
 
 # Options removed with the experiments that were not kept (experiments/RESULTS.md), with the value at
 # which they did nothing. The last aqa commit that had them: RETIRED_AT.
-RETIRED_AT = "2be00fc"
+RETIRED_AT = "b9486e7"
 RETIRED: dict[str, dict[str, Any]] = {
     "model": {"stem_stride": 1, "time_pool": "max", "execution_dropout": 0.0, "execution_bins": 0, "faults": []},
     "data": {"speed": 0.0, "color": 0.0},

@@ -316,29 +316,6 @@ def expected_difficulty(log_probs, height: str | float, min_mass: float = 0.5) -
     return float((w * np.asarray(dds)).sum() / mass)
 
 
-def expected_difficulty_batch(logits: dict, heights):
-    """expected_difficulty for a batch, in torch and differentiable (the training loss on the rules
-    score, train.rules_weight), without the `min_mass` cut: the listed dives' weights always sum to 1.
-
-    logits: head name (see HEADS) → (B, K) logits; heights: (B,) long, an index into HEIGHTS or -1.
-    Returns (B,) float: the expected DD, NaN where the height is unknown or has no DD table.
-    """
-    import torch
-
-    first = logits[HEADS[0]]
-    out = torch.full((first.shape[0],), float("nan"), device=first.device)
-    log_probs = {h: torch.log_softmax(logits[h].float(), dim=1) for h in HEADS}
-    for k in heights.unique().tolist():
-        dds, labels = _nameable(HEIGHTS[k]) if k >= 0 else ((), ())
-        if not dds:
-            continue
-        rows = heights == k
-        idx = torch.tensor(labels, device=first.device)  # (D, 5)
-        lp = sum(log_probs[h][rows][:, idx[:, j]] for j, h in enumerate(HEADS))  # (b, D)
-        out[rows] = torch.softmax(lp, dim=1) @ torch.tensor(dds, device=first.device)
-    return out
-
-
 def judged_execution(judge_scores) -> float:
     """Sum of the counted judges' marks (see the module docstring): 7 → middle 3; 5 → middle 3;
     11 (synchro: 3 + 3 execution, 5 synchronisation) → middle of each group, summed, × 0.6."""

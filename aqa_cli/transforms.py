@@ -61,14 +61,9 @@ def zoom_side(crop: int, scale: float, height: int, width: int, rng: np.random.G
     return int(min(round(crop * rng.uniform(1.0 - scale, 1.0 + scale)), height, width))
 
 
-def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float],
-              gain: Sequence[float] | None = None) -> torch.Tensor:
-    """uint8 (T, H, W, 3) → float32 (3, T, H, W), scaled to [0, 1] then standardised per channel.
-
-    gain: per-channel (R, G, B) factors applied in [0, 1] first, clipped at 1 (another lighting)."""
+def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (T, H, W, 3) → float32 (3, T, H, W), scaled to [0, 1] then standardised per channel."""
     x = frames.permute(3, 0, 1, 2).float().div_(255.0)
-    if gain is not None:
-        x.mul_(torch.tensor(gain, dtype=torch.float32).view(3, 1, 1, 1)).clamp_(max=1.0)
     m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1)
     return x.sub_(m).div_(s)
@@ -87,8 +82,6 @@ def clips_from_frames(
     stride: int = 1,
     scale: float = 0.0,
     shift: int = 0,
-    speed: float = 0.0,
-    color: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Cut a window of frames into `clips` consecutive clips of `clip_len` frames, ready for a 3D CNN.
@@ -103,11 +96,6 @@ def clips_from_frames(
         centre crop, no zoom, no flip, and the clips start halfway into the range training drew
         from (shift // 2, as far as T allows): at its first frame, the edge of what the model saw in
         training, SynDive's rules score was lower for every checkpoint tried (experiments/RESULTS.md).
-    speed: training with an rng takes the frames at a rate r uniform in [1 - speed, 1 + speed] (as far
-        as T allows; nearest frame), so the clips play the window r times as fast: broadcast replays
-        are slowed by different factors. Evaluation reads every stride-th frame.
-    color: training with an rng multiplies each colour channel of the sample by its own gain uniform in
-        [1 - color, 1 + color] (clipped at white): another hall's lighting, suit and water.
     Returns float32 (clips, 3, clip_len, crop, crop).
     """
     need = clips * clip_len
@@ -115,20 +103,12 @@ def clips_from_frames(
         raise ValueError(f"need at least {need * stride} frames for {clips} clips of {clip_len} at stride "
                          f"{stride}, got {frames.shape[0]}")
     total = frames.shape[0]
-    rate = 1.0
-    if rng is not None and speed > 0 and need > 1:  # drawn only when on: older runs replay exactly
-        rate = min(float(rng.uniform(1.0 - speed, 1.0 + speed)), (total - 1) / ((need - 1) * stride))
     span = need * stride  # frames the clips take up from `first`
-    if rate != 1.0:  # a faster clip spans more frames, a slower one fewer and may start later
-        span = int(round((need - 1) * stride * rate)) + 1
-    reach = max(0, min(shift + need * stride - span, total - span))
+    reach = max(0, min(shift, total - span))
     first = reach // 2
-    if rng is not None and (shift > 0 or rate != 1.0):  # shift 0 and speed 0 replay older runs exactly
+    if rng is not None and shift > 0:  # drawn only when on: runs without a shift replay exactly
         first = int(rng.integers(0, reach + 1))
-    if rate == 1.0:
-        x = frames[first: first + need * stride: stride]
-    else:
-        x = frames[first + np.round(np.arange(need) * stride * rate).astype(int)]
+    x = frames[first: first + span: stride]
     # np.array copies: a memmap is read-only and only the frames used are read from disk.
     x = torch.from_numpy(np.array(x)) if isinstance(x, np.ndarray) else x
     if size is not None:
@@ -138,10 +118,7 @@ def clips_from_frames(
     x = x[:, y0:y0 + side, x0:x0 + side]
     if rng is not None and hflip > 0 and rng.random() < hflip:
         x = x.flip(2)
-    gain = None
-    if rng is not None and color > 0:  # drawn only when on, and last: older runs replay exactly
-        gain = rng.uniform(1.0 - color, 1.0 + color, 3).tolist()
-    x = normalize(x, mean, std, gain)  # (3, need, side, side)
+    x = normalize(x, mean, std)  # (3, need, side, side)
     if side != crop:  # after normalising (linear, so the same result) on floats: 2x faster than on uint8
         x = torch.nn.functional.interpolate(x, size=(crop, crop), mode="bilinear", align_corners=False)
     return x.view(3, clips, clip_len, crop, crop).transpose(0, 1).contiguous()
@@ -163,8 +140,6 @@ def sample_clips(
     stride: int = 1,
     scale: float = 0.0,
     shift: int = 0,
-    speed: float = 0.0,
-    color: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> torch.Tensor:
     """Clips of one stored sample: pick its (jittered) `window`-frame window, then `clips_from_frames`.
@@ -174,8 +149,7 @@ def sample_clips(
     """
     start = window_start(pad, jitter, rng)
     return clips_from_frames(frames[start:start + window], clips, clip_len, crop, mean, std,
-                             size=size, hflip=hflip, stride=stride, scale=scale, shift=shift, speed=speed,
-                             color=color, rng=rng)
+                             size=size, hflip=hflip, stride=stride, scale=scale, shift=shift, rng=rng)
 
 
 def i3d_input(frames: np.ndarray, size: int = 224) -> torch.Tensor:

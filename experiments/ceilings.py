@@ -22,7 +22,7 @@ import argparse
 
 import numpy as np
 
-from aqa_cli.datasets.frames import fault_sizes
+from faults import fault_sizes
 from aqa_cli.datasets.layout import DatasetRoot
 from aqa_cli.metrics import spearman
 

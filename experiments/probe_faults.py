@@ -24,7 +24,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from aqa_cli.config import DataConfig
-from aqa_cli.datasets.frames import FramesDataset, collate, fault_sizes
+from faults import fault_sizes
+
+from aqa_cli.datasets.frames import FramesDataset, collate
 from aqa_cli.datasets.layout import DatasetRoot
 from aqa_cli.metrics import spearman
 from aqa_cli.checkpoint import Checkpoint

@@ -111,29 +111,6 @@ def test_expected_difficulty_weighs_the_listed_dives_by_the_heads_probabilities(
         expected_difficulty(sure, "2m")
 
 
-def test_expected_difficulty_batch_matches_the_numpy_one_and_carries_gradients():
-    torch = pytest.importorskip("torch")
-    from aqa_cli.rules import HEADS, HEIGHTS, expected_difficulty_batch
-
-    g = torch.Generator().manual_seed(0)
-    sizes = {"position": 3, "armstand": 2, "rotation_type": 4, "ss_no": 10, "tw_no": 8}
-    logits = {h: (2 * torch.randn(5, k, generator=g)).requires_grad_() for h, k in sizes.items()}
-    heights = torch.tensor([HEIGHTS.index("3m"), HEIGHTS.index("10m"), -1, HEIGHTS.index("1m"), HEIGHTS.index("3m")])
-    got = expected_difficulty_batch(logits, heights)
-    assert torch.isnan(got[2]) and torch.isfinite(got[[0, 1, 3, 4]]).all()
-    for i in (0, 1, 3, 4):
-        one = {h: torch.log_softmax(logits[h][i].detach(), 0).numpy() for h in HEADS}
-        assert got[i].item() == pytest.approx(expected_difficulty(one, HEIGHTS[heights[i]], min_mass=0), rel=1e-5)
-    # a sure dive gives its table DD; the sum's gradient reaches every head's logits
-    sure = {h: torch.full((1, k), -30.0) for h, k in sizes.items()}
-    for h, c in zip(HEADS, (1, 0, 1, 5, 0)):  # 105B
-        sure[h][0, c] = 30.0
-    assert expected_difficulty_batch(sure, torch.tensor([HEIGHTS.index("3m")])).item() == pytest.approx(
-        difficulty("105B", "3m"))
-    got[[0, 1, 3, 4]].sum().backward()
-    assert all(logits[h].grad.abs().sum() > 0 for h in HEADS)
-
-
 @pytest.mark.parametrize("bad, reason", [
     ("", "3 or 4 digits"), ("107", "position letter"), ("107E", "position letter"),
     ("707B", "group"), ("127B", "flying"), ("5053B", "direction"), ("525B", "4 digits"),
