@@ -200,3 +200,35 @@ def info(
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     views.print_dataset_summary(summary)
+
+
+class PrepareName(str, Enum):
+    rg = "rg"
+
+
+@app.command(name="prepare")
+def prepare(
+    dataset: Annotated[PrepareName, typer.Argument(help="Dataset to prepare: rg (Rhythmic Gymnastics).")],
+    root: Annotated[Path, typer.Option("--root", help="Dataset root to write.", show_default=False)],
+    annotations: Annotated[Path, typer.Option(
+        "--annotations", help="Folder of the release's train.txt and test.txt (Zeng et al., ACM MM 2020).",
+        show_default=False)],
+    videos: Annotated[Optional[Path], typer.Option(
+        "--from", help="Your folder of the routines' videos (Ball_1.mp4, ...).", show_default=False)] = None,
+) -> None:
+    """Write a Rhythmic Gymnastics root: 1000 routines, apparatus as the split group, missing videos listed.
+
+    Routines are 87-99 s: the root links the videos instead of storing frames; extract features from
+    them in stride mode.
+
+    Examples:
+
+      aqa data prepare rg --root data/rg --annotations ~/RG --from ~/RG/videos
+    """
+    from aqa_cli.datasets import rg
+
+    summary = rg.prepare(root, annotations, videos)
+    counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
+    err.print(f"Rhythmic Gymnastics: {counts}; {summary.linked} videos linked, {len(summary.missing)} missing"
+              + (f" (listed in {summary.root / 'missing.txt'})" if summary.missing else ""),
+              markup=False, highlight=False, soft_wrap=True)

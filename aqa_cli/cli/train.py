@@ -15,6 +15,11 @@ from aqa_cli.cli.common import err
 class Task(str, Enum):
     stl = "stl"
     mtl = "mtl"
+    s4aqa = "s4aqa"
+    regress = "regress"
+
+
+FEATURE_TASKS = ("s4aqa", "regress")  # trained on segment features (semi.py), not on frames
 
 
 def train(
@@ -23,13 +28,27 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Run directory: last.pt, best.pt, metrics.jsonl, "
                                       "report.json.")] = Path("runs/aqa"),
     task: Annotated[Optional[Task], typer.Option("--task", help="stl: score only; mtl: score, dive "
-                                                 "classes and commentary. Default: the config's.",
-                                                 show_default=False)] = None,
+                                                 "classes and commentary; s4aqa: semi-supervised on segment "
+                                                 "features (Zhang et al. 2022); regress: its supervised "
+                                                 "baseline on the same labelled subset. Default: the "
+                                                 "config's.", show_default=False)] = None,
     config: Annotated[Optional[str], typer.Option(
         "--config", "-c", help="Shipped config NAME (c3d-avg-mtl, tiny-mtl, smoke, ...) or a YAML FILE; "
         "default c3d-avg-TASK.", show_default=False)] = None,
     overrides: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a config key, e.g. --set train.lr=3e-4 (repeatable).", show_default=False)] = None,
+    features: Annotated[Optional[str], typer.Option(
+        "--features", help="s4aqa/regress: the root's features folder (aqa features extract).",
+        show_default=False)] = None,
+    labeled_ratio: Annotated[Optional[float], typer.Option(
+        "--labeled-ratio", help="s4aqa/regress: fraction of the train split whose scores are used "
+        "(score-stratified, recorded in RUN/labeled.txt).", show_default=False)] = None,
+    labeled_seed: Annotated[Optional[int], typer.Option(
+        "--labeled-seed", help="s4aqa/regress: which videos of each score stratum are labelled.",
+        show_default=False)] = None,
+    unlabeled: Annotated[Optional[str], typer.Option(
+        "--unlabeled", help="s4aqa: features folder of an extra unscored root (all of it unlabelled).",
+        show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
     device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE", help="auto, cpu, cuda or cuda:N.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
@@ -48,15 +67,32 @@ def train(
       aqa train --config smoke --data syndive --out runs/smoke --set train.epochs=1
 
       torchrun --nproc-per-node 2 -m aqa_cli train --config c3d-avg-mtl --data mtl-aqa --out runs/paper
+
+      aqa train --task s4aqa --config s4aqa --data syndive --features feats/syndive-i3d --labeled-ratio 0.1
     """
     from aqa_cli.config import load_config
-    from aqa_cli.train import train as run_training
 
-    cfg = load_config(config or f"c3d-avg-{(task or Task.mtl).value}", overrides or [])
-    if task is not None:
-        cfg.model.task = task.value
+    name = task.value if task else "mtl"
+    cfg = load_config(config or ("s4aqa" if name in FEATURE_TASKS else f"c3d-avg-{name}"), overrides or [])
     if data is not None:
         cfg.data.root = data
+    for key, value in (("features", features), ("labeled_ratio", labeled_ratio), ("labeled_seed", labeled_seed),
+                       ("unlabeled", unlabeled)):
+        if value is not None:
+            setattr(cfg.semi, key, value)
+    if name in FEATURE_TASKS:
+        from aqa_cli.semi import train_semi
+
+        report = train_semi(cfg, out, name, log=None if quiet else
+                            (lambda line: err.print(line, markup=False, highlight=False)))
+        if not quiet:
+            err.print(f"report: {out / 'report.json'} (test Spearman {report['test'].get('spearman', float('nan')):.3f})",
+                      markup=False, highlight=False)
+        return
+    from aqa_cli.train import train as run_training
+
+    if task is not None:
+        cfg.model.task = task.value
     try:
         report = run_training(cfg, out, resume=resume, device=device, quiet=quiet, console=err)
     except KeyboardInterrupt:

@@ -1,5 +1,6 @@
-"""The commands behind the pictures: `aqa score --report`, `aqa eval --plots`, `aqa plot` and the
-curves.png that `aqa train` keeps (the pages and figures themselves: tests/test_report.py, test_plots.py)."""
+"""Commands wired to their jobs: `aqa score --report`, `aqa eval --plots`, `aqa plot`, the curves.png
+`aqa train` keeps, and `aqa train --task s4aqa|regress` (the jobs themselves: test_report.py,
+test_plots.py, test_s4aqa.py)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,20 @@ def test_eval_plots_and_training_curves(tmp_path):
     invoke("plot", str(run), str(run), "-o", str(tmp_path / "both.png"))
     assert (tmp_path / "both.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((run / "report.json").read_text())
+
+
+def test_train_task_s4aqa_and_regress_from_the_command_line(tmp_path):
+    """`aqa train --task s4aqa|regress --features ... --labeled-ratio ...` reaches semi.train_semi with the
+    options in cfg.semi (the method itself: tests/test_s4aqa.py)."""
+    from test_s4aqa import random_features
+
+    root = make_root(tmp_path / "root", n=20, splits=(12, 4, 4))
+    feats = random_features(root, tmp_path / "feats")
+    small = ["train.epochs=2", "train.batch_size=4", "semi.width=8", "semi.heads=2", "semi.layers=1",
+             "semi.unlabeled_batch=4"]
+    for task in ("regress", "s4aqa"):
+        invoke("train", "--task", task, "--data", str(root), "--features", feats, "--labeled-ratio", "0.25",
+               "--labeled-seed", "3", "--out", str(tmp_path / task), "-q", *[x for s in small for x in ("--set", s)])
+        report = json.loads((tmp_path / task / "report.json").read_text())
+        assert report["task"] == task and report["labeled"] == 3
+    assert (tmp_path / "regress" / "labeled.txt").read_text() == (tmp_path / "s4aqa" / "labeled.txt").read_text()
