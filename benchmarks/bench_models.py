@@ -1,6 +1,7 @@
 """Speed of each backbone on this CPU: ms per clip, achieved GFLOP/s, and the ratio to a large matmul.
 
-For C3D (full), the small C3D of the demo model (widths ÷8, fc6 512) and MSCADC (16×180×180), the
+For C3D (full), the small C3D of the demo model (widths ÷8, fc6 512), MSCADC (16×180×180) and the
+Kinetics I3D (16 frames at 224×224, the release's size, and at 112×112, what SynDive's features use), the
 single-task model (backbone + score head) runs one video of 6 clips — the clips go through the
 backbone as one batch of 6, as `AQAModel` runs them — in inference mode, fp32, random weights
 (speed does not depend on them). FLOPs are counted by `torch.utils.flop_counter.FlopCounterMode` on
@@ -34,6 +35,8 @@ BACKBONES = {
     "c3d": ModelConfig(task="stl"),
     "c3d-small (÷8)": ModelConfig(task="stl", width_divisor=8, feature_dim=512),
     "mscadc": ModelConfig(backbone="mscadc", task="stl", crop_size=180),
+    "i3d (224)": ModelConfig(backbone="i3d", task="stl", crop_size=224, feature_dim=1024),
+    "i3d (112)": ModelConfig(backbone="i3d", task="stl", crop_size=112, feature_dim=1024),
 }
 
 
@@ -82,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--only", default="", help="run only the backbones whose name holds this text")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -92,6 +96,8 @@ def main() -> None:
     print(f"{'backbone':16} {'GFLOP/clip':>10} {'layout':17} {'ms/clip best':>12} {'median':>8} "
           f"{'GFLOP/s':>8} {'× matmul':>8}")
     for name, cfg in BACKBONES.items():
+        if args.only not in name:
+            continue
         flops = model_flops(cfg)
         for label, layout in (("contiguous", torch.contiguous_format),
                               ("channels_last_3d", torch.channels_last_3d)):
