@@ -17,6 +17,7 @@ from media import frame_index, make_video
 
 from aqa_cli.datasets import layout
 from aqa_cli.datasets.mtl_aqa import adapter as mtl_aqa
+from aqa_cli.datasets.mtl_aqa import cut
 from aqa_cli.datasets.layout import DatasetRoot
 from aqa_cli.datasets.summary import summarize
 from aqa_cli.datasets.mtl_aqa.xlsx import column_index, read_xlsx
@@ -180,7 +181,7 @@ def _check_frames(root: Path, sample: str, end_1based: int) -> None:
 
 
 def test_preprocess_cuts_frame_exact_windows(broadcast):
-    report = mtl_aqa.preprocess(broadcast, size=SIZE, val_fraction=0.5)
+    report = cut.preprocess(broadcast, size=SIZE, val_fraction=0.5)
     assert sorted(report.written) == ["01_001", "01_002", "01_003", "03_001"]
     assert sorted(report.failed) == ["01_004", "03_002"]
     assert "before the video" in report.failed["03_002"]
@@ -193,7 +194,7 @@ def test_preprocess_cuts_frame_exact_windows(broadcast):
     assert [s.id for s in root.split("test")] == ["01_002", "01_004", "03_002"]
     assert (root.info.pad, root.info.width, root.info.height, root.info.fps) == (3, *SIZE, 25.0)
     assert root.samples["03_001"].video == "03.mkv"
-    again = mtl_aqa.preprocess(broadcast, size=SIZE, val_fraction=0.5)
+    again = cut.preprocess(broadcast, size=SIZE, val_fraction=0.5)
     assert again.written == [] and sorted(again.skipped) == sorted(report.written)
 
 
@@ -210,13 +211,13 @@ def test_interrupted_preprocess_rerun_leaves_no_corrupt_file(broadcast, monkeypa
 
     monkeypatch.setattr(layout, "save_frames", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        mtl_aqa.preprocess(broadcast, size=SIZE)
+        cut.preprocess(broadcast, size=SIZE)
     assert not (broadcast / "dataset.yaml").exists()  # written only by a run that tried every video
     monkeypatch.setattr(layout, "save_frames", real_save)
     # A frames file truncated by something else (a copy cut short) must be redone, not trusted.
     good = np.load(broadcast / "frames" / "01_001.npy")
     (broadcast / "frames" / "01_003.npy").write_bytes((broadcast / "frames" / "01_001.npy").read_bytes()[:5000])
-    report = mtl_aqa.preprocess(broadcast, size=SIZE)
+    report = cut.preprocess(broadcast, size=SIZE)
     assert report.skipped == ["01_001"] and sorted(report.written) == ["01_002", "01_003", "03_001"]
     assert not list((broadcast / "frames").glob(".*"))
     np.testing.assert_array_equal(np.load(broadcast / "frames" / "01_001.npy"), good)
@@ -240,7 +241,7 @@ def test_preprocess_cli_with_workers_reports_missing_video(broadcast):
 
 def test_unreadable_video_fails_its_dives_and_the_rest_goes_on(broadcast):
     (broadcast / "videos" / "02.mp4").write_bytes(os.urandom(4096))  # a download that is not a video
-    report = mtl_aqa.preprocess(broadcast, size=SIZE)
+    report = cut.preprocess(broadcast, size=SIZE)
     assert "02.mp4" in report.failed["02_001"] and "\n" not in report.failed["02_001"]
     assert sorted(report.written) == ["01_001", "01_002", "01_003", "03_001"]
     assert report.missing_videos == {} and 2 not in report.fps
@@ -248,11 +249,11 @@ def test_unreadable_video_fails_its_dives_and_the_rest_goes_on(broadcast):
 
 
 def test_frame_size_is_bounded_before_anything_is_written(broadcast):
-    mtl_aqa.preprocess(broadcast, size=SIZE)
+    cut.preprocess(broadcast, size=SIZE)
     before = (broadcast / "dataset.yaml").read_bytes()
     for size in [(20000, 20000), (31, 32), (1921, 1080), (1920, 1081)]:
         with pytest.raises(UsageError, match="width 32-1920 and height 32-1080"):
-            mtl_aqa.preprocess(broadcast, size=size)
+            cut.preprocess(broadcast, size=size)
     assert (broadcast / "dataset.yaml").read_bytes() == before
     assert summarize(broadcast)["frames"]["corrupt"] == 0
 
@@ -262,7 +263,7 @@ def test_a_new_size_is_announced_before_the_recut(broadcast):
 
     def run(size):
         out = io.StringIO()
-        mtl_aqa.preprocess(broadcast, size=size, console=Console(file=out, width=300))
+        cut.preprocess(broadcast, size=size, console=Console(file=out, width=300))
         return out.getvalue()
 
     assert "every dive again" not in run(SIZE)
@@ -286,8 +287,8 @@ def test_progress_moves_per_dive(broadcast, monkeypatch, workers):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(mtl_aqa, "_dive_progress", Recorder)
-    report = mtl_aqa.preprocess(broadcast, size=SIZE, workers=workers)
+    monkeypatch.setattr(cut, "_dive_progress", Recorder)
+    report = cut.preprocess(broadcast, size=SIZE, workers=workers)
     assert steps[0] == ("total", 6)
     moves = [n for n in steps[1:] if n]
     assert sum(moves) == 6 and len(report.written) == 4

@@ -89,10 +89,10 @@ def preprocess(
 
       aqa data preprocess mtl-aqa --root data/mtl-aqa --workers 4 --size 171x128
     """
-    from aqa_cli.datasets.mtl_aqa import adapter as mtl_aqa
+    from aqa_cli.datasets.mtl_aqa import cut
 
     width, height = frame_size(size)  # the library checks its bounds
-    report = mtl_aqa.preprocess(root, workers=workers, size=(width, height), console=err)
+    report = cut.preprocess(root, workers=workers, size=(width, height), console=err)
     for warning in report.warnings:
         err.print("[yellow]warning:[/yellow] ", end="")
         err.print(warning, markup=False, highlight=False, soft_wrap=True)
