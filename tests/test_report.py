@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from aqa_cli import report
+from aqa_cli.report import session
 from aqa_cli.errors import UsageError
 from aqa_cli.scoring import ScoreResult
 from aqa_cli.video import read_even
@@ -154,7 +155,7 @@ def test_index_sorts_by_score_or_by_order():
                report.IndexEntry("c.mp4", "c.html", 80.5, "205C", "Back 2½ Somersaults Tuck"),
                {"video": "d.mp4", "page": "d.html", "final_score": 61.0, "dive_number": "305C"}]
     rows = [re.findall(r"<tr.*?</tr>", report.render_index(
-        [e if isinstance(e, report.IndexEntry) else report._entry_from(e) for e in entries], sort=s))
+        [e if isinstance(e, report.IndexEntry) else session._entry_from(e) for e in entries], sort=s))
         for s in ("score", "order")]
     by_score, by_order = ([re.search(r"(\w)\.mp4", r).group(1) for r in rs[1:]] for rs in rows)
     assert by_score == ["c", "d", "a", "b"] and by_order == ["a", "b", "c", "d"]

@@ -1,43 +1,19 @@
-"""The coach's HTML report: one page per dive, and the session index of a folder of dives.
-
-    write_dive_report(result, frames, path, ...)  one self-contained page: the final score and how the
-                                                  rules computed it, the dive and each head's
-                                                  probability, the commentary, a strip of frames
-    write_index(entries, path, sort=...)          the session: a table of dives, a score histogram,
-                                                  relative links to each page, the failed videos
-    ReportFolder(out_dir, settings, ...)          `aqa score DIR --report OUT/`: a page per dive and
-                                                  index.html, resumable like the score CSV
-
-Every page opens from a USB stick with no network: the frames are JPEGs inside `data:` URIs (encoded
-with PyAV, which aqa already needs to read video), styles are inline, the bars are HTML/CSS and the
-histogram an SVG written as text; there is no script. Every string from a result or a file name is
-escaped. A viewport tag and a fluid layout make it readable on a phone.
-
-Size: each strip frame is fitted into FRAME_BOX and encoded as JPEG at JPEG_QSCALE, coarser where a
-frame would still exceed FRAME_BUDGET bytes, so a dive's page stays under about 8 × 40 KB × 4/3
-(base64) + 10 KB ≈ 440 KB whatever the video, and typically far less (see benchmarks/bench_report.py).
-"""
+"""One dive's page: the final score and how the rules computed it, the dive and each head's probability,
+the commentary, a strip of frames, the weights and their caveat (see the package docstring)."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
-import json
 import math
-import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 
 from aqa_cli import rules
-from aqa_cli.errors import UsageError
 from aqa_cli.storage import atomic_write_text
 
 STRIP_FRAMES = 8
@@ -146,12 +122,12 @@ def render_dive(result: Any, frames: np.ndarray | None, *, scorer_name: str, syn
                 duration: float | None = None, index_href: str | None = None) -> str:
     """The HTML text of `write_dive_report` (same arguments; frames may be None for an error result)."""
     name = Path(str(result.video)).name
-    parts = [_banner(synthetic_note)]
+    parts = [banner(synthetic_note)]
     if index_href:
-        parts.append(f'<p class="nav"><a href="{_esc(index_href)}">&larr; all dives of the session</a></p>')
-    parts.append(f"<h1>{_esc(name)}</h1>")
+        parts.append(f'<p class="nav"><a href="{esc(index_href)}">&larr; all dives of the session</a></p>')
+    parts.append(f"<h1>{esc(name)}</h1>")
     if result.error:
-        parts.append(f'<section class="card error"><h2>Could not score this video</h2><p>{_esc(result.error)}</p>'
+        parts.append(f'<section class="card error"><h2>Could not score this video</h2><p>{esc(result.error)}</p>'
                      "</section>")
     else:
         parts += [_warning(result), _score_card(result, height), _dive_card(result), _commentary(result),
@@ -159,14 +135,14 @@ def render_dive(result: Any, frames: np.ndarray | None, *, scorer_name: str, syn
     if frames is not None and len(frames):
         parts.append(_strip(frames, duration))
     parts.append(_weights(scorer_name, synthetic_note, model_card))
-    title = f"{name}: {_num(result.final_score, 2)}" if result.final_score is not None else name
-    return _page(title, "".join(parts))
+    title = f"{name}: {num(result.final_score, 2)}" if result.final_score is not None else name
+    return html_page(title, "".join(parts))
 
 
 def _warning(result: Any) -> str:
     """A result scored but doubtful (e.g. Kinetics sees no dive) says so above the score."""
     warning = getattr(result, "warning", None)
-    return f'<div class="warn" role="note"><b>Check this video:</b> {_esc(warning)}</div>' if warning else ""
+    return f'<div class="warn" role="note"><b>Check this video:</b> {esc(warning)}</div>' if warning else ""
 
 
 def _score_card(result: Any, height: str | None) -> str:
@@ -175,25 +151,25 @@ def _score_card(result: Any, height: str | None) -> str:
     per_judge = f" (&asymp; {execution / 3:.1f} from each of the 3 counted judges)" if execution is not None else ""
     dd, source = result.difficulty, result.dd_from
     if source in ("given", "expected"):
-        how = (f"= DD <b>{_num(dd, 2)}</b> &times; execution <b>{_num(execution, 1)}</b> "
+        how = (f"= DD <b>{num(dd, 2)}</b> &times; execution <b>{num(execution, 1)}</b> "
                f"<span class=muted>of 30{per_judge}</span>")
         if source == "given":
             why = "The DD is the one you gave (from the scoresheet)."
         else:
             table = rules.table_difficulty(result.dive_number, height)
-            listed = f"; the table lists {_esc(result.dive_number)} at {_num(table, 1)}" if table else ""
-            why = (f"The DD is the expected World Aquatics DD at {_esc(_height_text(height))}: the table DDs of "
+            listed = f"; the table lists {esc(result.dive_number)} at {num(table, 1)}" if table else ""
+            why = (f"The DD is the expected World Aquatics DD at {esc(_height_text(height))}: the table DDs of "
                    f"the dives the classes could mean, weighted by how likely each is{listed}.")
     else:
         how = "the model's own score estimate"
         if execution is not None:
-            how += f"; execution <b>{_num(execution, 1)}</b> <span class=muted>of 30{per_judge}</span>"
+            how += f"; execution <b>{num(execution, 1)}</b> <span class=muted>of 30{per_judge}</span>"
         why = ("Without the board height the rules' DD &times; execution cannot be used; give the height to "
                "score by them.")
         if dd is not None:
-            why += f" For reference, {_esc(result.dive_number)} has a table DD of {_num(dd, 1)}."
+            why += f" For reference, {esc(result.dive_number)} has a table DD of {num(dd, 1)}."
     return (f'<section class="card score"><div class="label">Final score</div>'
-            f'<div class="big" id="final-score">{_num(result.final_score, 2)}</div>'
+            f'<div class="big" id="final-score">{num(result.final_score, 2)}</div>'
             f'<div class="how">{how}</div><p class="why">{why}</p></section>')
 
 
@@ -208,8 +184,8 @@ def _dive_card(result: Any) -> str:
             continue
         prob = result.probabilities.get(head)
         rows.append(_bar_row(label, value, prob))
-    return (f'<section class="card"><h2><span id="dive-number">{_esc(number)}</span> '
-            f'<span class="desc">{_esc(name)}</span></h2>'
+    return (f'<section class="card"><h2><span id="dive-number">{esc(number)}</span> '
+            f'<span class="desc">{esc(name)}</span></h2>'
             '<p class="muted">How sure the model is of each part of the dive (green: sure, amber: unsure, '
             'red: a guess):</p>'
             f'<div class="bars">{"".join(rows)}</div></section>')
@@ -232,11 +208,11 @@ def _bar_row(label: str, value: str, prob: float | None, tone: str | None = None
     """One labelled bar; its colour says how sure (green ≥ 80 %, amber ≥ 50 %, red below) unless `tone`
     ("plain") is given."""
     if prob is None or not math.isfinite(prob):
-        return (f'<div class="row"><span class="k">{_esc(label)}</span><span class="v">{_esc(value)}</span>'
+        return (f'<div class="row"><span class="k">{esc(label)}</span><span class="v">{esc(value)}</span>'
                 '<span class="bar"></span><span class="p">&ndash;</span></div>')
     pct = max(0.0, min(1.0, prob)) * 100
     tone = tone or ("hi" if prob >= 0.8 else "mid" if prob >= 0.5 else "lo")
-    return (f'<div class="row"><span class="k">{_esc(label)}</span><span class="v">{_esc(value)}</span>'
+    return (f'<div class="row"><span class="k">{esc(label)}</span><span class="v">{esc(value)}</span>'
             f'<span class="bar"><i class="{tone}" style="width:{pct:.1f}%"></i></span>'
             f'<span class="p">{pct:.0f}%</span></div>')
 
@@ -244,7 +220,7 @@ def _bar_row(label: str, value: str, prob: float | None, tone: str | None = None
 def _commentary(result: Any) -> str:
     if not result.commentary:
         return ""
-    return f'<section class="card"><h2>Commentary</h2><blockquote>{_esc(result.commentary)}</blockquote></section>'
+    return f'<section class="card"><h2>Commentary</h2><blockquote>{esc(result.commentary)}</blockquote></section>'
 
 
 def _kinetics(result: Any) -> str:
@@ -277,10 +253,10 @@ def _strip(frames: np.ndarray, duration: float | None) -> str:
 
 
 def _weights(scorer_name: str, synthetic_note: str | None, model_card: Mapping[str, Any] | None) -> str:
-    items = [f"<dt>weights</dt><dd>{_esc(scorer_name)}</dd>"]
+    items = [f"<dt>weights</dt><dd>{esc(scorer_name)}</dd>"]
     for key, value in (model_card or {}).items():
-        items.append(f"<dt>{_esc(str(key))}</dt><dd>{_esc(_card_text(value))}</dd>")
-    note = f'<p class="warn-text">{_esc(_sentence(synthetic_note))}</p>' if synthetic_note else ""
+        items.append(f"<dt>{esc(str(key))}</dt><dd>{esc(_card_text(value))}</dd>")
+    note = f'<p class="warn-text">{esc(_sentence(synthetic_note))}</p>' if synthetic_note else ""
     return (f'<section class="card small"><h2>The model</h2>{note}<dl>{"".join(items)}</dl>'
             '<p class="muted">Scores are a model&rsquo;s estimate, not a judge&rsquo;s mark.</p></section>')
 
@@ -332,256 +308,32 @@ def _height_text(height: str | None) -> str:
     return f"{height[:-1]} m {board}"
 
 
-# ---------------------------------------------------------------------------------------------
-# The session index
-
-
-@dataclass
-class IndexEntry:
-    """One video of a session: its page (relative to the index; "" when it failed) and its verdict."""
-
-    video: str
-    page: str = ""
-    final_score: float | None = None
-    dive_number: str | None = None
-    description: str | None = None
-    error: str | None = None
-    warning: str | None = None  # scored, but doubtful (ScoreResult.warning)
-
-    @classmethod
-    def from_result(cls, result: Any, page: str) -> IndexEntry:
-        return cls(video=str(result.video), page="" if result.error else page, final_score=result.final_score,
-                   dive_number=result.dive_number, description=result.description, error=result.error,
-                   warning=getattr(result, "warning", None))
-
-
-def write_index(entries: Iterable[IndexEntry | Mapping[str, Any]], path: str | Path, *, sort: str = "score",
-                synthetic_note: str | None = None, title: str = "Dive session") -> Path:
-    """Write the session index to `path` (atomically) and return the path.
-
-    entries: `IndexEntry`s or dicts with its keys (video, page, final_score, dive_number, description,
-    error, warning), in input order. sort: "score" (highest first; failed videos last) or "order" (as given).
-    """
-    if sort not in SORTS:
-        raise UsageError(f"sort {sort!r}: expected one of {', '.join(SORTS)}")
-    rows = [e if isinstance(e, IndexEntry) else _entry_from(e) for e in entries]
-    path = Path(path)
-    atomic_write_text(path, render_index(rows, sort=sort, synthetic_note=synthetic_note, title=title))
-    return path
-
-
-def _entry_from(data: Mapping[str, Any]) -> IndexEntry:
-    names = {f.name for f in fields(IndexEntry)}
-    return IndexEntry(**{k: v for k, v in data.items() if k in names})
-
-
-def render_index(entries: Sequence[IndexEntry], *, sort: str = "score", synthetic_note: str | None = None,
-                 title: str = "Dive session") -> str:
-    """The HTML text of `write_index`."""
-    if sort == "score":  # rank by score (stable: ties keep their input order); failed videos last, unranked
-        ranked = sorted(entries, key=lambda e: (e.final_score is None or bool(e.error), -(e.final_score or 0.0)))
-        numbered = [("" if e.error or e.final_score is None else str(k), e) for k, e in enumerate(ranked, 1)]
-    else:
-        numbered = [(str(k), e) for k, e in enumerate(entries, 1)]
-    scores = [e.final_score for e in entries if e.final_score is not None and not e.error]
-    failed = sum(1 for e in entries if e.error)
-    summary = f"{len(scores)} dive{'s' * (len(scores) != 1)} scored"
-    if failed:
-        summary += f", {failed} video{'s' * (failed != 1)} failed"
-    if scores:
-        summary += f"; median {float(np.median(scores)):.2f}, best {max(scores):.2f}"
-    order = "highest score first" if sort == "score" else "in the order given"
-    table = "".join(_index_row(k, e) for k, e in numbered)
-    body = (f'{_banner(synthetic_note)}<h1>{_esc(title)}</h1><p class="muted" id="summary">{_esc(summary)}</p>'
-            f'<section class="card"><h2>Scores</h2>{histogram_svg(scores)}</section>'
-            f'<section class="card"><h2>Dives <span class="muted">({order})</span></h2>'
-            f'<table><thead><tr><th>{"rank" if sort == "score" else "#"}</th><th>video</th><th class="num">score</th>'
-            '<th>dive</th></tr></thead>'
-            f"<tbody>{table}</tbody></table></section>")
-    return _page(title, body)
-
-
-def _index_row(order: str, entry: IndexEntry) -> str:
-    name = _esc(Path(entry.video).name)
-    video = f'<a href="{_esc(quote(entry.page))}">{name}</a>' if entry.page and not entry.error else name
-    if entry.error:
-        return (f'<tr class="failed"><td>{order}</td><td>{video}</td><td class="num">&ndash;</td>'
-                f'<td class="err">{_esc(entry.error)}</td></tr>')
-    dive = _esc(entry.dive_number or "?")
-    if entry.description:
-        dive += f' <span class="muted">{_esc(entry.description)}</span>'
-    if entry.warning:
-        dive += f'<div class="err">check: {_esc(entry.warning)}</div>'
-    return f'<tr><td>{order}</td><td>{video}</td><td class="num">{_num(entry.final_score, 2)}</td><td>{dive}</td></tr>'
-
-
-def histogram_svg(scores: Sequence[float], width: int = 640, height: int = 180) -> str:
-    """An inline SVG histogram of final scores, with counts over the bars and the bins' edges below.
-
-    The bin width is the first of 1, 2, 5, 10, 20, 50 points that needs at most 12 bins, so a session of
-    close scores is not one bar, and a wide one is not fifty.
-    """
-    if not scores:
-        return '<p class="muted">No dive was scored.</p>'
-    lo, hi = min(scores), max(scores)
-    step = next((s for s in (1, 2, 5, 10, 20, 50) if math.floor(hi / s) - math.floor(lo / s) + 1 <= 12), 100)
-    first = math.floor(lo / step)
-    counts = np.bincount([math.floor(s / step) - first for s in scores]).tolist()
-    pad, base = 16, height - 22  # px: room for the edge labels beside and below the bars
-    bar_w = (width - 2 * pad) / len(counts)
-    top = max(counts)
-    parts = []
-    for k, n in enumerate(counts):
-        x = pad + k * bar_w
-        h = (base - 18) * n / top
-        parts.append(f'<text x="{x:.1f}" y="{height - 6}" class="axis">{(first + k) * step:g}</text>')
-        if n:
-            parts.append(f'<rect x="{x + 1:.1f}" y="{base - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" rx="2">'
-                         f"<title>{n} dive{'s' * (n != 1)} from {(first + k) * step:g} to "
-                         f"{(first + k + 1) * step:g}</title></rect>"
-                         f'<text x="{x + bar_w / 2:.1f}" y="{base - h - 4:.1f}" class="count">{n}</text>')
-    right = pad + len(counts) * bar_w
-    parts.append(f'<text x="{right:.1f}" y="{height - 6}" class="axis">{(first + len(counts)) * step:g}</text>')
-    parts.append(f'<line x1="{pad}" x2="{right:.1f}" y1="{base}" y2="{base}" class="base"/>')
-    return (f'<svg class="hist" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="histogram of {len(scores)} final scores, bins of {step:g} points">{"".join(parts)}</svg>')
-
-
-# ---------------------------------------------------------------------------------------------
-# A folder of reports
-
-
-class ReportFolder:
-    """`aqa score DIR --report OUT/`: one page per dive, OUT/index.html, and a resume state.
-
-    settings: what a page depends on besides the video (`Scorer.settings`: the weights' sha256, height,
-    DD, clips). The state file OUT/.aqa-resume.json lists the entries in input order, each with the
-    video's absolute path, size, mtime and the settings it was scored with, so a second run skips the
-    dives whose page is still current (`is_done`) and keeps every other entry until its video is scored
-    again, as the resumable CSV does. The index is rewritten after each dive, so an interrupted run
-    leaves a usable session. scorer_name, synthetic_note, model_card and height are as in
-    `write_dive_report`, the same for every page.
-    """
-
-    def __init__(self, out_dir: str | Path, settings: Mapping[str, Any] | None = None, *, scorer_name: str,
-                 synthetic_note: str | None = None, model_card: Mapping[str, Any] | None = None,
-                 height: str | None = None, sort: str = "score"):
-        if sort not in SORTS:
-            raise UsageError(f"sort {sort!r}: expected one of {', '.join(SORTS)}")
-        self.out_dir = Path(out_dir)
-        if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise UsageError(f"--report {self.out_dir}: is a file; give a folder for a folder of videos")
-        self.settings = json.loads(json.dumps(dict(settings or {})))  # as it reads back from the state file
-        self.page_options = dict(scorer_name=scorer_name, synthetic_note=synthetic_note, model_card=model_card,
-                                 height=height)
-        self.sort = sort
-        self._entries = self._load()
-
-    @property
-    def index_path(self) -> Path:
-        return self.out_dir / INDEX_NAME
-
-    @property
-    def state_path(self) -> Path:
-        return self.out_dir / STATE_NAME
-
-    def _load(self) -> dict[str, dict[str, Any]]:
-        """The state's entries by absolute video path, in input order; none from another format version."""
-        try:
-            state = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
-            return {}
-        return {e["path"]: e for e in state.get("entries", []) if isinstance(e, dict) and "path" in e}
-
-    def page_for(self, video: str | Path) -> Path:
-        """The page of `video`: its name made safe, plus a short hash of its absolute path (two videos of
-        one name in different folders get two pages)."""
-        absolute = os.path.abspath(video)
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(absolute).stem)[:60].strip("._") or "dive"
-        digest = hashlib.sha1(absolute.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-        return self.out_dir / f"{stem}-{digest}.html"
-
-    def is_done(self, video: str | Path) -> bool:
-        """Whether `video` has a current page: scored without error under these settings, from a file of
-        the same size and mtime, and its page still there."""
-        entry = self._entries.get(os.path.abspath(video))
-        stat = _stat(video)
-        return bool(entry and stat and not entry.get("error") and entry.get("settings") == self.settings
-                    and (entry.get("size"), entry.get("mtime_ns")) == stat
-                    and (self.out_dir / entry.get("page", "")).is_file())
-
-    def add(self, result: Any, frames: np.ndarray | None = None, *, duration: float | None = None) -> Path | None:
-        """Write the page of one result (frames: uint8 (T, H, W, 3), unused for an error result), record
-        it, and rewrite the state and the index. Returns the page, or None for an error result (whose
-        old page, if any, is removed so the index links to no stale verdict)."""
-        page = self.page_for(result.video)
-        if result.error:
-            page.unlink(missing_ok=True)
-        else:
-            write_dive_report(result, frames, page, duration=duration, index_href=INDEX_NAME, **self.page_options)
-        size, mtime_ns = _stat(result.video) or (None, None)
-        entry = asdict(IndexEntry.from_result(result, page.name))
-        entry.update(path=os.path.abspath(result.video), size=size, mtime_ns=mtime_ns, settings=self.settings)
-        self._entries[entry["path"]] = entry
-        self._save()
-        return None if result.error else page
-
-    def entries(self) -> list[IndexEntry]:
-        """Every entry, in input order (first run's order, then new videos)."""
-        return [_entry_from(e) for e in self._entries.values()]
-
-    def _save(self) -> None:
-        state = {"format": FORMAT_VERSION, "entries": list(self._entries.values())}
-        atomic_write_text(self.state_path, json.dumps(state, indent=1) + "\n")
-        write_index(self.entries(), self.index_path, sort=self.sort,
-                    synthetic_note=self.page_options["synthetic_note"])
-
-    def close(self) -> Path:
-        """Write the state and the index (also when no dive was added this run); returns the index."""
-        self._save()
-        return self.index_path
-
-    def __enter__(self) -> ReportFolder:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def _stat(path: str | Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_size, st.st_mtime_ns
 
 
 # ---------------------------------------------------------------------------------------------
 # HTML
 
 
-def _esc(text: Any) -> str:
+def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _num(value: float | None, places: int) -> str:
+def num(value: float | None, places: int) -> str:
     return "&ndash;" if value is None or not math.isfinite(value) else f"{value:.{places}f}"
 
 
-def _banner(note: str | None) -> str:
-    return f'<div class="warn" role="note"><b>Caution:</b> {_esc(_sentence(note))}</div>' if note else ""
+def banner(note: str | None) -> str:
+    return f'<div class="warn" role="note"><b>Caution:</b> {esc(_sentence(note))}</div>' if note else ""
 
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _page(title: str, body: str) -> str:
+def html_page(title: str, body: str) -> str:
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body><main>{body}"
+            f"<title>{esc(title)}</title><style>{_CSS}</style></head><body><main>{body}"
             '<footer class="muted">Made by aqa: Action Quality Assessment of dive videos.</footer>'
             "</main></body></html>\n")
 
