@@ -13,7 +13,7 @@ are skipped, and the index (written first) makes a rerun with other settings a o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -56,8 +56,8 @@ def extract(root: str | Path, out: str | Path, model, index: FeatureIndex, *, de
 
     droot = DatasetRoot(root)
     info = droot.info
-    index = FeatureIndex(**{**index.__dict__, "data": {"name": info.name, "source": info.source,
-                                                       "version": info.version, "synthetic": info.synthetic}})
+    index = replace(index, data={"name": info.name, "source": info.source, "version": info.version,
+                                 "synthetic": info.synthetic})
     length = info.frames if index.segments else info.frames + 2 * info.pad
     try:
         starts = segment_starts(length, index.clip_len, index.segments, index.stride)

@@ -90,7 +90,6 @@ def write_manifest(folder: str | Path | None = None, default: str | None = None,
     is refused (WeightsError) unless `replace`: it may be a corrupt copy, and accepting it would hide
     that. New files are added, entries of deleted files dropped.
     """
-    import yaml
 
     folder = Path(folder) if folder else bundled_dir()
     manifest = read_manifest(folder)
@@ -110,9 +109,7 @@ def write_manifest(folder: str | Path | None = None, default: str | None = None,
     chosen = default or (old if old in stems else stems[0])
     if chosen not in stems:
         raise WeightsError(f"default {chosen!r} is not one of the checkpoints in {folder}: {', '.join(stems)}")
-    text = yaml.safe_dump({"default": chosen, "files": files}, sort_keys=False)
-    (folder / MANIFEST).write_text(text)
-    return folder / MANIFEST
+    return _save_manifest(folder, chosen, files)
 
 
 def _checkpoints_in(folder: Path) -> list[Path]:
@@ -363,11 +360,16 @@ def load_i3d(path: str | Path | None = None):
 
 def _record_in_manifest(path: Path) -> str:
     """Add or update `path`'s {sha256, size} entry in its folder's manifest (a file aqa just wrote)."""
-    import yaml
-
     manifest = read_manifest(path.parent)
     sha256 = file_sha256(path)
     manifest["files"][path.name] = {"sha256": sha256, "size": path.stat().st_size}
-    text = yaml.safe_dump({"default": manifest["default"], "files": manifest["files"]}, sort_keys=False)
-    atomic_write_text(path.parent / MANIFEST, text)
+    _save_manifest(path.parent, manifest["default"], manifest["files"])
     return sha256
+
+
+def _save_manifest(folder: Path, default: str | None, files: dict[str, Any]) -> Path:
+    """Write a folder's manifest.yaml atomically (see read_manifest for its keys)."""
+    import yaml
+
+    atomic_write_text(folder / MANIFEST, yaml.safe_dump({"default": default, "files": files}, sort_keys=False))
+    return folder / MANIFEST

@@ -59,7 +59,7 @@ def score(
     dive_check: Annotated[Optional[bool], typer.Option(
         "--dive-check/--no-dive-check", help="Also ask the Kinetics-400 I3D whether each video looks like a "
         "dive (looks_like_dive, and a warning when it does not); default: when it is imported (`aqa weights "
-        "import-i3d`). About 1-3 s a video on a CPU.", show_default=False)] = None,
+        "import-i3d`). It took 5-6 s a video on a busy 2-core CPU.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only data and errors: no panel, "
                                         "progress or summary.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Per-video timings on stderr.")] = False,
