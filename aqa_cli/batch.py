@@ -10,12 +10,24 @@
 `ScoreJob(paths, ...)` expands the inputs, picks the format (given, else from the `-o` suffix, else
 table) and loads the weights before anything is written. An input that cannot be read gives a result
 whose `error` holds a one-line reason; the batch goes on unless `fail_fast`.
+
+**Under torchrun** (WORLD_SIZE > 1; `shard.py`) a resumable CSV is required (`--csv` or `-o FILE.csv`).
+Every process joins the process group (`device.init_distributed`: GPU `LOCAL_RANK`, else the CPU with
+its share of the cores) and takes rank 0's input list. Rank 0 first folds the parts a killed run left
+(any world size) into the CSV; then rank r scores inputs r, r+N, ... into its own resumable part
+(`out.csv.part-<r>-of-<N>`), skipping those the CSV holds, and says "done" in its status file (`Beacon`).
+Rank 0 waits for every part, merges them into the CSV in input order (`writers.merge_parts`, which
+deletes them: the CSV and its state are the record, so the same command run again skips everything),
+writes the data output and calls `on_result` (its own results as they come, the others' after the
+merge), and every rank returns the whole job's summary. The other ranks write nothing else and
+show nothing. With `fail_fast` each rank stops at its own first failure.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,7 +38,8 @@ from typing import IO
 
 from aqa_cli.errors import AqaError, UsageError
 from aqa_cli.scoring import Scorer, ScoreResult, check_options, load_model
-from aqa_cli.writers import STATE_SUFFIX, ResumableCsv, open_writer
+from aqa_cli.shard import Beacon, RankError, Shard, part_path
+from aqa_cli.writers import STATE_SUFFIX, ResumableCsv, merge_parts, open_writer, row_key
 
 
 def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, weights: str | Path | None = None,
@@ -211,6 +224,14 @@ class BatchSummary:
     fail_fast: bool = False
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why) of folder files not scored
 
+    def add(self, result: ScoreResult, resumed: bool) -> None:
+        """Count one result."""
+        if result.error:
+            self.failed.append(result)
+        else:
+            self.scored += 1
+            self.resumed += resumed
+
     @property
     def not_tried(self) -> int:
         """Inputs left unscored because `fail_fast` stopped the batch."""
@@ -223,8 +244,9 @@ class ScoreJob:
     `fmt` is "table", "json" or "csv", or None for the `output` suffix's (.csv, .json), else table.
     `output` receives the data instead of the stream given to `run`; a CSV there, or `csv_file`, is
     a `ResumableCsv`. Raises UsageError (no videos; -o FILE.csv together with --csv; an output that is a
-    folder, a video's name or one of the inputs) before loading the weights, then what
-    `scoring.load_model` raises.
+    folder, a video's name or one of the inputs; no CSV under torchrun) before loading the weights, then
+    what `scoring.load_model` raises. `shard` is this process's place (rank 0 of 1 when run plainly);
+    only where `shard.main` should the caller print.
     """
 
     def __init__(self, paths, *, weights: str | Path | None = None, device: str = "auto", recursive: bool = False,
@@ -250,7 +272,27 @@ class ScoreJob:
                                  hint="give the output its own name, e.g. -o scores.csv")
         if output is not None and csv_file is not None and os.path.abspath(output) == os.path.abspath(csv_file):
             raise UsageError(f"-o and --csv name the same file {output}: give them different names")
+        self.shard, self.dist = Shard.from_env(), None
+        if self.shard.world > 1:
+            device = self._join(device)
         self.scorer = load_model(weights, device, dive_check=dive_check)
+
+    def _join(self, device: str) -> str:
+        """Under torchrun: join the process group and take rank 0's inputs; returns the device to load
+        the weights on (cuda:LOCAL_RANK, or the CPU with this process's share of the cores)."""
+        import torch
+
+        from aqa_cli.device import init_distributed
+
+        if self.resume_path is None:
+            raise UsageError(f"under torchrun (WORLD_SIZE={self.shard.world}) give --csv FILE or -o FILE.csv: "
+                             "each process writes its part next to it and rank 0 merges them",
+                             hint="torchrun --nproc-per-node 2 -m aqa_cli score meet/ --csv meet.csv")
+        self.dist = init_distributed(device)
+        if self.dist.device.type == "cpu":
+            torch.set_num_threads(self.shard.cpu_threads())
+        self.inputs = self.dist.broadcast(self.inputs)  # one list, even if a folder changed meanwhile
+        return str(self.dist.device)
 
     def run(self, stream: IO[str] | None, *, height: str | None = None, dd: float | None = None,
             clips: int | None = None, fail_fast: bool = False,
@@ -264,25 +306,18 @@ class ScoreJob:
         summary = BatchSummary(total=len(self.inputs), resume_path=self.resume_path, fail_fast=fail_fast,
                                skipped=self.skipped)
         settings = self.scorer.settings(height, dd, clips)  # checks the options before any file is opened
+        options = dict(height=height, dd=dd, clips=clips, fail_fast=fail_fast)
+        if self.shard.world > 1:
+            return self._run_shard(stream, settings, options, summary, on_result, display)
+        folded = merge_parts(self.resume_path, settings, self._keys()) if self.resume_path else 0
         with ExitStack() as stack:
             resumable = ResumableCsv(self.resume_path, settings) if self.resume_path else None
             if resumable:
                 stack.callback(resumable.close)
-            if self.output is None:
-                out = stream
-            elif self.fmt == "csv":
-                out = None  # the resumable CSV is the output
-            else:
-                try:
-                    self.output.parent.mkdir(parents=True, exist_ok=True)  # as the CSV's folder is made
-                    out = stack.enter_context(open(self.output, "w", encoding="utf-8"))
-                except OSError as exc:
-                    raise UsageError(f"cannot write {self.output}: {exc.strerror}") from None
-            data = open_writer(self.fmt, out) if out is not None else None
-            if data:
-                stack.callback(data.close)
-            results = score_inputs(self.inputs, self.scorer, done=resumable.done if resumable else None,
-                                           height=height, dd=dd, clips=clips, fail_fast=fail_fast)
+                if folded:  # a killed torchrun job's parts were folded in: rows in input order, as it would
+                    resumable.order_by(self._keys())
+            data = self._data_writer(stack, stream)
+            results = score_inputs(self.inputs, self.scorer, done=resumable.done if resumable else None, **options)
             stack.callback(results.close)
             if display is not None:
                 stack.enter_context(display)
@@ -291,11 +326,108 @@ class ScoreJob:
                     resumable.write(result)
                 if data:
                     data.write(result)
-                if result.error:
-                    summary.failed.append(result)
-                else:
-                    summary.scored += 1
-                    summary.resumed += resumed
+                summary.add(result, resumed)
                 if on_result:
                     on_result(result, resumed)
         return summary
+
+    def _keys(self) -> list[str]:
+        return [row_key(video) for video, _ in self.inputs]
+
+    def _data_writer(self, stack: ExitStack, stream: IO[str] | None):
+        """The data output's writer (closed by `stack`), or None: `self.output` unless it is the
+        resumable CSV, else `stream`."""
+        if self.output is None:
+            out = stream
+        elif self.fmt == "csv":
+            out = None  # the resumable CSV is the output
+        else:
+            try:
+                self.output.parent.mkdir(parents=True, exist_ok=True)  # as the CSV's folder is made
+                out = stack.enter_context(open(self.output, "w", encoding="utf-8"))
+            except OSError as exc:
+                raise UsageError(f"cannot write {self.output}: {exc.strerror}") from None
+        data = open_writer(self.fmt, out) if out is not None else None
+        if data:
+            stack.callback(data.close)
+        return data
+
+    def _run_shard(self, stream, settings: dict, options: dict, summary: BatchSummary,
+                   on_result, display) -> BatchSummary:
+        """`run` as one of torchrun's processes (see the module docstring)."""
+        shard, dist = self.shard, self.dist
+        if shard.main:
+            merge_parts(self.resume_path, settings, self._keys())  # before any rank reads the CSV
+        token = dist.broadcast(uuid.uuid4().hex if shard.main else None)
+        beacon = Beacon(self.resume_path, shard, token).start()
+        try:
+            with ExitStack() as stack:
+                data = self._data_writer(stack, stream) if shard.main else None
+                if display is not None and shard.main:
+                    stack.enter_context(display)
+                stored = ResumableCsv(self.resume_path, settings, readonly=True)
+                own = self._score_part(stored, options, on_result if shard.main else None)
+                beacon.set("done")
+                if not shard.main:
+                    beacon.wait([0], "merged")
+                else:
+                    beacon.wait(range(1, shard.world))
+                    self._merge(stored, own, data, summary, on_result)
+                    beacon.set("merged")
+        except AqaError as exc:
+            beacon.set("failed", error=str(exc))
+            if isinstance(exc, RankError):
+                raise
+            raise type(exc)(f"rank {shard.rank} of {shard.world}: {exc}", hint=exc.hint) from None
+        except BaseException as exc:  # e.g. Ctrl-C: the others stop waiting at once
+            beacon.set("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            beacon.stop()
+        summary = dist.broadcast(summary)  # every rank returns the job's summary (and exit code)
+        if shard.main:
+            beacon.remove(range(shard.world))
+        dist.close()
+        return summary
+
+    def _merge(self, stored: ResumableCsv, own: dict, data, summary: BatchSummary, on_result) -> None:
+        """Rank 0, once every part is done: fold the parts into the CSV, then emit every result in
+        input order (rank 0's own were shown as they came) to the data output and the summary."""
+        world = self.shard.world
+        parts = {r: ResumableCsv(part_path(self.resume_path, r, world), readonly=True) for r in range(1, world)}
+        merge_parts(self.resume_path, stored.settings, self._keys())
+        for i, (video, _) in enumerate(self.inputs):
+            r = self.shard.owner(i)
+            if r == 0:
+                got = own.get(row_key(video))
+            else:
+                fresh = parts[r].stored(video)
+                previous = None if fresh else stored.done(video)  # resumed by rank r, or None: never tried
+                got = (fresh, False) if fresh else (previous, True) if previous else None
+            if got is None:  # --fail-fast stopped that rank before this input
+                continue
+            result, resumed = got
+            result.video = video
+            if data:
+                data.write(result)
+            summary.add(result, resumed)
+            if on_result and r:
+                on_result(result, resumed)
+
+    def _score_part(self, stored: ResumableCsv, options: dict, on_result) -> dict[str, tuple[ScoreResult, bool]]:
+        """Score this rank's inputs into its part, skipping those `stored` (the CSV) holds; returns
+        {row_key: (result, resumed)} of this rank's inputs."""
+        part = ResumableCsv(part_path(self.resume_path, self.shard.rank, self.shard.world), stored.settings)
+        own = {}
+        results = score_inputs(self.shard.take(self.inputs), self.scorer, done=stored.done, **options)
+        try:
+            for result, resumed in results:
+                if not resumed:
+                    part.write(result)
+                own[row_key(result.video)] = (result, resumed)
+                if on_result:
+                    on_result(result, resumed)
+        finally:
+            results.close()
+            part.close()
+        return own

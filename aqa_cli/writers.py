@@ -26,6 +26,14 @@ again) when its file still has the size and mtime it was scored at, the settings
 has no error. Every other row stays in the file until its input is scored again, and then the new row
 takes its place: a file that is offline today, or was scored from another folder under the same name,
 keeps its row; an input has one row; a row cut off mid-write is dropped (its input is scored again).
+An input's row key is `row_key` (the file's absolute path): the one place to change when one input
+gives several rows (e.g. one per dive found).
+
+**Parts** (scoring under torchrun, `batch.py` and `shard.py`): each process writes its own resumable
+CSV `<path>.part-<r>-of-<N>`; `merge_parts(path, settings, keys)` folds every part found (any world
+size, oldest first) into `<path>` with their state lines as written, puts the rows of `keys` (this
+run's inputs) in that order, rewrites both files atomically, then deletes the parts. Killed before the
+deletion, a merge is simply repeated: a part's row replaces the same input's row.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from typing import IO, Any
 from aqa_cli.errors import UsageError
 from aqa_cli.rules import HEADS
 from aqa_cli.scoring import FIELDS, SCORE_SOURCES, ScoreResult
+from aqa_cli.shard import find_parts
 
 DECIMALS = {"final_score": 2, "execution": 2, "difficulty": 2, **{f"p_{h}": 4 for h in HEADS}, "looks_like_dive": 4}
 LEGACY_FIELDS = FIELDS[:14]  # the columns of CSVs written before score_source and the probabilities
@@ -180,12 +189,19 @@ def open_writer(fmt: str, stream: IO[str]):
     return writers[fmt](stream)
 
 
+def row_key(video: str | Path) -> str:
+    """Which input a row is of: the video file's absolute path (a state line's "path"). Resume, merge
+    and output order all key rows by this alone, so that `--all-dives` (one row per dive found) changes
+    only this function and the state line (adding the dive's index)."""
+    return os.path.abspath(video)
+
+
 def _stat_key(path: str | Path) -> dict[str, Any] | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return {"path": row_key(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 class ResumableCsv:
@@ -196,10 +212,11 @@ class ResumableCsv:
     stored result for an input already scored (same file, size, mtime and settings), `write(result)`
     appends one row (state line first, both flushed) that replaces the input's earlier row when the file
     is closed, `close()` closes both files. Raises UsageError for a file that is not an aqa score CSV or a
-    row that cannot be read back, naming its line.
+    row that cannot be read back, naming its line. `readonly=True` only reads (for `done`, `stored` and
+    `absorb`): nothing is rewritten or opened for writing, so other processes may read it meanwhile.
     """
 
-    def __init__(self, path: str | Path, settings: dict[str, Any] | None = None):
+    def __init__(self, path: str | Path, settings: dict[str, Any] | None = None, *, readonly: bool = False):
         self.path = Path(path)
         self.state_path = self.path.with_name(self.path.name + STATE_SUFFIX)
         self.settings = settings or {}
@@ -211,6 +228,10 @@ class ResumableCsv:
         if len(self._index) < len(self._rows):
             rewrite = True  # an interrupted run rescored an input: keep only its newest row
         self._replaced = False  # a row was written for an input the file already had: compact on closing
+        self._order: dict[str, int] = {}  # row key -> place, for `order_by`
+        self.readonly = readonly
+        if readonly:
+            return
         if rewrite or not self.path.exists() or self.path.stat().st_size == 0:
             self._compact()
         try:
@@ -223,7 +244,7 @@ class ResumableCsv:
     def _key(self, i: int) -> str:
         """Which input row i is of: its absolute path, or for a row without state its `video` as written."""
         state = self._states[i]
-        return state["path"] if state else "video:" + self._rows[i][0]
+        return row_key(state["path"]) if state else "video:" + self._rows[i][0]
 
     def _load(self) -> tuple[list[list[str]], list[dict[str, Any] | None], bool]:
         """The existing rows, each with its state line (None when it has none) and whether to rewrite."""
@@ -299,6 +320,11 @@ class ResumableCsv:
             if key in self._index and key not in seen:
                 seen.add(key)
                 order.append(self._index[key])
+        if self._order:  # the ordered inputs' rows trade places among themselves; the others stay put
+            slots = [j for j, i in enumerate(order) if self._key(i) in self._order]
+            ordered = sorted((order[j] for j in slots), key=lambda i: self._order[self._key(i)])
+            for j, i in zip(slots, ordered):
+                order[j] = i
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(FIELDS)
@@ -325,13 +351,42 @@ class ResumableCsv:
         if (cells[FIELDS.index("error")] or (state["size"], state["mtime_ns"]) != (now["size"], now["mtime_ns"])
                 or state.get("settings") != self.settings):
             return None
+        return self._result(i)
+
+    def stored(self, path: str | Path) -> ScoreResult | None:
+        """The row stored for input `path` (with an error or not, whatever its file and settings are
+        now), or None when it has none: what another process wrote into its part."""
+        i = self._index.get(row_key(path))
+        return None if i is None or self._states[i] is None else self._result(i)
+
+    def _result(self, i: int) -> ScoreResult:
+        state, cells = self._states[i], self._rows[i]
         result = from_csv_row(dict(zip(FIELDS, cells)))
         result.probabilities = dict(state.get("probabilities") or result.probabilities)
         result.dd_from = state.get("dd_from") or ""
         return result
 
+    def absorb(self, other: ResumableCsv) -> None:
+        """Take `other`'s rows with their state lines as written (not re-stat'ed): each replaces this
+        file's row of the same input. Written when this file is closed."""
+        for cells, state in zip(other._rows, other._states):
+            self._rows.append(cells)
+            self._states.append(state)
+            if state:
+                self._index.pop("video:" + cells[0], None)
+            self._index[self._key(len(self._rows) - 1)] = len(self._rows) - 1
+        self._replaced = self._replaced or bool(other._rows)
+
+    def order_by(self, keys: list[str]) -> None:
+        """On closing, put the rows of `keys` (`row_key`s, e.g. this run's inputs) in that order, in the
+        places those rows hold; other rows keep theirs."""
+        self._order = {key: n for n, key in enumerate(keys)}
+        self._replaced = True
+
     def write(self, result: ScoreResult) -> None:
-        key = _stat_key(result.video) or {"path": os.path.abspath(result.video), "size": None, "mtime_ns": None}
+        if self.readonly:
+            raise ValueError(f"{self.path} was opened read-only")
+        key = _stat_key(result.video) or {"path": row_key(result.video), "size": None, "mtime_ns": None}
         state = {"video": result.video, **key, "settings": self.settings,
                  "probabilities": result.probabilities, "dd_from": result.dd_from}
         self._state.write(json.dumps(state) + "\n")
@@ -344,7 +399,29 @@ class ResumableCsv:
         self._index[key["path"]] = len(self._rows) - 1
 
     def close(self) -> None:
+        if self.readonly:
+            return
         self._file.close()
         self._state.close()
         if self._replaced:
             self._compact()
+
+
+def merge_parts(path: str | Path, settings: dict[str, Any] | None, keys: list[str]) -> int:
+    """Fold the parts next to the resumable CSV `path` (`shard.find_parts`: any world size, oldest
+    first) into it, the rows of `keys` (`row_key`s) in that order, then delete the parts and their state
+    files. Returns how many parts were merged (0: `path` is left as it was)."""
+    parts = find_parts(path)
+    if not parts:
+        return 0
+    merged = ResumableCsv(path, settings)
+    try:
+        for part in parts:
+            merged.absorb(ResumableCsv(part, readonly=True))
+        merged.order_by(keys)
+    finally:
+        merged.close()
+    for part in parts:  # the CSV before its state: a state line without its row is harmless
+        part.unlink(missing_ok=True)
+        part.with_name(part.name + STATE_SUFFIX).unlink(missing_ok=True)
+    return len(parts)
