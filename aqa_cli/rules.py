@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -214,6 +215,11 @@ def _index() -> dict[tuple[str, str], float]:
     return {(e.dive, e.height): e.dd for e in _table()}
 
 
+def canonical_number(number: str) -> str:
+    """A dive number as the tables write it: " 5156b" → "5156B"; ValueError as `parse_dive`."""
+    return dive_number(parse_dive(number))
+
+
 def normalize_height(height: str | float) -> str:
     """'10', '10 m', 10, 10.0, '10m' → '10m'; ValueError for a height without a DD table."""
     text = str(height).strip().lower().replace(" ", "").removesuffix("m")
@@ -258,6 +264,26 @@ def table_difficulty(number: str | None, height: str | float | None) -> float | 
 def listed_heights(number: str | None) -> list[str]:
     """The heights whose DD table lists `number` (in HEIGHTS order; none for a malformed number)."""
     return [h for h in HEIGHTS if table_difficulty(number, h) is not None]
+
+
+def known_dive(number: str, height: str | float | None = None) -> tuple[str, float]:
+    """A dive the coach names (`--dive 5156B`): its canonical number ("5156b " → "5156B") and table DD at
+    `height`. Without a height the DD is taken only where every height that lists the dive gives the
+    same DD. Raises ValueError with a one-line reason (malformed, not listed at that height, or a height
+    needed)."""
+    canonical = canonical_number(number)
+    listed = {h: difficulty(canonical, h) for h in listed_heights(canonical)}
+    if not listed:
+        raise ValueError(f"dive {canonical}: not in the World Aquatics DD tables at any height")
+    if height is not None:
+        h = normalize_height(height)
+        if h not in listed:
+            raise ValueError(f"dive {canonical}: not listed at {h} (listed at {', '.join(listed)})")
+        return canonical, listed[h]
+    if len(set(listed.values())) > 1:
+        options = ", ".join(f"{dd} at {h}" for h, dd in listed.items())
+        raise ValueError(f"dive {canonical}: give the height, its DD is {options}")
+    return canonical, next(iter(listed.values()))
 
 
 def number_at(labels: DiveLabels, height: str | float | None) -> str:
@@ -339,6 +365,23 @@ def final_score(judge_scores, dd: float) -> float:
 
 
 EXECUTION_RANGE = (0.0, 30.0)  # execution = the three counted judges' marks, each 0-10
+
+
+DD_RANGE = (0.1, 5.0)  # a DD a coach may give; the World Aquatics tables span 1.2-4.8
+
+
+def parse_dd(dd: float | str) -> float:
+    """A DD as a scoresheet gives it: 3.2, "3.2" or "3,2" (a decimal comma) → 3.2; ValueError outside
+    DD_RANGE or for anything but a number."""
+    if isinstance(dd, str):
+        try:
+            dd = float(dd.strip().replace(",", "."))
+        except ValueError:
+            raise ValueError(f"DD {dd!r}: expected a number such as 3.2 (or 3,2), the DD on the scoresheet") from None
+    lo, hi = DD_RANGE
+    if isinstance(dd, bool) or not isinstance(dd, (int, float)) or not (math.isfinite(dd) and lo <= dd <= hi):
+        raise ValueError(f"DD {dd!r}: expected a number from {lo} to {hi}, the DD on the scoresheet")
+    return float(dd)
 
 
 def clip_execution(execution: float) -> float:

@@ -8,9 +8,11 @@
 Every preprocessing value comes from the checkpoint's `Preprocess`, never from constants here.
 
 **Scores.** For a model with execution and dive heads the final score follows the rules, DD × execution,
-whenever the DD can be known: the DD the coach gives (`dd=`), else the expected table DD of the dive
-at the height (`dive.expected_difficulty`: the World Aquatics DDs weighted by the five heads'
-probabilities), where the height is given (`height=`) or the checkpoint was trained at one height.
+whenever the DD can be known: the DD the coach gives (`dd=`), else the table DD of the dive the coach
+names (`dive=`, whose labels are then reported in place of the heads' reading), else the expected
+table DD of the dive at the height (`rules.expected_difficulty`: the World Aquatics DDs weighted by the
+five heads' probabilities), where the height is given (`height=`) or the checkpoint was trained at one
+height.
 Otherwise `final_score` is the model's score head (what it was trained to predict: it needs no
 height) and `difficulty` the table DD of the predicted dive number at the checkpoint's most common
 height (`data.height`, or the most common key of `data.heights`, a {height: count} dict; else "3m").
@@ -36,9 +38,9 @@ FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "des
           "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error",
           "score_source", *(f"p_{head}" for head in rules.HEADS), "looks_like_dive", "warning")
 # Where the final score came from, by `dd_from` (see rules.predicted_final).
-SCORE_SOURCES = {"given": "given DD", "expected": "expected DD", "table": "score head", "": "score head"}
+SCORE_SOURCES = {"given": "given DD", "dive": "given dive", "expected": "expected DD", "table": "score head",
+                 "": "score head"}
 DEFAULT_HEIGHT = "3m"
-DD_RANGE = (0.1, 5.0)  # what --dd accepts; the World Aquatics table spans 1.2-4.8
 MAX_CLIPS = 64
 SYNTHETIC_NOTE = "demo weights trained on SynDive synthetic renderings: not calibrated for real footage"
 
@@ -72,13 +74,13 @@ class ScoreResult:
     looks_like_dive: float | None = None  # Kinetics I3D: probability of its diving classes (DiveCheck)
     warning: str | None = None  # scored, but doubtful: e.g. Kinetics sees something else
     kinetics_top: list[tuple[str, float]] = field(default_factory=list)  # what Kinetics sees, best first
-    dd_from: str = ""  # where `difficulty` came from: "given", "expected" or "table" (see the module docstring)
+    dd_from: str = ""  # where `difficulty` came from: "given", "dive", "expected" or "table" (module docstring)
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds (decode, model)
 
     @property
     def score_source(self) -> str | None:
-        """How the final score was made: "given DD" or "expected DD" (x execution, the rules) or "score
-        head" (the model's own score); None without a score."""
+        """How the final score was made: "given DD", "given dive" (its table DD) or "expected DD" (x
+        execution, the rules) or "score head" (the model's own score); None without a score."""
         return SCORE_SOURCES.get(self.dd_from, "score head") if self.final_score is not None else None
 
     def record(self) -> dict[str, Any]:
@@ -112,14 +114,15 @@ class Scorer:
         self.dive_check: DiveCheck | None = None  # set by load_model when the Kinetics I3D is imported
         self._sha256: str | None = None
 
-    def settings(self, height: str | None = None, dd: float | None = None, clips: int | None = None) -> dict:
+    def settings(self, height: str | None = None, dd: float | None = None, clips: int | None = None,
+                 dive: str | None = None) -> dict:
         """What a result depends on besides the video: the weights' bytes and the options (resume keys)."""
         if self._sha256 is None:
             from aqa_cli.weights import file_sha256
 
             self._sha256 = file_sha256(self.path)
         return {"weights_sha256": self._sha256, **dict(zip(("height", "dd", "clips"), check_options(height, dd, clips))),
-                "dive_check": self.dive_check is not None}
+                "dive_check": self.dive_check is not None, **({"dive": dive} if dive else {})}
 
     def prepare(self, path: str | Path, clips: int | None = None):
         """Decode and transform one video: float (N, 3, clip_len, crop, crop) on the CPU (thread-safe)."""
@@ -136,9 +139,10 @@ class Scorer:
         return self.dive_check.prepare(path) if self.dive_check else None
 
     def predict(self, video: str, clips, *, height: str | None = None, dd: float | None = None,
-                check=None) -> ScoreResult:
+                dive: str | None = None, check=None) -> ScoreResult:
         """Run the model on prepared clips (N, 3, T, H, W) (and the dive check on `check`, from
-        `prepare_check`) and turn its outputs into a ScoreResult."""
+        `prepare_check`) and turn its outputs into a ScoreResult. `dive` (a number `check_dive` accepts)
+        is the dive the coach names: its labels are reported, its table DD scores it unless `dd` is given."""
         import torch
 
         x = clips.unsqueeze(0).to(self.device)
@@ -150,32 +154,29 @@ class Scorer:
         result = ScoreResult(video=video, weights=self.name)
         score = float(out["score"][0])
         execution = float(out["execution"][0]) if "execution" in out else None
-        labels, log_probs = {}, {}
-        for head, logits in (out.get("logits") or {}).items():
-            log_prob = torch.log_softmax(logits[0].float(), dim=0)
-            log_probs[head] = log_prob.cpu().numpy()
-            prob = log_prob.exp()
-            k = int(prob.argmax())
-            labels[head] = k
-            names = self.label_names.get(head)
-            result.probabilities[head] = float(prob[k])
-            if head in ("position", "rotation_type"):
-                setattr(result, head, names[k] if names and k < len(names) else str(k))
-            elif head == "armstand":
-                result.armstand = bool(k)
-            elif head in ("ss_no", "tw_no"):
-                setattr(result, head, k)
+        log_probs = {head: torch.log_softmax(logits[0].float(), dim=0).cpu().numpy()
+                     for head, logits in (out.get("logits") or {}).items()}
         known_height = height or self.one_height  # a height the rules' DD can rely on
         table_height = known_height or self.default_height
-        result.dive_number = rules.number_from_classes(labels, table_height)
+        dive_dd = None
+        if dive is not None:
+            number, dive_dd = check_dive(dive, known_height, dd)
+            self._set_classes(result, log_probs, rules.parse_dive(number))
+            result.dive_number = number
+        else:
+            labels = self._set_classes(result, log_probs)
+            result.dive_number = rules.number_from_classes(labels, table_height)
         result.description = rules.describe(result.dive_number) if result.dive_number else None
-        table_dd = rules.table_difficulty(result.dive_number, table_height)
+        table_dd = dive_dd or rules.table_difficulty(result.dive_number, table_height)
         if execution is None and table_dd:
             execution = score / table_dd  # a model without an execution head: back it out of the table DD
-        verdict = rules.predicted_final(score, execution, log_probs or None, known_height, dd)
+        verdict = rules.predicted_final(score, execution, log_probs or None, known_height,
+                                        dd if dd is not None else dive_dd)
         result.final_score, result.execution = verdict.final_score, verdict.execution
         result.difficulty, result.dd_from = verdict.difficulty, verdict.dd_from
-        if not verdict.dd_from and table_dd is not None:  # the score head's final, shown beside the table DD
+        if verdict.dd_from == "given" and dd is None:
+            result.dd_from = "dive"
+        elif not verdict.dd_from and table_dd is not None:  # the score head's final, shown beside the table DD
             result.difficulty, result.dd_from = table_dd, "table"
         if ids is not None:
             from aqa_cli.text import detokenize
@@ -187,15 +188,38 @@ class Scorer:
             result.looks_like_dive, result.kinetics_top, result.warning = self.dive_check.read(check)
         return result
 
+    def _set_classes(self, result: ScoreResult, log_probs: dict, given: rules.DiveLabels | None = None) -> dict:
+        """Fill the class fields from each head's argmax, or from the `given` dive's labels (all five, also
+        those the model has no head for; p_<head> is then the probability the model gives that class);
+        returns head → class index."""
+        import math
+
+        labels = {}
+        for head in rules.HEADS if given is not None else log_probs:
+            log_prob = log_probs.get(head)
+            k = labels[head] = getattr(given, head) if given is not None else int(log_prob.argmax())
+            if log_prob is not None and k < len(log_prob):
+                result.probabilities[head] = math.exp(float(log_prob[k]))
+            names = self.label_names.get(head)
+            if head in ("position", "rotation_type"):
+                setattr(result, head, names[k] if names and k < len(names) else str(k))
+            elif head == "armstand":
+                result.armstand = bool(k)
+            elif head in ("ss_no", "tw_no"):
+                setattr(result, head, k)
+        return labels
+
     def score(self, path: str | Path, *, height: str | None = None, dd: float | None = None,
-              clips: int | None = None) -> ScoreResult:
+              clips: int | None = None, dive: str | None = None) -> ScoreResult:
         """Score one video; raises AqaError (e.g. VideoDecodeError) when it cannot be read, UsageError for
-        options `check_options` refuses."""
+        options `check_options` or `check_dive` refuses."""
         height, dd, clips = check_options(height, dd, clips)
+        if dive is not None:
+            dive = check_dive(dive, height or self.one_height, dd)[0]
         t0 = time.perf_counter()
         prepared, check = self.prepare(path, clips), self.prepare_check(path)
         t1 = time.perf_counter()
-        result = self.predict(str(path), prepared, height=height, dd=dd, check=check)
+        result = self.predict(str(path), prepared, height=height, dd=dd, dive=dive, check=check)
         result.timings = {"decode": t1 - t0, "model": time.perf_counter() - t1}
         return result
 
@@ -204,28 +228,24 @@ def check_options(height: str | None = None, dd: float | str | None = None,
                   clips: int | None = None) -> tuple[str | None, float | None, int | None]:
     """The scoring options as `predict` takes them ("10", "10M", "10 m" → "10m"; "3,2" → 3.2), or
     UsageError naming the bad one."""
-    import math
-
-    from aqa_cli.rules import normalize_height
-
-    if height is not None:
-        try:
-            height = normalize_height(height)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    if isinstance(dd, str):  # from the command line; a decimal comma as scoresheets write it
-        try:
-            dd = float(dd.strip().replace(",", "."))
-        except ValueError:
-            raise UsageError(f"DD {dd!r}: expected a number such as 3.2 (or 3,2), the DD on the scoresheet") from None
-    if dd is not None:
-        lo, hi = DD_RANGE
-        if isinstance(dd, bool) or not isinstance(dd, (int, float)) or not (math.isfinite(dd) and lo <= dd <= hi):
-            raise UsageError(f"DD {dd!r}: expected a number from {lo} to {hi}, the DD on the scoresheet")
-        dd = float(dd)
+    try:
+        height = rules.normalize_height(height) if height is not None else None
+        dd = rules.parse_dd(dd) if dd is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if clips is not None and (isinstance(clips, bool) or not isinstance(clips, int) or not 1 <= clips <= MAX_CLIPS):
         raise UsageError(f"clips {clips!r}: expected a whole number from 1 to {MAX_CLIPS}")
     return height, dd, clips
+
+
+def check_dive(dive: str, height: str | None = None, dd: float | None = None) -> tuple[str, float | None]:
+    """The dive a coach names (`--dive 5156B`, with the height when its DD differs between heights): its
+    canonical number and table DD (`rules.known_dive`; None when the scoresheet's `dd` is given, which
+    needs no table), or UsageError with the reason."""
+    try:
+        return (rules.canonical_number(dive), None) if dd is not None else rules.known_dive(dive, height)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def one_height(data: dict[str, Any]) -> str | None:
@@ -277,10 +297,11 @@ def load_model(weights: str | Path | None = None, device: str = "auto", dive_che
 
 def score_video(path: str | Path, model: Scorer | None = None, *, weights: str | Path | None = None,
                 device: str = "auto", height: str | None = None, dd: float | None = None,
-                clips: int | None = None) -> ScoreResult:
-    """Score one video (loading `weights` when no `model` is given). Raises AqaError on a bad video."""
+                clips: int | None = None, dive: str | None = None) -> ScoreResult:
+    """Score one video (loading `weights` when no `model` is given); `dive` names the dive ("5156B").
+    Raises AqaError on a bad video."""
     scorer = model or load_model(weights, device)
-    return scorer.score(path, height=height, dd=dd, clips=clips)
+    return scorer.score(path, height=height, dd=dd, clips=clips, dive=dive)
 
 
 # Words by which a caption names the dive: any of them in the captioner's remarks is a claim about the

@@ -50,12 +50,13 @@ def print_panel(err: Console, result, scorer, height: str) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    how = {"given DD": "given DD x execution", "expected DD": "expected DD x execution",
+    how = {"given DD": "given DD x execution", "given dive": "the given dive's table DD x execution",
+           "expected DD": "expected DD x execution",
            "score head": "the model's score head: give --height or --dd for DD x execution"}
     source = f"  [dim]({how[result.score_source]})[/dim]" if result.score_source else ""
     grid.add_row("Final score", f"[bold green]{num(result.final_score)}[/bold green]{source}")
     grid.add_row("Execution", num(result.execution))
-    dd_from = {"given": "given", "table": f"the predicted dive's in the {height} table, not used for the final",
+    dd_from = {"given": "given", "dive": "the table's, for the given dive", "table": f"the predicted dive's in the {height} table, not used for the final",
                "expected": f"expected: the {height} table's DDs weighted by the dive's class probabilities"}
     missing = f"not in the {height} table"
     if result.dd_from not in dd_from and (elsewhere := listed_heights(result.dive_number)):

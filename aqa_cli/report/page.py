@@ -150,11 +150,13 @@ def _score_card(result: Any, height: str | None) -> str:
     execution = result.execution
     per_judge = f" (&asymp; {execution / 3:.1f} from each of the 3 counted judges)" if execution is not None else ""
     dd, source = result.difficulty, result.dd_from
-    if source in ("given", "expected"):
+    if source in ("given", "dive", "expected"):
         how = (f"= DD <b>{num(dd, 2)}</b> &times; execution <b>{num(execution, 1)}</b> "
                f"<span class=muted>of 30{per_judge}</span>")
         if source == "given":
             why = "The DD is the one you gave (from the scoresheet)."
+        elif source == "dive":
+            why = f"The DD is the World Aquatics table's for the dive you named, {esc(result.dive_number)}."
         else:
             table = rules.table_difficulty(result.dive_number, height)
             listed = f"; the table lists {esc(result.dive_number)} at {num(table, 1)}" if table else ""
