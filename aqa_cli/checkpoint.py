@@ -100,16 +100,37 @@ class Checkpoint:
     def run_config(self, where: str = "checkpoint") -> RunConfig:
         return from_dict(RunConfig, self.train_config, where=f"{where} train_config")
 
+    @property
+    def on_features(self) -> bool:
+        """True for a model on precomputed segment features (S4AQA or its baseline: `aqa train --task
+        s4aqa|regress`): it reads the features in data["features"]'s index, not frames."""
+        from aqa_cli.models.s4aqa import TASKS
+
+        return self.model_config.task in TASKS
+
     def build_model(self):
-        """The model rebuilt from `model_config` with its weights loaded (eval mode, CPU)."""
+        """The model rebuilt from `model_config` with its weights loaded (eval mode, CPU). A features
+        model (`on_features`) takes its input width from data["features"]["dim"], its positions from
+        preprocess.clips and its encoder's sizes from train_config["semi"]."""
         from aqa_cli.models import build_model
 
-        model = build_model(self.model_config)
+        model = self._build_features_model() if self.on_features else build_model(self.model_config)
         missing, unexpected = model.load_state_dict(self.model, strict=False)
         if missing or unexpected:
             raise WeightsError(f"checkpoint does not fit its own model config: missing {list(missing)[:5]}, "
                                f"unexpected {list(unexpected)[:5]}")
         return model.eval()
+
+    def _build_features_model(self):
+        from aqa_cli.models.s4aqa import build_s4aqa
+
+        semi = self.train_config.get("semi") or {}
+        dim = (self.data.get("features") or {}).get("dim")
+        if not isinstance(dim, int) or not all(isinstance(semi.get(k), int) for k in ("width", "layers", "heads")):
+            raise WeightsError("features checkpoint lacks its features' width or its encoder's sizes "
+                               "(data.features.dim, train_config.semi)", hint="train it again with aqa train")
+        return build_s4aqa(self.model_config.task, dim, self.preprocess.clips, semi["width"], semi["layers"],
+                           semi["heads"], float(semi.get("dropout", 0.0)))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"format_version": FORMAT, "model": self.model, "model_config": to_dict(self.model_config),

@@ -4,6 +4,12 @@
     compute_metrics(pred, samples)   → the report dict (score, classes, dive number, DD × execution,
                                        captions, and the oracle ceiling on synthetic data)
     evaluate_checkpoint(weights, root, split)   → both, from a checkpoint file alone
+    evaluate_features_checkpoint(weights, root, features, split)   → the same for a model on segment
+                                       features (S4AQA / its baseline: a score only), on the features
+                                       folder it was trained on the like of
+    evaluate_groups(run_dir, root, features, split)   → one features model per group (Rhythmic
+                                       Gymnastics: per apparatus), each on its group, and the Fisher-z
+                                       average of their Spearman, as the RG papers report
     prediction_rows(pred, samples)   → one row per sample, truth beside prediction (--predictions CSV)
 
 Training calls `predict` + `compute_metrics` on the validation split every epoch and on the test split
@@ -224,6 +230,9 @@ def evaluate_checkpoint(weights: str | Path, data_root: str | Path, split: str =
         _check_predictions(str(predictions), weights_path, Path(data_root))
     dev = resolve_device(device)
     ckpt = Checkpoint.load(weights_path)
+    if ckpt.on_features:
+        raise UsageError(f"{weights} is a model on segment features (task {ckpt.model_config.task})",
+                         hint="add --features FEATS: the root's features, extracted as its training features were")
     model = ckpt.build_model().to(dev)
     root = DatasetRoot(data_root)
     mcfg = ckpt.model_config
@@ -271,3 +280,90 @@ def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buf.getvalue())
+
+
+def group_samples(root: DatasetRoot, samples: list[Sample], group: str) -> list[Sample]:
+    """`samples` of `group` (Rhythmic Gymnastics: the apparatus, `Sample.apparatus`); all of them when
+    `group` is ""; UsageError naming the root's groups when none is in it."""
+    if not group:
+        return samples
+    found = sorted({s.apparatus for s in root.samples.values() if s.apparatus})
+    if group not in found:
+        from aqa_cli.errors import UsageError
+
+        raise UsageError(f"{root.root}: no samples of apparatus {group!r}"
+                         + (f" (it has {', '.join(found)})" if found else " (its samples have no apparatus)"),
+                         hint="Rhythmic Gymnastics roots come from `aqa data prepare rg`")
+    return [s for s in samples if s.apparatus == group]
+
+
+def predict_features(model, x, lengths=None, batch: int = 256) -> np.ndarray:
+    """Scores in points (N,) of a features model (models/s4aqa.py) on x float (N, T, D) with lengths
+    long (N,) or None, in eval mode, `batch` samples at a time."""
+    import torch
+
+    model.eval()
+    if not len(x):
+        return np.zeros(0)
+    with torch.no_grad():
+        return torch.cat([model(x[b:b + batch], None if lengths is None else lengths[b:b + batch])["score"]
+                          for b in range(0, len(x), batch)]).numpy()
+
+
+def evaluate_features_checkpoint(weights: str | Path, data_root: str | Path, features: str | Path,
+                                 split: str = "test", predictions: str | Path | None = None) -> dict:
+    """A features model's report (see compute_metrics: the score, and the oracle on synthetic roots) on
+    `split` of `data_root` read from `features`, which must be made as the model's training features
+    were (backbone, weights, sampling) and from this root; a model of one group (apparatus) is
+    measured on that group's samples. UsageError for a checkpoint on frames, other features, or an
+    empty split."""
+    from aqa_cli.checkpoint import Checkpoint
+    from aqa_cli.datasets.features import FeatureIndex, load_features, open_features
+    from aqa_cli.errors import UsageError
+    from aqa_cli.weights import find_weights
+
+    weights_path = find_weights(weights)
+    if predictions is not None:
+        _check_predictions(str(predictions), weights_path, Path(data_root))
+    ckpt = Checkpoint.load(weights_path)
+    if not ckpt.on_features:
+        raise UsageError(f"--features: {weights} is a model on frames (task {ckpt.model_config.task}), not on "
+                         "segment features", hint="drop --features")
+    model = ckpt.build_model()
+    root = DatasetRoot(data_root)
+    folder = open_features(features, root.info, FeatureIndex(**ckpt.data["features"]), "--features")
+    group = ckpt.data.get("group", "")
+    samples = group_samples(root, root.split(split), group)
+    if not samples:
+        raise UsageError(f"{root.root}: the {split} split{' of ' + group if group else ''} is empty: nothing "
+                         "to evaluate")
+    clips = ckpt.preprocess.clips
+    x, lengths = load_features(folder, [s.id for s in samples], *((0, clips) if ckpt.data.get("padded") else (clips, 0)))
+    pred = Predictions(score=predict_features(model, x, lengths))
+    report = compute_metrics(pred, samples, *score_range(root), synthetic=root.info.synthetic)
+    report.update(split=split, weights=str(weights), samples=len(samples), task=ckpt.model_config.task,
+                  group=group, data={"name": root.info.name, "source": root.info.source,
+                                     "synthetic": root.info.synthetic})
+    if predictions is not None:
+        _write_csv(Path(predictions), prediction_rows(pred, samples))
+    return report
+
+
+def evaluate_groups(run_dir: str | Path, data_root: str | Path, features: str | Path,
+                    split: str = "test") -> dict:
+    """Every `run_dir/<group>/best.pt` (as `aqa train --apparatus all` writes them) on its group, and
+    the Fisher-z average of their Spearman: {"<group>": score report, ..., "fisher_z_mean":
+    {"spearman"}}, with split, weights, samples and data as evaluate_checkpoint has them."""
+    from aqa_cli.errors import UsageError
+
+    runs = sorted(p.parent for p in Path(run_dir).glob("*/best.pt"))
+    if not runs:
+        raise UsageError(f"--weights {run_dir}: a folder without <group>/best.pt runs",
+                         hint="give a checkpoint file, or the --out of `aqa train --apparatus all`")
+    groups = {}
+    for run in runs:
+        one = evaluate_features_checkpoint(run / "best.pt", data_root, features, split)
+        groups[one["group"] or run.name] = one["score"]
+    rhos = [v["spearman"] for v in groups.values()]
+    return {**groups, "fisher_z_mean": {"spearman": metrics.fisher_z_mean(rhos)}, "split": split,
+            "weights": str(run_dir), "samples": sum(v["n"] for v in groups.values()), "data": one["data"]}

@@ -88,6 +88,19 @@ def accuracy(pred, true) -> float:
     return float(np.mean(p == t))
 
 
+def fisher_z_mean(correlations) -> float:
+    """The average of correlations through Fisher's z, as the Rhythmic Gymnastics papers average the
+    four apparatus: tanh(mean(atanh(r))). ±1 gives ±1 (atanh is infinite); NaN in, NaN out; ValueError
+    for |r| > 1."""
+    r = np.asarray(correlations, dtype=float)
+    if r.size == 0 or np.isnan(r).any():
+        return math.nan
+    if (np.abs(r) > 1).any():
+        raise ValueError(f"correlations must lie in [-1, 1], got {r.tolist()}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.tanh(np.mean(np.arctanh(r))))
+
+
 def score_report(pred_scores, true_scores, lo: float | None = None, hi: float | None = None) -> dict:
     """The score-regression numbers `aqa eval` prints: `n`, `spearman`, `relative_l2` (×100, see above)."""
     p, t = _paired(pred_scores, true_scores)

@@ -17,6 +17,12 @@ A run directory holds:
 
 Both tasks see the same labelled batches in the same order for a seed: an epoch is one pass over the
 labelled subset, so the baseline gets the same number of supervised steps and the same epoch budget.
+Rhythmic Gymnastics trains one model per apparatus (`semi.group`, `aqa train --apparatus`): the
+samples of each split whose `apparatus` is that group; `train_groups` runs all of them and averages
+their test Spearman through Fisher's z. Features sampled with a stride (routines: one clip every S
+frames) differ in length: they are padded to the longest sample's length, which becomes the model's
+number of positions, and the encoder masks the padding (models/s4aqa.py).
+
 Deterministic: the model is initialised from train.seed, batches and masked positions come from a
 generator seeded with it, and the subset from semi.labeled_seed alone (every task and training seed of
 a ratio trains on the same videos).
@@ -35,26 +41,29 @@ import numpy as np
 import torch
 
 from aqa_cli.checkpoint import Checkpoint, Preprocess
-from aqa_cli.config import ModelConfig, RunConfig, SemiConfig, check_values, from_dict, to_dict
-from aqa_cli.datasets.features import FeatureFolder, FeatureIndex
+from aqa_cli.config import ModelConfig, RunConfig, SemiConfig, check_values, to_dict
+from aqa_cli.datasets.features import FeatureFolder, FeatureIndex, load_features, open_features
 from aqa_cli.datasets.layout import DatasetRoot, Sample
-from aqa_cli.evaluate import score_range
+from aqa_cli.evaluate import group_samples, score_range
 from aqa_cli.errors import UsageError
-from aqa_cli.metrics import score_report
-from aqa_cli.models.s4aqa import S4AQA, alignment_loss, recovery_loss, regression_loss
+from aqa_cli.metrics import fisher_z_mean, score_report
+from aqa_cli.models.s4aqa import S4AQA, alignment_loss, build_s4aqa, recovery_loss, regression_loss
 from aqa_cli.storage import atomic_write_text
 
 TASKS = ("s4aqa", "regress")
+__all__ = ["fisher_z_mean", "labeled_subset", "train_semi", "train_groups"]
 RUN_FILES = ("labeled.txt", "metrics.jsonl", "best.pt", "report.json")
 
 
 @dataclass
 class Split:
-    """Samples with their features and scores: ids (N), x float (N, T, D), y float (N,) in points."""
+    """Samples with their features and scores: ids (N), x float (N, T, D), y float (N,) in points,
+    lengths long (N,): sample n's real segments are x[n, :lengths[n]] (the rest padding)."""
 
     ids: list[str]
     x: torch.Tensor
     y: torch.Tensor
+    lengths: torch.Tensor
 
 
 @dataclass
@@ -65,6 +74,7 @@ class SemiData:
     index: FeatureIndex
     labeled: Split
     unlabeled: torch.Tensor  # (N_u, T, D): the rest of the train split, then the extra folders' samples
+    unlabeled_lengths: torch.Tensor  # (N_u,) long
     val: Split
     test: Split
     sources: dict[str, int]  # unlabelled videos per source ("train" and each extra folder)
@@ -84,62 +94,21 @@ def labeled_subset(samples: list[Sample], ratio: float, seed: int) -> list[str]:
     return [order[int(rng.choice(stratum))].id for stratum in np.array_split(np.arange(len(order)), n)]
 
 
-def fisher_z_mean(correlations) -> float:
-    """The average of correlations through Fisher's z (the paper's average over the RG apparatus):
-    tanh(mean(atanh(r))). ±1 gives ±1 (atanh is infinite); NaN in, NaN out; ValueError for |r| > 1."""
-    r = np.asarray(correlations, dtype=float)
-    if r.size == 0 or np.isnan(r).any():
-        return math.nan
-    if (np.abs(r) > 1).any():
-        raise ValueError(f"correlations must lie in [-1, 1], got {r.tolist()}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.tanh(np.mean(np.arctanh(r))))
-
-
-def fit_length(a: np.ndarray, segments: int) -> np.ndarray:
-    """(T, D) → (segments, D): the rows at `segments` evenly spaced positions over the whole sample
-    (nearest row), so a long routine keeps its beginning and its end."""
-    if len(a) == segments:
-        return a
-    return a[np.round(np.linspace(0, len(a) - 1, segments)).astype(int)]
-
-
-def load_features(folder: FeatureFolder, ids: list[str], segments: int) -> torch.Tensor:
-    """The features of `ids` as float32 (N, segments, D); UsageError when their segment counts differ
-    and `segments` is 0 (semi.segments must then say how many to resample to)."""
-    arrays = [folder.load(i) for i in ids]
-    if not arrays:
-        return torch.zeros(0, max(segments, 1), 1)
-    if not segments:
-        counts = sorted({len(a) for a in arrays})
-        if len(counts) > 1:
-            raise UsageError(f"{folder.path}: samples have {counts[0]} to {counts[-1]} segments",
-                             hint=f"--set semi.segments={counts[0]} (every sample resampled to that many)")
-        segments = counts[0]
-    return torch.from_numpy(np.stack([fit_length(a, segments) for a in arrays]))
-
-
 def _split(root: DatasetRoot, group: str, name: str) -> list[Sample]:
-    """Split `name` of the root, or of its group (splits/<group>/<name>.txt); [] for an empty file."""
-    path = root.root / "splits" / group / f"{name}.txt" if group else root.root / "splits" / f"{name}.txt"
-    if not path.is_file() and name == "val":
+    """Split `name` of the root, of its samples in `group` (Rhythmic Gymnastics: one apparatus) when
+    given; [] for a val split the root does not have."""
+    if name == "val" and not (root.root / "splits" / "val.txt").is_file():
         return []
-    return root.split(f"{group}/{name}" if group else name)
+    return group_samples(root, root.split(name), group)
 
 
-def _open_features(path: str, root: DatasetRoot | None, expected: FeatureIndex | None, flag: str) -> FeatureFolder:
-    """A features folder checked against its root (same dataset) or the main folder (same settings)."""
-    folder = FeatureFolder(path)
-    index = folder.read_index()
-    if index is None:
-        raise UsageError(f"{flag} {path}: not a features folder (no index.json)",
-                         hint="make one with `aqa features extract`")
-    if root is not None and (index.data.get("name"), index.data.get("version")) != (root.info.name, root.info.version):
-        raise UsageError(f"{flag} {path}: features of {index.data.get('name')!r}, not of the root "
-                         f"{root.info.name!r} (version {root.info.version})")
-    if expected is not None:
-        index.require(expected, f"{flag} {path}")
-    return folder
+def positions(folders: list[tuple[FeatureFolder, list[str]]], semi: SemiConfig, index: FeatureIndex) -> tuple[int, int]:
+    """(segments, pad) for `load_features`: semi.segments when set (every sample resampled); the
+    features' own count for a window sampling; for stride sampling, pad to the longest sample among
+    `folders`' ids (the model's positions)."""
+    if semi.segments or not index.stride:
+        return semi.segments or index.segments, 0
+    return 0, max((f.length(i) for f, ids in folders for i in ids), default=1)
 
 
 def open_data(cfg: RunConfig, labeled: list[str]) -> SemiData:
@@ -147,35 +116,41 @@ def open_data(cfg: RunConfig, labeled: list[str]) -> SemiData:
     extra folders unlabelled, val and test scored (see the module docstring)."""
     semi = cfg.semi
     root = DatasetRoot(cfg.data.root)
-    folder = _open_features(semi.features, root, None, "--features")
+    folder = open_features(semi.features, root.info, None, "--features")
     index = folder.read_index()
-    segments = semi.segments or index.segments
-    train = _split(root, semi.group, "train")
     chosen = set(labeled)
-    rest = [s.id for s in train if s.id not in chosen]
+    rest = [s.id for s in _split(root, semi.group, "train") if s.id not in chosen]
+    val, test = _split(root, semi.group, "val"), _split(root, semi.group, "test")
+    extra, extra_ids = None, []
+    if semi.unlabeled:
+        if Path(semi.unlabeled).resolve() == folder.path.resolve():
+            raise UsageError(f"--unlabeled {semi.unlabeled}: the labelled root's own features (its train split "
+                             "is already used)")
+        extra = open_features(semi.unlabeled, None, index, "--unlabeled")
+        extra_ids = sorted(p.stem for p in extra.path.glob("*.npy"))
+    used = [(folder, labeled + rest + [s.id for s in val + test])] + ([(extra, extra_ids)] if extra else [])
+    segments, pad = positions(used, semi, index)
 
     def scored(samples: list[Sample]) -> Split:
         ids = [s.id for s in samples]
-        return Split(ids, load_features(folder, ids, segments), torch.tensor([s.final_score for s in samples]))
+        x, lengths = load_features(folder, ids, segments, pad)
+        return Split(ids, x, torch.tensor([s.final_score for s in samples]), lengths)
 
     lab = scored([root.samples[i] for i in labeled])
-    segments = lab.x.shape[1]  # the count every other split is made to agree with
-    unlabeled, sources = load_features(folder, rest, segments), {"train": len(rest)}
-    if semi.unlabeled:
-        path = semi.unlabeled
-        if Path(path).resolve() == folder.path.resolve():
-            raise UsageError(f"--unlabeled {path}: the labelled root's own features (its train split is already used)")
-        extra = _open_features(path, None, index, "--unlabeled")
-        ids = sorted(p.stem for p in extra.path.glob("*.npy"))
-        unlabeled = torch.cat([x for x in (unlabeled, load_features(extra, ids, segments)) if len(x)] or [lab.x[:0]])
-        sources[path] = len(ids)
-    return SemiData(root, index, lab, unlabeled, scored(_split(root, semi.group, "val")),
-                    scored(_split(root, semi.group, "test")), sources)
+    unlabeled, lengths = load_features(folder, rest, segments, pad)
+    sources = {"train": len(rest)}
+    if extra is not None:
+        more, more_lengths = load_features(extra, extra_ids, segments, pad)
+        keep = [(x, n) for x, n in ((unlabeled, lengths), (more, more_lengths)) if len(x)]
+        unlabeled = torch.cat([x for x, _ in keep]) if keep else lab.x[:0]
+        lengths = torch.cat([n for _, n in keep]) if keep else lab.lengths[:0]
+        sources[semi.unlabeled] = len(extra_ids)
+    return SemiData(root, index, lab, unlabeled, lengths, scored(val), scored(test), sources)
 
 
 def build_model(semi: SemiConfig, in_dim: int, segments: int, task: str) -> S4AQA:
     """The model of `task` ("s4aqa" with decoder and discriminator, "regress" without)."""
-    return S4AQA(in_dim, segments, semi.width, semi.layers, semi.heads, semi.dropout, semi=task == "s4aqa")
+    return build_s4aqa(task, in_dim, segments, semi.width, semi.layers, semi.heads, semi.dropout)
 
 
 def endless_batches(n: int, size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
@@ -200,21 +175,28 @@ class Unlabelled:
         return cls(endless_batches(n, size, gen), gen)
 
 
-def step_losses(model: S4AQA, xl: torch.Tensor, zl: torch.Tensor, xu: torch.Tensor | None, semi: SemiConfig,
+def step_losses(model: S4AQA, labelled: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                unlabelled: tuple[torch.Tensor, torch.Tensor] | None, semi: SemiConfig,
                 gen: torch.Generator) -> dict[str, torch.Tensor]:
-    """One step's loss terms: "reg" on the labelled batch xl (B_l, T, D) with standardised scores zl
-    (B_l,); with an unlabelled batch xu (B_u, T, D), "rcvr" (λ1 > 0) on one masked segment per video
-    drawn from `gen`, and "adv" (λ2 > 0) of D on the labelled, unlabelled and masked unlabelled features."""
-    f_l = model.pool(model.encode(xl))
+    """One step's loss terms: "reg" on the labelled batch (xl (B_l, T, D), standardised scores zl
+    (B_l,), lengths (B_l,)); with an unlabelled batch (xu (B_u, T, D), lengths (B_u,)), "rcvr" (λ1 > 0)
+    on one masked segment per video drawn from `gen` among its real segments, and "adv" (λ2 > 0) of D
+    on the labelled, unlabelled and masked unlabelled features."""
+    xl, zl, nl = labelled
+    f_l = model.pool(model.encode(xl, lengths=nl), nl)
     terms = {"reg": regression_loss(model.regress(f_l), zl)}
-    if xu is None or not (semi.recovery_weight or semi.alignment_weight):
+    if unlabelled is None or not (semi.recovery_weight or semi.alignment_weight):
         return terms
-    masked = torch.randint(xu.shape[1], (len(xu),), generator=gen)
-    tokens = model.encode(xu, masked)
+    xu, nu = unlabelled
+    if bool((nu >= xu.shape[1]).all()):  # equal lengths: the draw the SynDive experiments made
+        masked = torch.randint(xu.shape[1], (len(xu),), generator=gen)
+    else:
+        masked = (torch.rand(len(xu), generator=gen) * nu).long().clamp(max=xu.shape[1] - 1)
+    tokens = model.encode(xu, masked, nu)
     if semi.recovery_weight:
         terms["rcvr"] = recovery_loss(model.recover(tokens, masked), xu[torch.arange(len(xu)), masked])
     if semi.alignment_weight:
-        f_u = torch.cat([model.pool(model.encode(xu)), model.pool(tokens)])
+        f_u = torch.cat([model.pool(model.encode(xu, lengths=nu), nu), model.pool(tokens, nu)])
         terms["adv"] = alignment_loss(model.discriminate(f_l, semi.grl), model.discriminate(f_u, semi.grl))
     return terms
 
@@ -236,8 +218,12 @@ def train_one_epoch(model: S4AQA, optim: torch.optim.Optimizer, data: SemiData, 
     steps = range(0, len(perm), cfg.train.batch_size)
     for b in steps:
         idx = perm[b:b + cfg.train.batch_size]
-        xu, gen = (data.unlabeled[next(unlabelled.batches)], unlabelled.gen) if unlabelled else (None, None)
-        terms = step_losses(model, data.labeled.x[idx], z[idx], xu, cfg.semi, gen)
+        lab = (data.labeled.x[idx], z[idx], data.labeled.lengths[idx])
+        unl, gen = None, None
+        if unlabelled:
+            u = next(unlabelled.batches)
+            unl, gen = (data.unlabeled[u], data.unlabeled_lengths[u]), unlabelled.gen
+        terms = step_losses(model, lab, unl, cfg.semi, gen)
         optim.zero_grad(set_to_none=True)
         total_loss(terms, cfg.semi).backward()
         if cfg.train.grad_clip:
@@ -248,17 +234,12 @@ def train_one_epoch(model: S4AQA, optim: torch.optim.Optimizer, data: SemiData, 
     return {k: v / len(steps) for k, v in sums.items()}
 
 
-@torch.no_grad()
-def predict_scores(model: S4AQA, x: torch.Tensor, batch: int = 256) -> np.ndarray:
-    """Scores in points (N,) of features x (N, T, D), in eval mode."""
-    model.eval()
-    return torch.cat([model(x[b:b + batch])["score"] for b in range(0, len(x), batch)]).numpy() \
-        if len(x) else np.zeros(0)
-
-
 def split_metrics(model: S4AQA, split: Split, lo: float, hi: float) -> dict:
     """n, spearman and relative_l2 (over the score range lo..hi) of the model on a scored split."""
-    return score_report(predict_scores(model, split.x), split.y.numpy(), lo, hi) if split.ids else {}
+    from aqa_cli.evaluate import predict_features
+
+    return score_report(predict_features(model, split.x, split.lengths), split.y.numpy(), lo, hi) \
+        if split.ids else {}
 
 
 def train_semi(cfg: RunConfig, out_dir: str | Path, task: str = "s4aqa",
@@ -351,6 +332,9 @@ def _checkpoint(cfg: RunConfig, data: SemiData, task: str, model: S4AQA, metrics
         train_config=to_dict(cfg), metrics=metrics,
         data={"name": info.name, "source": info.source, "synthetic": info.synthetic, "version": info.version,
               "train_samples": len(data.labeled.ids), "group": cfg.semi.group, "features": asdict(idx),
+              # padded: variable lengths kept up to preprocess.clips positions (stride features), else
+              # every sample resampled to preprocess.clips segments; evaluation reads them the same way
+              "padded": bool(idx.stride and not cfg.semi.segments),
               "unlabeled": dict(data.sources)})
 
 
@@ -368,31 +352,6 @@ def _finish(model: S4AQA, data: SemiData, best: dict, out_dir: Path, task: str, 
               "train_seconds": round(seconds, 1), "data": ckpt.data}
     atomic_write_text(out_dir / "report.json", json.dumps(_jsonable(report), indent=2) + "\n")
     return report
-
-
-def load_model(ckpt: Checkpoint) -> S4AQA:
-    """The features model of a checkpoint written by `train_semi`, in eval mode; UsageError for the
-    checkpoint of a model on frames."""
-    if ckpt.model_config.task not in TASKS or "features" not in ckpt.data:
-        raise UsageError(f"not a features model (task {ckpt.model_config.task!r}): use aqa eval on frames")
-    semi = from_dict(SemiConfig, ckpt.train_config.get("semi", {}), where="checkpoint train_config: semi")
-    model = build_model(semi, ckpt.data["features"]["dim"], ckpt.preprocess.clips, ckpt.model_config.task)
-    model.load_state_dict(ckpt.model)
-    return model.eval()
-
-
-def evaluate_features(weights: str | Path, root: str | Path, features: str | Path, split: str = "test",
-                      group: str = "") -> dict:
-    """n, spearman, relative_l2 of a features checkpoint on a split of `root` read from `features`
-    (which must be made as the checkpoint's were)."""
-    ckpt = Checkpoint.load(weights)
-    model = load_model(ckpt)
-    droot = DatasetRoot(root)
-    folder = _open_features(str(features), droot, FeatureIndex(**ckpt.data["features"]), "--features")
-    samples = _split(droot, group, split)
-    x = load_features(folder, [s.id for s in samples], ckpt.preprocess.clips)
-    return split_metrics(model, Split([s.id for s in samples], x, torch.tensor([s.final_score for s in samples])),
-                         *score_range(droot))
 
 
 def train_groups(cfg: RunConfig, out_dir: str | Path, groups: list[str], task: str = "s4aqa",

@@ -17,7 +17,8 @@ from aqa_cli.datasets.features import FeatureFolder, FeatureIndex
 from aqa_cli.datasets.layout import DatasetRoot, Sample
 from aqa_cli.errors import UsageError
 from aqa_cli.models.s4aqa import S4AQA, alignment_loss, recovery_loss, reverse_gradient
-from aqa_cli.semi import evaluate_features, fisher_z_mean, labeled_subset, train_semi
+from aqa_cli.evaluate import evaluate_features_checkpoint
+from aqa_cli.semi import fisher_z_mean, labeled_subset, train_semi
 
 
 def small_model(semi: bool = True) -> S4AQA:
@@ -153,7 +154,8 @@ def test_both_tasks_train_on_the_same_subset_save_aqa_checkpoints_and_repeat_exa
         lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
         assert [x["epoch"] for x in lines] == [1, 2, 3] and math.isfinite(lines[-1]["reg"])
         assert ("rcvr" in lines[0] and "adv" in lines[0]) == (task == "s4aqa")
-        assert evaluate_features(run / "best.pt", root, feats) == pytest.approx(report["test"], nan_ok=True)
+        measured = evaluate_features_checkpoint(run / "best.pt", root, feats)
+        assert measured["score"] == pytest.approx(report["test"], nan_ok=True) and measured["task"] == task
     assert (tmp_path / "regress" / "labeled.txt").read_text() == (tmp_path / "s4aqa" / "labeled.txt").read_text()
     again = train_semi(tiny_config(root, feats), tmp_path / "again", "s4aqa")
     assert again["test"] == reports["s4aqa"]["test"] and again["val"] == reports["s4aqa"]["val"]
@@ -187,3 +189,39 @@ def test_the_shipped_config_loads_and_a_width_the_heads_do_not_divide_is_refused
     root = make_root(tmp_path / "root", n=8, splits=(4, 2, 2))
     with pytest.raises(UsageError, match="divide"):
         train_semi(tiny_config(root, random_features(root, tmp_path / "feats"), heads=3), tmp_path / "run")
+
+
+def test_padding_is_masked_a_padded_video_scores_as_the_same_video_alone():
+    torch.manual_seed(0)
+    model = small_model().eval()
+    v = torch.randn(2, 5, 6)
+    padded = v.clone()
+    padded[0, 3:] = 99.0  # video 0 has 3 real segments: whatever follows must not count
+    lengths = torch.tensor([3, 5])
+    with torch.no_grad():
+        both = model(padded, lengths)["score"]
+        alone = model(v[:1, :3])["score"]
+        assert both[0] == pytest.approx(float(alone[0]), abs=1e-5)
+        assert both[1] == pytest.approx(float(model(v[1:])["score"][0]), abs=1e-5)
+        tokens = model.encode(padded, lengths=lengths)
+        assert torch.allclose(model.pool(tokens, lengths)[0], tokens[0, :3].mean(0))
+
+
+def test_eval_of_a_features_model_refuses_other_features_and_the_checkpoint_rebuilds_the_model(tmp_path):
+    from aqa_cli.checkpoint import Checkpoint
+    from aqa_cli.evaluate import evaluate_checkpoint
+
+    root = make_root(tmp_path / "root", n=20, splits=(12, 4, 4))
+    feats = random_features(root, tmp_path / "feats")
+    train_semi(tiny_config(root, feats), tmp_path / "run", "regress")
+    ckpt = Checkpoint.load(tmp_path / "run" / "best.pt")
+    model = ckpt.build_model()
+    assert ckpt.on_features and model.decoder is None and model.encoder.position.shape == (4, 8)
+    report = evaluate_features_checkpoint(tmp_path / "run" / "best.pt", root, feats, split="all")
+    assert report["samples"] == 20 and report["score"]["n"] == 20 and "oracle" in report  # a synthetic root
+    assert "accuracy" not in report and "execution" not in report  # a score-only model reports the score
+    other = random_features(root, tmp_path / "other", segments=5)
+    with pytest.raises(UsageError, match="made another way.*segments: 5 vs 4"):
+        evaluate_features_checkpoint(tmp_path / "run" / "best.pt", root, other)
+    with pytest.raises(UsageError, match="segment features"):
+        evaluate_checkpoint(tmp_path / "run" / "best.pt", root)

@@ -37,6 +37,9 @@ def extract(
 ) -> None:
     """Write float16 (segments, 1024) features per sample and an index of how they were made.
 
+    A root of whole routines (`aqa data prepare rg`) is read from its videos, one sequential pass per
+    video: give --stride (non-overlapping clips with --stride equal to --clip-len).
+
     Training on features refuses a folder made with another backbone, weights or sampling. Reruns skip
     the samples already done.
 
@@ -73,3 +76,7 @@ def extract(
     err.print(f"{summary.out}: {summary.written} samples written, {summary.skipped} already there "
               f"({index.sampling()}, {clip_len}-frame clips at {size} px, {backbone} {index.weights_sha256[:12]})",
               markup=False, highlight=False, soft_wrap=True)
+    if summary.missing:
+        err.print(f"{len(summary.missing)} samples have no video and no features (e.g. {summary.missing[0]}): "
+                  "add their videos with `aqa data prepare` and run this again", markup=False, highlight=False,
+                  soft_wrap=True)

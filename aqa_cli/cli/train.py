@@ -49,6 +49,10 @@ def train(
     unlabeled: Annotated[Optional[str], typer.Option(
         "--unlabeled", help="s4aqa: features folder of an extra unscored root (all of it unlabelled).",
         show_default=False)] = None,
+    apparatus: Annotated[Optional[str], typer.Option(
+        "--apparatus", help="s4aqa/regress on Rhythmic Gymnastics: train on one apparatus (Ball, Clubs, "
+        "Hoop, Ribbon), or 'all': one model each in OUT/<apparatus>/ and their Fisher-z average in "
+        "OUT/report.json.", show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from last.pt.")] = False,
     device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE", help="auto, cpu, cuda or cuda:N.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
@@ -69,6 +73,8 @@ def train(
       torchrun --nproc-per-node 2 -m aqa_cli train --config c3d-avg-mtl --data mtl-aqa --out runs/paper
 
       aqa train --task s4aqa --config s4aqa --data syndive --features feats/syndive-i3d --labeled-ratio 0.1
+
+      aqa train --task s4aqa --data rg --features feats/rg-i3d --labeled-ratio 0.4 --apparatus all --out runs/rg
     """
     from aqa_cli.config import load_config
 
@@ -81,14 +87,12 @@ def train(
         if value is not None:
             setattr(cfg.semi, key, value)
     if name in FEATURE_TASKS:
-        from aqa_cli.semi import train_semi
-
-        report = train_semi(cfg, out, name, log=None if quiet else
-                            (lambda line: err.print(line, markup=False, highlight=False)))
-        if not quiet:
-            err.print(f"report: {out / 'report.json'} (test Spearman {report['test'].get('spearman', float('nan')):.3f})",
-                      markup=False, highlight=False)
+        _train_features(cfg, out, name, apparatus, quiet)
         return
+    if apparatus is not None:
+        from aqa_cli.errors import UsageError
+
+        raise UsageError("--apparatus: only --task s4aqa or regress train per apparatus (on features)")
     from aqa_cli.train import train as run_training
 
     if task is not None:
@@ -102,6 +106,36 @@ def train(
         raise
     if report and not quiet:
         err.print(f"report: {out / 'report.json'}", markup=False, highlight=False)
+
+
+def _train_features(cfg, out: Path, task: str, apparatus: str | None, quiet: bool) -> None:
+    """`aqa train --task s4aqa|regress`: one run (semi.train_semi), or one per apparatus (train_groups)."""
+    from aqa_cli.semi import train_groups, train_semi
+
+    def log(line: str) -> None:
+        err.print(line, markup=False, highlight=False)
+
+    if apparatus == "all":
+        from aqa_cli.datasets.layout import DatasetRoot
+
+        root = DatasetRoot(cfg.data.root)
+        groups = sorted({s.apparatus for s in root.samples.values() if s.apparatus})
+        if not groups:
+            from aqa_cli.errors import UsageError
+
+            raise UsageError(f"--apparatus all: {root.root} has no apparatus (its samples have none)",
+                             hint="Rhythmic Gymnastics roots come from `aqa data prepare rg`")
+        summary = train_groups(cfg, out, groups, task, log=None if quiet else log)
+        if not quiet:
+            rhos = ", ".join(f"{g} {r if r is not None else float('nan'):.3f}" for g, r in summary["test_spearman"].items())
+            log(f"report: {out / 'report.json'} (test Spearman {rhos}; Fisher-z average "
+                f"{summary['fisher_z_mean']:.3f})")
+        return
+    if apparatus:
+        cfg.semi.group = apparatus
+    report = train_semi(cfg, out, task, log=None if quiet else log)
+    if not quiet:
+        log(f"report: {out / 'report.json'} (test Spearman {report['test'].get('spearman', float('nan')):.3f})")
 
 
 class EvalFormat(str, Enum):
@@ -121,6 +155,10 @@ def eval_(
     predictions: Annotated[Optional[str], typer.Option(
         "--predictions", help="Also write one CSV row per sample (truth beside each prediction) to FILE.",
         show_default=False)] = None,
+    features: Annotated[Optional[str], typer.Option(
+        "--features", help="For a model on segment features (--task s4aqa|regress): the root's features "
+        "folder, extracted as the model's training features were. --weights may then also be the --out "
+        "of `aqa train --apparatus all`: each apparatus and their Fisher-z average.", show_default=False)] = None,
     plots: Annotated[Optional[Path], typer.Option(
         "--plots", help="Also draw scores.png (predicted vs judged), confusion.png (each dive head) and "
         "errors.png (per-sample errors, sorted) into DIR, with the rows behind them (needs aqa[plots]).",
@@ -142,6 +180,10 @@ def eval_(
       aqa eval --weights runs/tiny/best.pt --data syndive --predictions test.csv
 
       aqa eval --weights runs/tiny/best.pt --data syndive --plots eval-plots/
+
+      aqa eval --weights runs/s4aqa/best.pt --data syndive --features feats/syndive-i3d
+
+      aqa eval --weights runs/rg --data rg --features feats/rg-i3d
     """
     import json
 
@@ -156,8 +198,20 @@ def eval_(
             raise UsageError("--plots needs matplotlib, which is not installed: pip install 'aqa[plots]'")
         plots.mkdir(parents=True, exist_ok=True)
         predictions = predictions or str(plots / "predictions.csv")
-    report = evaluate_checkpoint(weights, data, split=split, device=device, batch_size=batch_size,
-                                 predictions=predictions)
+    if features is not None and Path(weights).is_dir():
+        from aqa_cli.errors import UsageError
+        from aqa_cli.evaluate import evaluate_groups
+
+        if predictions is not None or plots is not None:
+            raise UsageError("--predictions and --plots take one checkpoint, not a folder of runs")
+        report = evaluate_groups(weights, data, features, split)
+    elif features is not None:
+        from aqa_cli.evaluate import evaluate_features_checkpoint
+
+        report = evaluate_features_checkpoint(weights, data, features, split, predictions=predictions)
+    else:
+        report = evaluate_checkpoint(weights, data, split=split, device=device, batch_size=batch_size,
+                                     predictions=predictions)
     if plots is not None:
         import csv
 

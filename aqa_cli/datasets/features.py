@@ -13,6 +13,11 @@ ceil((T - clip_len) / (K - 1)) frames and the last ending at the window's end: f
 16-frame clips and K = 10 this is 0, 10, ..., 80 and 87, the convention of USDL and CoRe; or `stride` S:
 clips starting every S frames over the whole sample (long routines: S = clip_len gives non-overlapping
 clips).
+
+Reading for training and evaluation (`open_features`, `load_features`): a folder is checked against the
+dataset root it claims to come from and, where a model expects it, against the index the model was
+trained on; samples of differing lengths (stride sampling of routines) come back padded, with their
+lengths, so an encoder can mask the padding.
 """
 
 from __future__ import annotations
@@ -110,6 +115,17 @@ class FeatureFolder:
         np.save(buf, np.asarray(features, dtype=np.float16))
         atomic_write_bytes(self.array_path(sample_id), buf.getvalue())
 
+    def length(self, sample_id: str) -> int:
+        """One sample's segment count, read from its array's header (DataError as `load`)."""
+        path = self.array_path(sample_id)
+        try:
+            return int(np.load(path, mmap_mode="r", allow_pickle=False).shape[0])
+        except FileNotFoundError:
+            raise DataError(f"{path}: no features for sample {sample_id}",
+                            hint="run `aqa features extract` on this root (it resumes)") from None
+        except ValueError as exc:
+            raise DataError(f"{path}: damaged features file ({exc})") from None
+
     def load(self, sample_id: str) -> np.ndarray:
         """One sample's features as float32 (segments, dim); DataError when missing or damaged."""
         path = self.array_path(sample_id)
@@ -136,3 +152,59 @@ def segment_starts(frames: int, clip_len: int, segments: int = 0, stride: int = 
     if stride > 0:
         return list(range(0, last + 1, stride))
     raise ValueError("give segments or stride")
+
+
+def open_features(path: str | Path, root_info=None, expected: FeatureIndex | None = None,
+                  flag: str = "--features") -> FeatureFolder:
+    """A features folder checked against its dataset root (`root_info`: the root's DatasetInfo, same
+    name and version) and an `expected` index (same backbone, weights, sampling); UsageError in one line
+    naming what differs, or that `path` is no features folder."""
+    folder = FeatureFolder(path)
+    index = folder.read_index()
+    if index is None:
+        raise UsageError(f"{flag} {path}: not a features folder (no {INDEX})",
+                         hint="make one with `aqa features extract`")
+    if root_info is not None and (index.data.get("name"), index.data.get("version")) != (root_info.name,
+                                                                                           root_info.version):
+        raise UsageError(f"{flag} {path}: features of {index.data.get('name')!r}, not of the root "
+                         f"{root_info.name!r} (version {root_info.version})")
+    if expected is not None:
+        index.require(expected, f"{flag} {path}")
+    return folder
+
+
+def fit_length(a: np.ndarray, segments: int) -> np.ndarray:
+    """(T, D) → (segments, D): the rows at `segments` evenly spaced positions over the whole sample
+    (nearest row), so a long routine keeps its beginning and its end."""
+    if len(a) == segments:
+        return a
+    return a[np.round(np.linspace(0, len(a) - 1, segments)).astype(int)]
+
+
+def load_features(folder: FeatureFolder, ids: list[str], segments: int = 0, pad: int = 0):
+    """The features of `ids` as (x float32 (N, T, D), lengths long (N,)).
+
+    segments > 0: every sample resampled to that many rows (`fit_length`), lengths all `segments`.
+    pad > 0: variable lengths kept, each sample's rows then zeros up to T = pad (a sample longer than
+    `pad`, the model's positions, is resampled to `pad`). Neither: all samples must have one length
+    (UsageError naming the range and the fix otherwise).
+    """
+    import torch
+
+    arrays = [folder.load(i) for i in ids]
+    if not arrays:
+        return torch.zeros(0, max(segments, pad, 1), 1), torch.zeros(0, dtype=torch.long)
+    if pad:
+        arrays = [fit_length(a, pad) if len(a) > pad else a for a in arrays]
+        x = np.zeros((len(arrays), pad, arrays[0].shape[1]), np.float32)
+        for n, a in enumerate(arrays):
+            x[n, :len(a)] = a
+        return torch.from_numpy(x), torch.tensor([len(a) for a in arrays])
+    if not segments:
+        counts = sorted({len(a) for a in arrays})
+        if len(counts) > 1:
+            raise UsageError(f"{folder.path}: samples have {counts[0]} to {counts[-1]} segments",
+                             hint=f"--set semi.segments={counts[0]} (every sample resampled to that many)")
+        segments = counts[0]
+    x = torch.from_numpy(np.stack([fit_length(a, segments) for a in arrays]))
+    return x, torch.full((len(arrays),), segments)

@@ -35,7 +35,8 @@ UNFINISHED = ".unfinished"
 
 @dataclass
 class Sample:
-    """One annotated dive. Labels use the MTL-AQA codes (see dive.py)."""
+    """One annotated sample (a dive, or a routine of another sport). Labels use the MTL-AQA codes (see
+    dive.py); fields a source does not have keep their defaults, and None ones are not written."""
 
     id: str
     video: str = ""  # path relative to ROOT/videos
@@ -52,6 +53,7 @@ class Sample:
     tw_no: int = -1  # half twists
     commentary: str = ""  # space-separated tokens (text.tokenize)
     height: str = ""  # "1m", "3m", "5m", "7.5m", "10m"; empty when unknown
+    apparatus: str | None = None  # Rhythmic Gymnastics: Ball, Clubs, Hoop or Ribbon (one model each)
     expected_score: float | None = None  # SynDive only: the noise-free score
     faults: dict[str, Any] | None = None  # SynDive only: the hidden execution faults
 

@@ -13,9 +13,10 @@ rows are a cent off, the execution having been rounded); routines last 87-99 s (
 
 `prepare` writes the common root:
 
-    ROOT/dataset.yaml, annotations.jsonl (final_score = Total), splits/{train,val,test}.txt (all
-    apparatus; val empty: the release has none), splits/<Apparatus>/{train,val,test}.txt (one model
-    per apparatus, as the paper trains), rg.jsonl (one `Routine` per line: apparatus, D, E, penalty,
+    ROOT/dataset.yaml, annotations.jsonl (final_score = Total, apparatus: the group each model of
+    `aqa train --apparatus` trains on), splits/{train,val,test}.txt (all apparatus; val empty: the
+    release has none), splits/<Apparatus>/{train,val,test}.txt (the same groups as split files),
+    rg.jsonl (one `Routine` per line: apparatus, D, E, penalty,
     length; `Sample` has no place for them), videos/<id>.<ext> (links to the user's files),
     missing.txt (routines without a video)
 
@@ -133,7 +134,8 @@ def prepare(root: str | Path, annotations: str | Path, videos: str | Path | None
     wanted = [r.id for r in routines]
     _link_videos(root / "videos", find_videos(videos, wanted))
     linked = {i: p.name for i, p in find_videos(root / "videos", wanted).items()}  # new links and earlier ones
-    samples = [Sample(id=r.id, video=linked.get(r.id, ""), final_score=r.total) for r in routines]
+    samples = [Sample(id=r.id, video=linked.get(r.id, ""), final_score=r.total, apparatus=r.apparatus)
+               for r in routines]
     info = DatasetInfo(name=NAME, source="Rhythmic Gymnastics (Zeng et al., ACM MM 2020)", fps=25.0,
                        width=0, height=0, frames=0,
                        extra={"apparatus": list(APPARATUS), "routines": "rg.jsonl",

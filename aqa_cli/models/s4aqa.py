@@ -68,15 +68,26 @@ class SegmentEncoder(nn.Module):
         self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.out_norm = nn.LayerNorm(width)
 
-    def forward(self, v: torch.Tensor, masked: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, v: torch.Tensor, masked: torch.Tensor | None = None,
+                lengths: torch.Tensor | None = None) -> torch.Tensor:
         """v (B, T, D) with T ≤ segments; masked (B,) long: the segment of each video replaced by the
-        mask token, or None → tokens (B, T, H)."""
+        mask token, or None; lengths (B,) long: video b's real segments are v[b, :lengths[b]], the rest
+        padding that attention ignores (None: all T are real) → tokens (B, T, H)."""
         t = v.shape[1]
         x = self.proj(self.norm(v))
         if masked is not None:
             hole = F.one_hot(masked, t).unsqueeze(-1).bool()  # (B, T, 1): True at the masked segment
             x = torch.where(hole, self.mask_token.to(x.dtype), x)
-        return self.out_norm(self.blocks(x + self.position[:t]))
+        padding = padding_mask(lengths, t)
+        return self.out_norm(self.blocks(x + self.position[:t], src_key_padding_mask=padding))
+
+
+def padding_mask(lengths: torch.Tensor | None, t: int) -> torch.Tensor | None:
+    """(B, T) bool, True at padded positions (index ≥ length); None when nothing is padded, so
+    equal-length batches take the same computation as without lengths."""
+    if lengths is None or bool((lengths >= t).all()):
+        return None
+    return torch.arange(t, device=lengths.device) >= lengths[:, None]
 
 
 def mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
@@ -109,14 +120,20 @@ class S4AQA(nn.Module):
         self.register_buffer("score_mean", torch.zeros(()))
         self.register_buffer("score_std", torch.ones(()))
 
-    def encode(self, v: torch.Tensor, masked: torch.Tensor | None = None) -> torch.Tensor:
-        """v (B, T, D), masked (B,) long or None → tokens (B, T, H)."""
-        return self.encoder(v, masked)
+    def encode(self, v: torch.Tensor, masked: torch.Tensor | None = None,
+               lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """v (B, T, D), masked (B,) long or None, lengths (B,) long or None → tokens (B, T, H)."""
+        return self.encoder(v, masked, lengths)
 
     @staticmethod
-    def pool(tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T, H) → f (B, H), their mean over the segments."""
-        return tokens.mean(1)
+    def pool(tokens: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (B, T, H) → f (B, H), their mean over each video's real segments (all T when
+        lengths is None)."""
+        padding = padding_mask(lengths, tokens.shape[1])
+        if padding is None:
+            return tokens.mean(1)
+        keep = (~padding).unsqueeze(-1).to(tokens.dtype)
+        return (tokens * keep).sum(1) / keep.sum(1)
 
     def regress(self, f: torch.Tensor) -> torch.Tensor:
         """f (B, H) → the standardised score (B,)."""
@@ -130,10 +147,22 @@ class S4AQA(nn.Module):
         """D behind the gradient-reversal layer: f (B, H) → logits (B,) of "labelled"."""
         return self.discriminator(reverse_gradient(f, coeff)).squeeze(-1)
 
-    def forward(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
-        """v (B, T, D) → {"score": (B,)} in points."""
-        z = self.regress(self.pool(self.encode(v)))
+    def forward(self, v: torch.Tensor, lengths: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """v (B, T, D), lengths (B,) long or None (see SegmentEncoder) → {"score": (B,)} in points."""
+        z = self.regress(self.pool(self.encode(v, lengths=lengths), lengths))
         return {"score": z * self.score_std + self.score_mean}
+
+
+TASKS = ("s4aqa", "regress")  # checkpoints' model_config.task for models on segment features
+
+
+def build_s4aqa(task: str, in_dim: int, segments: int, width: int = 256, layers: int = 2, heads: int = 4,
+                dropout: float = 0.1) -> S4AQA:
+    """The model of `task`: "s4aqa" with decoder Φ and discriminator D, "regress" (the supervised
+    baseline) without them; `segments` is the number of positions (the longest sequence it reads)."""
+    if task not in TASKS:
+        raise ValueError(f"task {task!r} is not one of {', '.join(TASKS)}")
+    return S4AQA(in_dim, segments, width, layers, heads, dropout, semi=task == "s4aqa")
 
 
 def regression_loss(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
