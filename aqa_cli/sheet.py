@@ -78,6 +78,9 @@ class DiveSheet:
         for line, values in enumerate(reader, start=2):
             if not any(v.strip() for v in values):
                 continue
+            if len(values) > len(header):
+                raise UsageError(f"--dives {path}, line {line}: {len(values)} cells for {len(header)} columns (a "
+                                 'decimal comma needs quotes, "3,2", or a sheet separated by ;)')
             cells = {name: value.strip() for name, value in zip(header, values) if name}
             row = _check_row(path, line, cells, height)
             key = str((path.parent / row.video).resolve())
@@ -90,6 +93,14 @@ class DiveSheet:
     def lookup(self, video: str | Path) -> SheetRow | None:
         """The row for a video: by its path, else by its file name when only one row has that name."""
         return self._by_path.get(str(Path(video).resolve())) or self._by_name.get(Path(video).name)
+
+    def options_for(self, video: str | Path, **given) -> dict:
+        """The options `video` is scored with: its row's dive, height and dd over the command's `given`
+        ones (keywords dive, height, dd); a video without a row keeps `given`."""
+        row = self.lookup(video)
+        if row is None:
+            return given
+        return {**given, **{name: value for name, value in row.options().items() if value is not None}}
 
     def unmatched(self, videos: list[str]) -> list[SheetRow]:
         """The rows that name none of `videos` (a misspelt file name, a video left out of the batch)."""

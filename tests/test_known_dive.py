@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from checkpoints import make_checkpoint
@@ -90,6 +92,7 @@ def test_dive_sheet_matches_paths_and_names_and_checks_every_row(tmp_path):
     ("video,dive,height\na.mp4,107C,3m\n./a.mp4,107B,3m\n", "line 3: ./a.mp4 is already on line 2"),
     ("name,dive\na.mp4,107C\n", "the header needs a video column"),
     ("", "empty"),
+    ("video,dive,height,dd\na.mp4,,,3,2\n", "line 2: 5 cells for 4 columns"),
 ])
 def test_a_bad_dive_sheet_is_one_line_naming_the_line(tmp_path, text, message):
     sheet = tmp_path / "meet.csv"
@@ -102,3 +105,38 @@ def test_a_bad_dive_sheet_is_one_line_naming_the_line(tmp_path, text, message):
 def test_a_missing_dive_sheet_is_one_line(tmp_path):
     with pytest.raises(UsageError, match="cannot read it"):
         DiveSheet.read(tmp_path / "nope.csv")
+
+
+def test_cli_dive_and_dive_sheet(tmp_path, clip):
+    import json
+    import shutil
+
+    from test_score import score
+
+    ckpt = str(make_checkpoint(tmp_path / "tiny.pt"))
+    code, out, err, _ = score(str(clip), "--dive", "5156b", "--height", "3", "-f", "json", ckpt=ckpt)
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert (row["dive_number"], row["difficulty"], row["score_source"], row["tw_no"]) == ("5156B", 3.9, "given dive", 6)
+    code, out, err, res = score(str(clip), "--dive", "5156B", ckpt=ckpt)
+    assert code == 2 and "5156B: give the height, its DD is 3.9 at 3m, 3.8 at 10m" in str(res.exception)
+
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    for name in ("anna.mp4", "ben.mp4", "carla.mp4"):
+        shutil.copy(clip, meet / name)
+    sheet = tmp_path / "dives.csv"
+    sheet.write_text('video,dive,height,dd\nmeet/anna.mp4,107C,1m,\nben.mp4,,,"3,2"\nzoe.mp4,101A,1m,\n')
+    code, out, err, _ = score(str(meet), "--dives", str(sheet), "--height", "10m", "-f", "json", ckpt=ckpt)
+    assert code == 0, err
+    rows = {Path(r["video"]).name: r for r in json.loads(out)}
+    assert (rows["anna.mp4"]["dive_number"], rows["anna.mp4"]["difficulty"]) == ("107C", rules.difficulty("107C", "1m"))
+    assert (rows["ben.mp4"]["difficulty"], rows["ben.mp4"]["score_source"]) == (3.2, "given DD")
+    _, plain, _, _ = score(str(meet / "carla.mp4"), "--height", "10m", "-f", "json", ckpt=ckpt)
+    assert rows["carla.mp4"] == json.loads(plain)[0]  # no row: scored with the command's options
+    assert "1 row(s) of" in err and "zoe.mp4 (line 4)" in err  # a row naming no input is listed
+    code, out, err, _ = score(str(meet), "--dd", "3.0", "-f", "json", ckpt=ckpt)
+    assert code == 0 and "--dd 3.0 applies to every one of the 3 videos" in err
+    sheet.write_text("video,dive\nanna.mp4,5156B\n")
+    code, out, err, res = score(str(meet), "--dives", str(sheet), ckpt=ckpt)
+    assert code == 2 and "line 2: dive 5156B: give the height" in str(res.exception) and out == ""

@@ -48,6 +48,14 @@ def score(
     dd: Annotated[Optional[str], typer.Option(
         "--dd", help="The dive's DD from the scoresheet (0.1-5.0; 3,2 reads as 3.2): final = DD × execution.",
         show_default=False)] = None,
+    dive: Annotated[Optional[str], typer.Option(
+        "--dive", help="The dive's number from the scoresheet, e.g. 5156B (5156b reads too; with --height where "
+        "its DD differs between heights): its labels are reported and final = its table DD × execution.",
+        show_default=False)] = None,
+    dives: Annotated[Optional[Path], typer.Option(
+        "--dives", help="A meet's dive sheet: a CSV with columns video,dive,height,dd (any of the last three; "
+        "video by path or file name): each video's own options; empty cells keep --dive, --height, --dd. "
+        "Rows naming no input are listed.", show_default=False)] = None,
     clips: Annotated[Optional[int], typer.Option(
         "--clips", min=1, max=64, help="Clips per video (each as many frames as the weights' clips: 32 for "
         "the bundled ones); default: the weights' setting.",
@@ -86,15 +94,25 @@ def score(
       aqa score "clips/*.mp4" --height 10m -f json -o scores.json
 
       aqa score meet/ --height 3m --report meet-report/
+
+      aqa score anna.mp4 --dive 5156B --height 3m
+
+      aqa score meet/ --dives meet-dives.csv --csv meet.csv
     """
-    from aqa_cli.scoring import SYNTHETIC_NOTE, check_options
     from aqa_cli.batch import ScoreJob
+    from aqa_cli.scoring import SYNTHETIC_NOTE, check_dive, check_options
+    from aqa_cli.sheet import DiveSheet
 
     one_line_warnings()
     height, dd, clips = check_options(height, dd, clips)  # before the weights load
+    sheet = DiveSheet.read(dives, height) if dives else None
     job = ScoreJob(paths, weights=weights, device=device, recursive=recursive, fmt=fmt.value if fmt else None,
                    output=output, csv_file=csv_file, dive_check=dive_check)
     scorer = job.scorer
+    if dive:
+        dive = check_dive(dive, height or scorer.one_height, dd)[0]
+    if not quiet:
+        _say_what_applies_to_all(job.inputs, sheet, dive=dive, dd=dd)
     if verbose:
         err.print(f"weights: {scorer.path} on {scorer.device}", markup=False, highlight=False)
     if scorer.synthetic and not quiet:
@@ -103,7 +121,7 @@ def score(
     panel_only = single and not quiet and job.fmt == "table" and output is None and sys.stdout.isatty()
 
     bar = views.Progress(len(job.inputs), enabled=not quiet and not single and err.is_terminal)
-    pages = _report_writer(report, scorer, single, height, dd, clips) if report else None
+    pages = _report_writer(report, scorer, single, job.settings(height, dd, clips, dive, sheet)) if report else None
 
     def show(result, resumed: bool) -> None:
         if result.warning and not quiet:
@@ -121,7 +139,7 @@ def score(
             pages.add(result)
         bar.advance()
 
-    summary = job.run(None if panel_only else sys.stdout, height=height, dd=dd, clips=clips,
+    summary = job.run(None if panel_only else sys.stdout, height=height, dd=dd, clips=clips, dive=dive, sheet=sheet,
                       fail_fast=fail_fast, on_result=show, display=bar)
     if pages:
         where = pages.close()
@@ -167,9 +185,25 @@ class _ReportPages:
         return self.target if self.folder is None else self.folder.close()
 
 
-def _report_writer(target: Path, scorer, single: bool, height, dd, clips) -> _ReportPages:
+def _report_writer(target: Path, scorer, single: bool, settings: dict) -> _ReportPages:
     from aqa_cli.errors import UsageError
 
     if target.suffix.lower() in (".html", ".htm") and not single:
         raise UsageError(f"--report {target}: one page is for one video; give a folder for several")
-    return _ReportPages(target, scorer, single, scorer.settings(height, dd, clips), height)
+    return _ReportPages(target, scorer, single, settings, settings.get("height"))
+
+
+def _say_what_applies_to_all(inputs: list, sheet, *, dive: str | None, dd: float | None) -> None:
+    """A dive or DD given once applies to every video of a batch: say so, and name the sheet's rows that
+    match no input (a misspelt name would otherwise silently score that video without its dive)."""
+    videos = [video for video, problem in inputs if problem is None]
+    given = ", ".join(f"{flag} {value}" for flag, value in (("--dive", dive), ("--dd", dd)) if value is not None)
+    if given and len(videos) > 1:
+        rest = " without a row in the dive sheet" if sheet else ""
+        err.print(f"note: {given} applies to every one of the {len(videos)} videos{rest}", markup=False,
+                  highlight=False, soft_wrap=True)
+    if sheet and (unmatched := sheet.unmatched(videos)):
+        names = ", ".join(f"{r.video} (line {r.line})" for r in unmatched[:5])
+        more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
+        err.print(f"warning: {len(unmatched)} row(s) of {sheet.path} name no input video: {names}{more}",
+                  markup=False, highlight=False, soft_wrap=True)
