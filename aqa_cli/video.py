@@ -121,13 +121,16 @@ def read_window(
     return out
 
 
-def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128), clip_len: int = 16) -> np.ndarray:
-    """`n` frames spread evenly in time over the whole video: uint8 (n, H, W, 3).
+def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128), clip_len: int = 16,
+              start: float | None = None, end: float | None = None) -> np.ndarray:
+    """`n` frames spread evenly in time over the whole video, or over [start, end] s: uint8 (n, H, W, 3).
 
-    The stream's span, from its first frame to its declared end, is cut into n equal slots and
-    each slot takes the frame on screen at its middle (the last frame not later than it), so a
-    variable-frame-rate file is sampled evenly in time, not in frame count. Only the chosen
-    frames are converted, so memory stays at n small frames whatever the file's length.
+    The span, from the stream's first frame (or `start`) to its declared end (or `end`), is cut into n
+    equal slots and each slot takes the frame on screen at its middle (the last frame not later than
+    it), so a variable-frame-rate file is sampled evenly in time, not in frame count. Only the chosen
+    frames are converted, so memory stays at n small frames whatever the file's length; with `start`
+    the decoder first seeks to the key frame before it, so a window late in a long recording is not
+    decoded from the beginning.
 
     A video with fewer than n frames repeats frames (each holds its share of time); with fewer
     than one clip (`clip_len` frames) this also warns. When decoding stops early (truncated or corrupt
@@ -136,17 +139,23 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128),
     """
     if n < 1:
         raise ValueError(f"read_even: need n >= 1, got {n}")
+    if start is not None and end is not None and not end > start:
+        raise ValueError(f"read_even: need end > start, got [{start}, {end}]")
     out = None
     slot = 0
     previous = None
     with _Decoder(path) as dec:
+        if start:
+            dec.seek(start)
+        stop = dec.end_time if end is None else min(end, dec.end_time)
         for frame in dec:
             t = dec.time_of(frame)
             if out is None:
                 hw = _output_hw(frame, size)
                 out = np.empty((n, *hw, 3), np.uint8)
-                span = max(dec.end_time - t, 1e-9)
-                targets = t + (np.arange(n) + 0.5) * span / n
+                first = t if start is None else max(t, start)
+                span = max(stop - first, 1e-9)
+                targets = first + (np.arange(n) + 0.5) * span / n
             while slot < n and previous is not None and t > targets[slot]:
                 out[slot] = _to_rgb(previous, hw)
                 slot += 1
@@ -156,7 +165,7 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128),
         if previous is None:
             dec.fail_short("no decodable video frame")
         if slot < n:
-            lost = dec.end_time - dec.time_of(previous)
+            lost = stop - dec.time_of(previous)
             # A healthy stream ends about one frame period after its last frame (VFR: a few).
             if lost > max(3 / dec.fps, 0.05 * span):
                 dec.fail_short(f"even sampling needs frames up to {targets[-1]:.2f} s")
@@ -167,7 +176,7 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128),
                     stacklevel=2,
                 )
             out[slot:] = _to_rgb(previous, hw)
-        if dec.count < clip_len:
+        if dec.count < clip_len and start is None and end is None:
             warnings.warn(
                 f"{path}: only {dec.count} frame(s), fewer than one {clip_len}-frame clip; frames are repeated to fill {n}",
                 stacklevel=2,
@@ -220,6 +229,59 @@ def _cut_ranges(path: str | Path, spans: list[tuple[int, int]], size: tuple[int,
         if open_ or waiting < len(order):
             i = min(list(open_) + order[waiting:], key=lambda i: spans[i][1])
             dec.fail_short(f"range {i} needs frames {spans[i][0]}..{spans[i][1]}")
+
+
+def iter_resampled(
+    path: str | Path, fps: float = 10.0, size: tuple[int, int] = (64, 48), chunk: int = 128
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stream a whole video at a low, fixed frame rate and size, in chunks, in one sequential pass.
+
+    Yields (times float64 (n,), frames uint8 (n, H, W, 3)) with n <= `chunk`: sample k is the frame
+    on screen at k / `fps` s after the first frame (the last frame not later than that), so a
+    variable-frame-rate file is sampled evenly in time. Only the kept frames are converted (resized in
+    libswscale) and at most one chunk is held, so memory stays flat whatever the file's length: the dive
+    locator reads hour-long recordings this way. `size` follows the readers' portrait rule.
+
+    A stream whose decoding fails after some frames ends there with a warning naming the time; one
+    without a decodable frame is a VideoDecodeError.
+    """
+    if fps <= 0 or chunk < 1:
+        raise ValueError(f"iter_resampled: need fps > 0 and chunk >= 1, got fps={fps}, chunk={chunk}")
+    _check_path(Path(path))
+    return _resample(path, fps, size, chunk)
+
+
+def _resample(path: str | Path, fps: float, size: tuple[int, int], chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The generator behind `iter_resampled`."""
+    times: list[float] = []
+    frames: list[np.ndarray] = []
+    k, t0, hw, previous = 0, None, None, None
+    with _Decoder(path) as dec:
+        for frame in dec:
+            t = dec.time_of(frame)
+            if t0 is None:
+                t0, hw = t, _output_hw(frame, size)
+            # Every sample due before this frame shows the previous one (1 us of slack for rounding).
+            while previous is not None and t0 + k / fps < t - 1e-6:
+                times.append(k / fps)
+                frames.append(_to_rgb(previous, hw))
+                k += 1
+                if len(frames) == chunk:
+                    yield np.array(times), np.stack(frames)
+                    times, frames = [], []
+            previous = frame
+        if previous is None:
+            dec.fail_short("no decodable video frame")
+        last = dec.time_of(previous)
+        while t0 + k / fps <= last + 1e-6:  # the last frame holds until its own time
+            times.append(k / fps)
+            frames.append(_to_rgb(previous, hw))
+            k += 1
+        if dec.error is not None:
+            warnings.warn(f"{path}: decoding stopped at {last - t0:.2f} s ({dec.error}); reading what came before",
+                          stacklevel=3)
+    if frames:
+        yield np.array(times), np.stack(frames)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,6 +369,17 @@ class _Decoder:
                 yield frame
         except av.FFmpegError as e:
             self.error = f"FFmpeg: {e.strerror or e}"
+
+    def seek(self, seconds: float) -> None:
+        """Go to the key frame at or before `seconds` (when the stream has timestamps; else stay put)."""
+        import av
+
+        tb = self.stream.time_base
+        if tb and self.stream.start_time is not None:
+            try:
+                self.container.seek(self.stream.start_time + int(seconds / tb), stream=self.stream, backward=True)
+            except av.FFmpegError:
+                pass  # unseekable (e.g. a pipe-like file): decode from the start, which is only slower
 
     def time_of(self, frame) -> float:
         """Presentation time (s) of a frame; from its position when the stream has no timestamps."""

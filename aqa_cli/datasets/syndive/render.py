@@ -341,12 +341,14 @@ def _splash(img: np.ndarray, scene: Scene, cam: Camera, splash: Splash, t: float
         img[foam] = img[foam] * 0.35 + 0.65 * np.array([0.9, 0.95, 1.0], np.float32)
 
 
-def render_frame(scene: Scene, cam: Camera, pose: Pose, splash: Splash | None, t: float,
+def render_frame(scene: Scene, cam: Camera, pose: Pose | None, splash: Splash | None, t: float,
                  rng: np.random.Generator) -> np.ndarray:
-    """One frame: uint8 (H, W, 3)."""
+    """One frame: uint8 (H, W, 3). `pose` None draws the hall, apparatus and water without a diver
+    (the empty scenes of generated sessions, session.py)."""
     img = _background(scene, cam, t)
     _apparatus(img, scene, cam)
-    _diver(img, scene, cam, pose)
+    if pose is not None:
+        _diver(img, scene, cam, pose)
     if splash is not None:
         _splash(img, scene, cam, splash, t)
     img *= 255.0
