@@ -123,7 +123,8 @@ def read_window(
 
 def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128), clip_len: int = 16,
               start: float | None = None, end: float | None = None) -> np.ndarray:
-    """`n` frames spread evenly in time over the whole video, or over [start, end] s: uint8 (n, H, W, 3).
+    """`n` frames spread evenly in time over the whole video, or over [start, end], in seconds after the
+    stream's start (`iter_resampled`'s times): uint8 (n, H, W, 3).
 
     The span, from the stream's first frame (or `start`) to its declared end (or `end`), is cut into n
     equal slots and each slot takes the frame on screen at its middle (the last frame not later than
@@ -147,13 +148,13 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128),
     with _Decoder(path) as dec:
         if start:
             dec.seek(start)
-        stop = dec.end_time if end is None else min(end, dec.end_time)
+        stop = dec.end_time if end is None else min(dec.start_time + end, dec.end_time)
         for frame in dec:
             t = dec.time_of(frame)
             if out is None:
                 hw = _output_hw(frame, size)
                 out = np.empty((n, *hw, 3), np.uint8)
-                first = t if start is None else max(t, start)
+                first = t if start is None else max(t, dec.start_time + start)
                 span = max(stop - first, 1e-9)
                 targets = first + (np.arange(n) + 0.5) * span / n
             while slot < n and previous is not None and t > targets[slot]:
@@ -330,7 +331,7 @@ class _Decoder:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self.fps = float(rate) if rate else 25.0
         self.declared_frames = stream.frames
-        start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
+        self.start_time = start = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
         if stream.duration and tb:
             self.duration = float(stream.duration * tb)
         elif self.container.duration:
@@ -371,7 +372,8 @@ class _Decoder:
             self.error = f"FFmpeg: {e.strerror or e}"
 
     def seek(self, seconds: float) -> None:
-        """Go to the key frame at or before `seconds` (when the stream has timestamps; else stay put)."""
+        """Go to the key frame at or before `seconds` after the stream's start (when the stream has
+        timestamps; else stay at the start)."""
         import av
 
         tb = self.stream.time_base

@@ -132,6 +132,15 @@ def test_read_even_spreads_over_the_whole_video(videos):
     assert indices(out) == [math.floor((k + 0.5) * 500 / 96) for k in range(96)]
 
 
+def test_read_even_over_a_window_seeks_and_spreads_inside_it(videos):
+    # 500 frames at 25 fps: [12 s, 16 s] holds frames 300-399; the file's key frames make the seek land
+    # before the window, and the frames decoded on the way in are not taken
+    out = read_even(videos["500"], n=32, start=12.0, end=16.0)
+    assert indices(out) == [300 + math.floor((k + 0.5) * 100 / 32) for k in range(32)]
+    # an end past the stream is the stream's end
+    assert indices(read_even(videos["500"], n=8, start=18.0, end=99.0)) == [450 + math.floor((k + 0.5) * 50 / 8) for k in range(8)]
+
+
 def test_read_even_uses_timestamps_for_variable_frame_rate(videos):
     times = frame_times(60, vfr=True)
     end = probe(videos["vfr"]).duration
