@@ -38,20 +38,23 @@ from typing import IO
 
 from aqa_cli.errors import AqaError, UsageError
 from aqa_cli.scoring import Scorer, ScoreResult, check_options, load_model
-from aqa_cli.shard import Beacon, RankError, Shard, part_path
+from aqa_cli.shard import Beacon, RankError, Shard, part_path, remove_status_files
+from aqa_cli.sheet import DiveSheet
 from aqa_cli.writers import STATE_SUFFIX, ResumableCsv, merge_parts, open_writer, row_key
 
 
 def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, weights: str | Path | None = None,
                  device: str = "auto", height: str | None = None, dd: float | None = None,
-                 clips: int | None = None, workers: int = 2, prefetch: int = 2,
-                 fail_fast: bool = False) -> Iterator[ScoreResult]:
+                 clips: int | None = None, dive: str | None = None, sheet: DiveSheet | None = None,
+                 workers: int = 2, prefetch: int = 2, fail_fast: bool = False) -> Iterator[ScoreResult]:
     """Score many videos, decoding up to `workers + prefetch` ahead of the model; one result per input,
     in input order. Two decoder threads by default: on a quiet 2-core machine a batch of six 720p videos
     took 0.68 x (decode-only + model-only) time with two, 0.92 x with one (benchmarks/bench_score.py).
     A bad input gives a result with `error` set; with `fail_fast` the iteration stops after the first one.
-    `paths` may be one path (str or Path) too. Options `check_options` refuses raise UsageError at once."""
+    `paths` may be one path (str or Path) too. Options `check_options` refuses raise UsageError at once.
+    `dive` names every video's dive; a dive `sheet` gives videos their own dive, height and DD."""
     height, dd, clips = check_options(height, dd, clips)
+    given = {"height": height, "dd": dd, "dive": dive}
     scorer = model or load_model(weights, device)
     todo = iter([paths] if isinstance(paths, (str, Path)) else paths)
     pending: deque[tuple[str, Future]] = deque()
@@ -71,7 +74,8 @@ def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, we
             try:
                 (prepared, check), decode_s = future.result()
                 t0 = time.perf_counter()
-                result = scorer.predict(video, prepared, height=height, dd=dd, check=check)
+                options = sheet.options_for(video, **given) if sheet else given
+                result = scorer.predict(video, prepared, check=check, **options)
                 result.timings = {"decode": decode_s, "model": time.perf_counter() - t0}
             except AqaError as exc:
                 result = ScoreResult(video=video, weights=scorer.name, error=one_line(exc, video))
@@ -83,7 +87,8 @@ def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, we
 
 
 def score_inputs(inputs: list[tuple[str, str | None]], scorer: Scorer, *, done=None, height: str | None = None,
-                 dd: float | None = None, clips: int | None = None, fail_fast: bool = False,
+                 dd: float | None = None, clips: int | None = None, dive: str | None = None,
+                 sheet: DiveSheet | None = None, fail_fast: bool = False,
                  workers: int = 2) -> Iterator[tuple[ScoreResult, bool]]:
     """The CLI's batch: `inputs` from `expand_inputs`; yields (result, resumed) in input order.
 
@@ -101,7 +106,8 @@ def score_inputs(inputs: list[tuple[str, str | None]], scorer: Scorer, *, done=N
                 stored[video] = previous
             else:
                 todo.append(video)
-    fresh = score_videos(todo, scorer, height=height, dd=dd, clips=clips, fail_fast=fail_fast, workers=workers)
+    fresh = score_videos(todo, scorer, height=height, dd=dd, clips=clips, dive=dive, sheet=sheet,
+                         fail_fast=fail_fast, workers=workers)
     try:
         for video, problem in inputs:
             if problem is not None:
@@ -282,20 +288,31 @@ class ScoreJob:
         the weights on (cuda:LOCAL_RANK, or the CPU with this process's share of the cores)."""
         import torch
 
-        from aqa_cli.device import init_distributed
+        from aqa_cli.device import init_distributed, resolve_device
 
         if self.resume_path is None:
             raise UsageError(f"under torchrun (WORLD_SIZE={self.shard.world}) give --csv FILE or -o FILE.csv: "
                              "each process writes its part next to it and rank 0 merges them",
                              hint="torchrun --nproc-per-node 2 -m aqa_cli score meet/ --csv meet.csv")
+        gpus = torch.cuda.device_count() if resolve_device(device).type == "cuda" else None
+        if gpus is not None and self.shard.local_rank >= gpus:  # each process takes GPU LOCAL_RANK
+            raise UsageError(f"LOCAL_RANK={self.shard.local_rank} but this machine has {gpus} GPU(s)",
+                             hint=f"torchrun --nproc-per-node {gpus} ..., or --device cpu")
         self.dist = init_distributed(device)
         if self.dist.device.type == "cpu":
             torch.set_num_threads(self.shard.cpu_threads())
         self.inputs = self.dist.broadcast(self.inputs)  # one list, even if a folder changed meanwhile
         return str(self.dist.device)
 
+    def settings(self, height: str | None = None, dd: float | None = None, clips: int | None = None,
+                 dive: str | None = None, sheet: DiveSheet | None = None) -> dict:
+        """What a result depends on besides its video (the resume key): the weights, the options and the
+        dive sheet's bytes. UsageError for options `check_options` refuses."""
+        return {**self.scorer.settings(height, dd, clips, dive), **({"dive_sheet": sheet.sha256} if sheet else {})}
+
     def run(self, stream: IO[str] | None, *, height: str | None = None, dd: float | None = None,
-            clips: int | None = None, fail_fast: bool = False,
+            clips: int | None = None, dive: str | None = None, sheet: DiveSheet | None = None,
+            fail_fast: bool = False,
             on_result: Callable[[ScoreResult, bool], None] | None = None,
             display: AbstractContextManager | None = None) -> BatchSummary:
         """Score every input, in order, writing each result to the resumable CSV (unless it came from
@@ -305,11 +322,11 @@ class ScoreJob:
         and left before they are closed, so a table printed on closing never meets a live bar."""
         summary = BatchSummary(total=len(self.inputs), resume_path=self.resume_path, fail_fast=fail_fast,
                                skipped=self.skipped)
-        settings = self.scorer.settings(height, dd, clips)  # checks the options before any file is opened
-        options = dict(height=height, dd=dd, clips=clips, fail_fast=fail_fast)
+        settings = self.settings(height, dd, clips, dive, sheet)  # checks the options before any file is opened
+        options = dict(height=height, dd=dd, clips=clips, dive=dive, sheet=sheet, fail_fast=fail_fast)
         if self.shard.world > 1:
             return self._run_shard(stream, settings, options, summary, on_result, display)
-        folded = merge_parts(self.resume_path, settings, self._keys()) if self.resume_path else 0
+        folded = self._fold(settings) if self.resume_path else 0
         with ExitStack() as stack:
             resumable = ResumableCsv(self.resume_path, settings) if self.resume_path else None
             if resumable:
@@ -330,6 +347,13 @@ class ScoreJob:
                 if on_result:
                     on_result(result, resumed)
         return summary
+
+    def _fold(self, settings: dict) -> int:
+        """Fold the parts a killed or failed torchrun job left (any world size) into the CSV, in input
+        order, and delete its status files; returns how many parts there were."""
+        folded = merge_parts(self.resume_path, settings, self._keys())
+        remove_status_files(self.resume_path)
+        return folded
 
     def _keys(self) -> list[str]:
         return [row_key(video) for video, _ in self.inputs]
@@ -357,12 +381,12 @@ class ScoreJob:
         """`run` as one of torchrun's processes (see the module docstring)."""
         shard, dist = self.shard, self.dist
         if shard.main:
-            merge_parts(self.resume_path, settings, self._keys())  # before any rank reads the CSV
+            self._fold(settings)  # before any rank reads the CSV
         token = dist.broadcast(uuid.uuid4().hex if shard.main else None)
         beacon = Beacon(self.resume_path, shard, token).start()
         try:
             with ExitStack() as stack:
-                data = self._data_writer(stack, stream) if shard.main else None
+                late = stack.enter_context(ExitStack())  # the data output, opened once the parts are in
                 if display is not None and shard.main:
                     stack.enter_context(display)
                 stored = ResumableCsv(self.resume_path, settings, readonly=True)
@@ -372,7 +396,7 @@ class ScoreJob:
                     beacon.wait([0], "merged")
                 else:
                     beacon.wait(range(1, shard.world))
-                    self._merge(stored, own, data, summary, on_result)
+                    self._merge(stored, own, self._data_writer(late, stream), summary, on_result)
                     beacon.set("merged")
         except AqaError as exc:
             beacon.set("failed", error=str(exc))

@@ -106,12 +106,22 @@ def find_parts(out: str | Path) -> list[Path]:
     out = Path(out)
     pattern = re.compile(re.escape(out.name) + r"\.part-(\d+)-of-(\d+)")
     # glob.escape: a file may be called "meet [final].csv"
-    found = [p for p in out.parent.glob(f"{glob.escape(out.name)}.part-*-of-*") if pattern.fullmatch(p.name)]
+    found = [p for p in out.parent.glob(f"{glob.escape(out.name)}.part-*-of-*") if pattern.fullmatch(p.name)
+             and p.is_file()]
     return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
 def status_path(out: str | Path, rank: int, world: int) -> Path:
     return part_path(out, rank, world).with_name(part_path(out, rank, world).name + STATUS_SUFFIX)
+
+
+def remove_status_files(out: str | Path) -> None:
+    """Delete the status files a failed or killed job left next to `out` (any world size)."""
+    out = Path(out)
+    pattern = re.compile(re.escape(out.name) + r"\.part-(\d+)-of-(\d+)" + re.escape(STATUS_SUFFIX))
+    for path in out.parent.glob(f"{glob.escape(out.name)}.part-*-of-*{STATUS_SUFFIX}"):
+        if pattern.fullmatch(path.name):
+            path.unlink(missing_ok=True)
 
 
 def timeout_s(env: Mapping[str, str] = os.environ) -> float:

@@ -299,3 +299,20 @@ def test_a_csv_written_before_score_source_and_probabilities_is_upgraded_on_resu
     assert [r["video"] for r in upgraded] == [a, b]
     assert upgraded[0]["p_position"] == "" and upgraded[1]["p_position"] == "0.9"
     assert upgraded[1]["score_source"] == "expected DD"
+
+
+def test_read_only_never_rewrites_and_gives_any_stored_row(tmp_path):
+    """Another process's part is read while nothing may change it: a cut last row is skipped, not cut."""
+    videos = make_files(tmp_path, 3)
+    out = tmp_path / "part.csv"
+    write_csv(out, good(videos[0]), bad(videos[1]), good(videos[2]))
+    out.write_bytes(out.read_bytes()[:-5])
+    before = out.read_bytes()
+    view = writers.ResumableCsv(out, SETTINGS, readonly=True)
+    assert view.stored(videos[1]).error == "not a media file FFmpeg can read"  # stored, though not done
+    assert view.done(videos[1]) is None and view.done(videos[0]) is not None and view.stored(videos[2]) is None
+    with pytest.raises(ValueError, match="read-only"):
+        view.write(good(videos[2]))
+    view.close()
+    assert out.read_bytes() == before
+    assert writers.row_key(videos[0]) == os.path.abspath(videos[0])
