@@ -46,13 +46,15 @@ from aqa_cli.writers import STATE_SUFFIX, ResumableCsv, merge_parts, open_writer
 def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, weights: str | Path | None = None,
                  device: str = "auto", height: str | None = None, dd: float | None = None,
                  clips: int | None = None, dive: str | None = None, sheet: DiveSheet | None = None,
-                 workers: int = 2, prefetch: int = 2, fail_fast: bool = False) -> Iterator[ScoreResult]:
+                 window: tuple[float, float] | None = None, workers: int = 2, prefetch: int = 2,
+                 fail_fast: bool = False) -> Iterator[ScoreResult]:
     """Score many videos, decoding up to `workers + prefetch` ahead of the model; one result per input,
     in input order. Two decoder threads by default: on a quiet 2-core machine a batch of six 720p videos
     took 0.68 x (decode-only + model-only) time with two, 0.92 x with one (benchmarks/bench_score.py).
     A bad input gives a result with `error` set; with `fail_fast` the iteration stops after the first one.
     `paths` may be one path (str or Path) too. Options `check_options` refuses raise UsageError at once.
-    `dive` names every video's dive; a dive `sheet` gives videos their own dive, height and DD."""
+    `dive` names every video's dive; a dive `sheet` gives videos their own dive, height and DD; `window`
+    (start, end) s is the span of every video to score (default: the dive the scorer's locator finds)."""
     height, dd, clips = check_options(height, dd, clips)
     given = {"height": height, "dd": dd, "dive": dive}
     scorer = model or load_model(weights, device)
@@ -62,7 +64,7 @@ def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, we
 
     def submit() -> None:
         for path in todo:
-            pending.append((str(path), pool.submit(_timed_prepare, scorer, path, clips)))
+            pending.append((str(path), pool.submit(_timed_prepare, scorer, path, clips, window)))
             return
 
     try:
@@ -72,10 +74,10 @@ def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, we
             video, future = pending.popleft()
             submit()
             try:
-                (prepared, check), decode_s = future.result()
+                prepared, decode_s = future.result()
                 t0 = time.perf_counter()
                 options = sheet.options_for(video, **given) if sheet else given
-                result = scorer.predict(video, prepared, check=check, **options)
+                result = scorer.predict(video, prepared, **options)
                 result.timings = {"decode": decode_s, "model": time.perf_counter() - t0}
             except AqaError as exc:
                 result = ScoreResult(video=video, weights=scorer.name, error=one_line(exc, video))
@@ -88,7 +90,7 @@ def score_videos(paths: Iterable[str | Path], model: Scorer | None = None, *, we
 
 def score_inputs(inputs: list[tuple[str, str | None]], scorer: Scorer, *, done=None, height: str | None = None,
                  dd: float | None = None, clips: int | None = None, dive: str | None = None,
-                 sheet: DiveSheet | None = None, fail_fast: bool = False,
+                 sheet: DiveSheet | None = None, window: tuple[float, float] | None = None, fail_fast: bool = False,
                  workers: int = 2) -> Iterator[tuple[ScoreResult, bool]]:
     """The CLI's batch: `inputs` from `expand_inputs`; yields (result, resumed) in input order.
 
@@ -106,7 +108,7 @@ def score_inputs(inputs: list[tuple[str, str | None]], scorer: Scorer, *, done=N
                 stored[video] = previous
             else:
                 todo.append(video)
-    fresh = score_videos(todo, scorer, height=height, dd=dd, clips=clips, dive=dive, sheet=sheet,
+    fresh = score_videos(todo, scorer, height=height, dd=dd, clips=clips, dive=dive, sheet=sheet, window=window,
                          fail_fast=fail_fast, workers=workers)
     try:
         for video, problem in inputs:
@@ -196,10 +198,10 @@ def _add_path(out: dict[str, str | None], path: Path, recursive: bool,
             skipped.append((str(p), why))
 
 
-def _timed_prepare(scorer: Scorer, path: str | Path, clips: int | None):
+def _timed_prepare(scorer: Scorer, path: str | Path, clips: int | None, window: tuple[float, float] | None):
     t0 = time.perf_counter()
     try:
-        prepared = scorer.prepare(path, clips), scorer.prepare_check(path)
+        prepared = scorer.read(path, clips, window)
     except (OSError, ValueError) as exc:
         # Unreadable files (permissions, a folder) and too-short videos become the row's error too.
         raise AqaError(f"{path}: {type(exc).__name__}: {exc}") from None
@@ -257,7 +259,7 @@ class ScoreJob:
 
     def __init__(self, paths, *, weights: str | Path | None = None, device: str = "auto", recursive: bool = False,
                  fmt: str | None = None, output: Path | None = None, csv_file: Path | None = None,
-                 dive_check: bool | None = None):
+                 dive_check: bool | None = None, locate: bool | None = None):
         self.skipped: list[tuple[str, str]] = []  # files of the folders given that are not videos
         self.inputs = expand_inputs(paths, recursive=recursive, skipped=self.skipped)
         self.fmt = fmt or {".csv": "csv", ".json": "json"}.get(output.suffix.lower() if output else "", "table")
@@ -281,7 +283,7 @@ class ScoreJob:
         self.shard, self.dist = Shard.from_env(), None
         if self.shard.world > 1:
             device = self._join(device)
-        self.scorer = load_model(weights, device, dive_check=dive_check)
+        self.scorer = load_model(weights, device, dive_check=dive_check, locate=locate)
 
     def _join(self, device: str) -> str:
         """Under torchrun: join the process group and take rank 0's inputs; returns the device to load
@@ -305,14 +307,16 @@ class ScoreJob:
         return str(self.dist.device)
 
     def settings(self, height: str | None = None, dd: float | None = None, clips: int | None = None,
-                 dive: str | None = None, sheet: DiveSheet | None = None) -> dict:
+                 dive: str | None = None, sheet: DiveSheet | None = None,
+                 window: tuple[float, float] | None = None) -> dict:
         """What a result depends on besides its video (the resume key): the weights, the options and the
         dive sheet's bytes. UsageError for options `check_options` refuses."""
-        return {**self.scorer.settings(height, dd, clips, dive), **({"dive_sheet": sheet.sha256} if sheet else {})}
+        return {**self.scorer.settings(height, dd, clips, dive), **({"dive_sheet": sheet.sha256} if sheet else {}),
+                **({"window": list(window)} if window else {})}
 
     def run(self, stream: IO[str] | None, *, height: str | None = None, dd: float | None = None,
             clips: int | None = None, dive: str | None = None, sheet: DiveSheet | None = None,
-            fail_fast: bool = False,
+            window: tuple[float, float] | None = None, fail_fast: bool = False,
             on_result: Callable[[ScoreResult, bool], None] | None = None,
             display: AbstractContextManager | None = None) -> BatchSummary:
         """Score every input, in order, writing each result to the resumable CSV (unless it came from
@@ -322,8 +326,8 @@ class ScoreJob:
         and left before they are closed, so a table printed on closing never meets a live bar."""
         summary = BatchSummary(total=len(self.inputs), resume_path=self.resume_path, fail_fast=fail_fast,
                                skipped=self.skipped)
-        settings = self.settings(height, dd, clips, dive, sheet)  # checks the options before any file is opened
-        options = dict(height=height, dd=dd, clips=clips, dive=dive, sheet=sheet, fail_fast=fail_fast)
+        settings = self.settings(height, dd, clips, dive, sheet, window)  # checks the options before any file is opened
+        options = dict(height=height, dd=dd, clips=clips, dive=dive, sheet=sheet, window=window, fail_fast=fail_fast)
         if self.shard.world > 1:
             return self._run_shard(stream, settings, options, summary, on_result, display)
         folded = self._fold(settings) if self.resume_path else 0
@@ -399,12 +403,12 @@ class ScoreJob:
                     self._merge(stored, own, self._data_writer(late, stream), summary, on_result)
                     beacon.set("merged")
         except AqaError as exc:
-            beacon.set("failed", error=str(exc))
+            beacon.fail(str(exc))
             if isinstance(exc, RankError):
                 raise
             raise type(exc)(f"rank {shard.rank} of {shard.world}: {exc}", hint=exc.hint) from None
         except BaseException as exc:  # e.g. Ctrl-C: the others stop waiting at once
-            beacon.set("failed", error=f"{type(exc).__name__}: {exc}")
+            beacon.fail(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             beacon.stop()
@@ -426,8 +430,8 @@ class ScoreJob:
                 got = own.get(row_key(video))
             else:
                 fresh = parts[r].stored(video)
-                previous = None if fresh else stored.done(video)  # resumed by rank r, or None: never tried
-                got = (fresh, False) if fresh else (previous, True) if previous else None
+                previous = stored.done(video) if fresh is None else None  # resumed by rank r, or never tried
+                got = (fresh, False) if fresh is not None else (previous, True) if previous is not None else None
             if got is None:  # --fail-fast stopped that rank before this input
                 continue
             result, resumed = got

@@ -175,6 +175,14 @@ class Beacon:
         (with error=...)."""
         self._write(state=state, **info)
 
+    def fail(self, error: str) -> None:
+        """Announce "failed" with `error` (one line), so that the others stop waiting at once; a file
+        that cannot be written now leaves them the heartbeat timeout instead."""
+        try:
+            self.set("failed", error=error)
+        except OSError:
+            pass
+
     def stop(self) -> None:
         """End the heartbeat (the file stays until `remove`)."""
         self._stop.set()
