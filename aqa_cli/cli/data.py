@@ -75,6 +75,9 @@ def preprocess(
                                        show_default=False)],
     workers: Annotated[int, typer.Option("--workers", min=1, help="Videos decoded in parallel.")] = 1,
     size: Annotated[str, typer.Option("--size", help="Stored frame size WIDTHxHEIGHT (32-1920 x 32-1080).")] = "171x128",
+    val_fraction: Annotated[float, typer.Option(
+        "--val-fraction", min=0.0, max=0.5, help="Share of the official training split carved out as val; 0 "
+        "keeps the official 1059 train / 353 test (the papers' protocol, S4AQA's labelled fractions).")] = 0.1,
 ) -> None:
     """Cut dives from source videos into frame arrays of the common dataset root.
 
@@ -88,11 +91,13 @@ def preprocess(
       aqa data preprocess mtl-aqa --root data/mtl-aqa
 
       aqa data preprocess mtl-aqa --root data/mtl-aqa --workers 4 --size 171x128
+
+      aqa data preprocess mtl-aqa --root data/mtl-aqa --val-fraction 0
     """
     from aqa_cli.datasets.mtl_aqa import cut
 
     width, height = frame_size(size)  # the library checks its bounds
-    report = cut.preprocess(root, workers=workers, size=(width, height), console=err)
+    report = cut.preprocess(root, workers=workers, size=(width, height), val_fraction=val_fraction, console=err)
     for warning in report.warnings:
         err.print("[yellow]warning:[/yellow] ", end="")
         err.print(warning, markup=False, highlight=False, soft_wrap=True)
