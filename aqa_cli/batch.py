@@ -246,6 +246,34 @@ class BatchSummary:
         return self.total - self.scored - len(self.failed) if self.fail_fast and self.failed else 0
 
 
+
+class _OtherParts:
+    """Rank 0's view of the other ranks' progress: called now and then, it reads their parts (read-only;
+    a row being written is skipped until whole) and passes each new result to `on_result`, so that rank
+    0's progress bar counts every rank's videos. At most one look a second: a look reads whole parts."""
+
+    def __init__(self, job: ScoreJob, settings: dict, on_result: Callable[[ScoreResult, bool], None]):
+        self.job, self.settings, self.on_result = job, settings, on_result
+        self.shown: set[str] = set()  # row keys passed to on_result
+        self.last = 0.0
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.last < 1.0:
+            return
+        self.last = time.monotonic()
+        shard, out = self.job.shard, self.job.resume_path
+        for rank in range(1, shard.world):
+            try:
+                part = ResumableCsv(part_path(out, rank, shard.world), self.settings, readonly=True)
+            except AqaError:
+                continue  # e.g. not written yet: the merge shows its rows
+            for video, _ in Shard(rank, shard.world).take(self.job.inputs):
+                result = part.stored(video) if row_key(video) not in self.shown else None
+                if result is not None:
+                    self.shown.add(row_key(video))
+                    result.video = video
+                    self.on_result(result, False)
+
 class ScoreJob:
     """One batch of `aqa score`: inputs (`expand_inputs`), output format and a loaded `scorer`.
 
@@ -394,13 +422,14 @@ class ScoreJob:
                 if display is not None and shard.main:
                     stack.enter_context(display)
                 stored = ResumableCsv(self.resume_path, settings, readonly=True)
-                own = self._score_part(stored, options, on_result if shard.main else None)
+                others = _OtherParts(self, settings, on_result) if shard.main and on_result else None
+                own = self._score_part(stored, options, on_result if shard.main else None, others)
                 beacon.set("done")
                 if not shard.main:
                     beacon.wait([0], "merged")
                 else:
-                    beacon.wait(range(1, shard.world))
-                    self._merge(stored, own, self._data_writer(late, stream), summary, on_result)
+                    beacon.wait(range(1, shard.world), tick=others)
+                    self._merge(stored, own, self._data_writer(late, stream), summary, on_result, others)
                     beacon.set("merged")
         except AqaError as exc:
             beacon.fail(str(exc))
@@ -418,9 +447,11 @@ class ScoreJob:
         dist.close()
         return summary
 
-    def _merge(self, stored: ResumableCsv, own: dict, data, summary: BatchSummary, on_result) -> None:
+    def _merge(self, stored: ResumableCsv, own: dict, data, summary: BatchSummary, on_result,
+               others: _OtherParts | None) -> None:
         """Rank 0, once every part is done: fold the parts into the CSV, then emit every result in
-        input order (rank 0's own were shown as they came) to the data output and the summary."""
+        input order to the data output and the summary, and to `on_result` those not shown yet (rank
+        0's own were shown as they came, the others' as `others` found them in their parts)."""
         world = self.shard.world
         parts = {r: ResumableCsv(part_path(self.resume_path, r, world), readonly=True) for r in range(1, world)}
         merge_parts(self.resume_path, stored.settings, self._keys())
@@ -439,12 +470,14 @@ class ScoreJob:
             if data:
                 data.write(result)
             summary.add(result, resumed)
-            if on_result and r:
+            if on_result and r and not (others and row_key(video) in others.shown):
                 on_result(result, resumed)
 
-    def _score_part(self, stored: ResumableCsv, options: dict, on_result) -> dict[str, tuple[ScoreResult, bool]]:
-        """Score this rank's inputs into its part, skipping those `stored` (the CSV) holds; returns
-        {row_key: (result, resumed)} of this rank's inputs."""
+    def _score_part(self, stored: ResumableCsv, options: dict, on_result,
+                    others: _OtherParts | None = None) -> dict[str, tuple[ScoreResult, bool]]:
+        """Score this rank's inputs into its part, skipping those `stored` (the CSV) holds, calling
+        `others()` after each (rank 0: the other ranks' progress); returns {row_key: (result, resumed)}
+        of this rank's inputs."""
         part = ResumableCsv(part_path(self.resume_path, self.shard.rank, self.shard.world), stored.settings)
         own = {}
         results = score_inputs(self.shard.take(self.inputs), self.scorer, done=stored.done, **options)
@@ -455,6 +488,8 @@ class ScoreJob:
                 own[row_key(result.video)] = (result, resumed)
                 if on_result:
                     on_result(result, resumed)
+                if others:
+                    others()
         finally:
             results.close()
             part.close()

@@ -31,7 +31,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -194,9 +194,11 @@ class Beacon:
         for rank in ranks:
             status_path(self.out, rank, self.shard.world).unlink(missing_ok=True)
 
-    def wait(self, ranks: Iterable[int], state: str = "done", poll_s: float = 0.05) -> None:
-        """Block until every rank in `ranks` has announced `state` under this token. Raises AqaError,
-        naming the rank, when one announced "failed" or gave no heartbeat for `timeout` seconds."""
+    def wait(self, ranks: Iterable[int], state: str = "done", poll_s: float = 0.05,
+             tick: Callable[[], None] | None = None) -> None:
+        """Block until every rank in `ranks` has announced `state` under this token, calling `tick()`
+        (e.g. progress) between looks. Raises RankError, naming the rank, when one announced "failed"
+        or gave no heartbeat for `timeout` seconds."""
         waiting = {rank: (None, time.monotonic()) for rank in ranks}  # rank: (last content, when it changed)
         while waiting:
             for rank, (seen, since) in list(waiting.items()):
@@ -220,4 +222,6 @@ class Beacon:
                                    hint="rerun the same command: finished rows are kept and skipped; "
                                         "AQA_RANK_TIMEOUT=SECONDS waits longer")
             if waiting:
+                if tick:
+                    tick()
                 time.sleep(poll_s)

@@ -217,6 +217,7 @@ def test_torchrun_with_two_cpu_processes_equals_one_process(tmp_path, ckpt, meet
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 1, run.stderr  # 1: the missing file failed, as in one process
     assert "Scored 5/6 (1 already in" in run.stderr
+    assert run.stderr.count(f"failed: {inputs[1]}: file not found") == 1, run.stderr  # shown once, by rank 0
     assert out.read_text() == single.read_text(), run.stderr
     data = list(csv.reader(io.StringIO(run.stdout)))  # rank 0's data alone, in input order
     assert data == list(csv.reader(io.StringIO(single.read_text()))), run.stderr
