@@ -18,8 +18,8 @@ its share of the cores) and takes rank 0's input list. Rank 0 first folds the pa
 (`out.csv.part-<r>-of-<N>`), skipping those the CSV holds, and says "done" in its status file (`Beacon`).
 Rank 0 waits for every part, merges them into the CSV in input order (`writers.merge_parts`, which
 deletes them: the CSV and its state are the record, so the same command run again skips everything),
-writes the data output and calls `on_result` (its own results as they come, the others' after the
-merge), and every rank returns the whole job's summary. The other ranks write nothing else and
+writes the data output and calls `on_result` (its own results as they come, the others' as it finds
+them in their parts, `_OtherParts`), and every rank returns the whole job's summary. The other ranks write nothing else and
 show nothing. With `fail_fast` each rank stops at its own first failure.
 """
 
