@@ -8,6 +8,7 @@ the processes wait for each other through small status files next to the output.
                               broadcast anyway)
     part_path(out, r, N)      `out.csv.part-<r>-of-<N>`: rank r's own resumable file
     find_parts(out)           the parts next to `out` from runs of any world size, oldest first
+    remove_status_files(out)  the status files a failed or killed job left
     Beacon(out, shard, token) the status file `out.csv.part-<r>-of-<N>.status`: a heartbeat while the
                               process works, then "done" / "merged" / "failed"; `wait(ranks, state)`
 
@@ -20,7 +21,7 @@ The waiter compares the file's content, not its mtime, against its own clock, so
 not agree. Parts and status files must be on a file system every node sees (one output path).
 
 Nothing here knows the CSV format (`writers` merges) or torch (`batch` holds the process group).
-`aqa features extract` can shard the same way: take(), part_path(), Beacon, then its own merge.
+`aqa features extract` can shard the same way: take() and Beacon (one file per sample there: no merge).
 """
 
 from __future__ import annotations
