@@ -108,6 +108,13 @@ class Checkpoint:
 
         return self.model_config.task in TASKS
 
+    def feature_positions(self) -> tuple[int, int]:
+        """(segments, pad) for datasets.features.load_features / stack_features: how a features model
+        reads a sample's (T, D) features: padded to its `preprocess.clips` positions with the length kept
+        (data["padded"]: stride features of routines), or resampled to that many segments."""
+        clips = self.preprocess.clips
+        return (0, clips) if self.data.get("padded") else (clips, 0)
+
     def build_model(self):
         """The model rebuilt from `model_config` with its weights loaded (eval mode, CPU). A features
         model (`on_features`) takes its input width from data["features"]["dim"], its positions from

@@ -337,8 +337,7 @@ def evaluate_features_checkpoint(weights: str | Path, data_root: str | Path, fea
     if not samples:
         raise UsageError(f"{root.root}: the {split} split{' of ' + group if group else ''} is empty: nothing "
                          "to evaluate")
-    clips = ckpt.preprocess.clips
-    x, lengths = load_features(folder, [s.id for s in samples], *((0, clips) if ckpt.data.get("padded") else (clips, 0)))
+    x, lengths = load_features(folder, [s.id for s in samples], *ckpt.feature_positions())
     pred = Predictions(score=predict_features(model, x, lengths))
     report = compute_metrics(pred, samples, *score_range(root), synthetic=root.info.synthetic)
     report.update(split=split, weights=str(weights), samples=len(samples), task=ckpt.model_config.task,

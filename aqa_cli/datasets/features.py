@@ -189,9 +189,14 @@ def load_features(folder: FeatureFolder, ids: list[str], segments: int = 0, pad:
     `pad`, the model's positions, is resampled to `pad`). Neither: all samples must have one length
     (UsageError naming the range and the fix otherwise).
     """
+    return stack_features([folder.load(i) for i in ids], segments, pad, str(folder.path))
+
+
+def stack_features(arrays: list[np.ndarray], segments: int = 0, pad: int = 0, where: str = "features"):
+    """`load_features` on arrays float (T_n, D) already in memory (e.g. one video's, to score it with a
+    features model: segments, pad = (0, clips) for a checkpoint with data["padded"], else (clips, 0))."""
     import torch
 
-    arrays = [folder.load(i) for i in ids]
     if not arrays:
         return torch.zeros(0, max(segments, pad, 1), 1), torch.zeros(0, dtype=torch.long)
     if pad:
@@ -203,8 +208,68 @@ def load_features(folder: FeatureFolder, ids: list[str], segments: int = 0, pad:
     if not segments:
         counts = sorted({len(a) for a in arrays})
         if len(counts) > 1:
-            raise UsageError(f"{folder.path}: samples have {counts[0]} to {counts[-1]} segments",
+            raise UsageError(f"{where}: samples have {counts[0]} to {counts[-1]} segments",
                              hint=f"--set semi.segments={counts[0]} (every sample resampled to that many)")
         segments = counts[0]
     x = torch.from_numpy(np.stack([fit_length(a, segments) for a in arrays]))
     return x, torch.full((len(arrays),), segments)
+
+
+# ---------------------------------------------------------------------------------------------
+# Making one sample's features (`aqa features extract`, and scoring one video with a features model)
+
+
+def cut_clips(x, starts: list[int], clip_len: int):
+    """float (3, T, H, W) → (K, 3, clip_len, H, W), clip k starting at frame starts[k]."""
+    import torch
+
+    return torch.stack([x[:, s:s + clip_len] for s in starts])
+
+
+def window_batches(frames: np.ndarray, index: FeatureIndex, starts: list[int], batch: int) -> list:
+    """Clips of frames uint8 (T, H, W, 3) at `starts` (segment_starts of T), `batch` at a time:
+    [(B, 3, clip_len, size, size) in [-1, 1], ...], prepared as the Kinetics I3D release did."""
+    from aqa_cli.transforms import i3d_input
+
+    clips = cut_clips(i3d_input(frames, index.size), starts, index.clip_len)
+    return [clips[b:b + batch] for b in range(0, len(clips), batch)]
+
+
+def video_batches(path: Path, index: FeatureIndex, batch: int):
+    """Clips every `index.stride` frames over a whole video, `batch` at a time: (B, 3, clip_len, size,
+    size) in [-1, 1]. One sequential decoding pass (video.iter_frame_ranges) resizes in libswscale to
+    the short side I3D's preprocessing wants, and only the clips of the batch being filled are held: a
+    90 s routine is ≈2300 frames, 1.3 GB of RGB at 224 px if decoded whole."""
+    import torch
+
+    from aqa_cli.errors import VideoDecodeError
+    from aqa_cli.transforms import i3d_input
+    from aqa_cli.video import iter_frame_ranges, probe
+
+    meta = probe(path)
+    scale = round(index.size * 256 / 224) / min(meta.width, meta.height)
+    size = (round(max(meta.width, meta.height) * scale), round(min(meta.width, meta.height) * scale))
+    try:
+        starts = segment_starts(meta.frames, index.clip_len, stride=index.stride)
+    except ValueError as exc:
+        raise VideoDecodeError(f"{path}: {exc}") from None
+    pending = []
+    for _, frames in iter_frame_ranges(path, [(s, s + index.clip_len - 1) for s in starts], size):
+        pending.append(i3d_input(frames, index.size))
+        if len(pending) == batch:
+            yield torch.stack(pending)
+            pending = []
+    if pending:
+        yield torch.stack(pending)
+
+
+def encode_clips(backbone, batches, device, autocast: bool = False) -> np.ndarray:
+    """float32 (K, dim): `backbone.features` of every clip of `batches` ((B, 3, clip_len, size, size)
+    each), in order, on `device` (a torch.device), under bf16 autocast when `autocast` (CUDA only)."""
+    import torch
+
+    parts = []
+    for clips in batches:
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            parts.append(backbone.features(clips.to(device)).float().cpu())
+    return torch.cat(parts).numpy()
