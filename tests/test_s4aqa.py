@@ -225,3 +225,19 @@ def test_eval_of_a_features_model_refuses_other_features_and_the_checkpoint_rebu
         evaluate_features_checkpoint(tmp_path / "run" / "best.pt", root, other)
     with pytest.raises(UsageError, match="segment features"):
         evaluate_checkpoint(tmp_path / "run" / "best.pt", root)
+
+
+def test_unlabelled_videos_of_different_lengths_mask_only_their_real_segments():
+    from aqa_cli.config import SemiConfig
+    from aqa_cli.semi import step_losses
+
+    torch.manual_seed(0)
+    model = small_model()
+    xu = torch.randn(64, 5, 6)
+    lengths = torch.randint(1, 6, (64,))
+    for b, n in enumerate(lengths):
+        xu[b, n:] = 1e3  # padding: a segment drawn from it would make the L1 target about 1000
+    xl = torch.randn(4, 5, 6)
+    terms = step_losses(model, (xl, torch.zeros(4), torch.full((4,), 5)), (xu, lengths),
+                        SemiConfig(alignment_weight=0.0), torch.Generator().manual_seed(0))
+    assert float(terms["rcvr"].detach()) < 10 and set(terms) == {"reg", "rcvr"}
