@@ -36,10 +36,12 @@ from aqa_cli.errors import UsageError
 # probabilities, is upgraded when resumed: writers.ResumableCsv).
 FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "description", "position",
           "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error",
-          "score_source", *(f"p_{head}" for head in rules.HEADS), "looks_like_dive", "warning")
+          "score_source", *(f"p_{head}" for head in rules.HEADS), "looks_like_dive", "warning", "window_start",
+          "window_end", "window_from")
 # Where the final score came from, by `dd_from` (see rules.predicted_final).
 SCORE_SOURCES = {"given": "given DD", "dive": "given dive", "expected": "expected DD", "table": "score head",
                  "": "score head"}
+WINDOW_SOURCES = ("given", "located", "whole file")  # ScoreResult.window_from: how the span scored was chosen
 DEFAULT_HEIGHT = "3m"
 MAX_CLIPS = 64
 SYNTHETIC_NOTE = "demo weights trained on SynDive synthetic renderings: not calibrated for real footage"
@@ -75,6 +77,9 @@ class ScoreResult:
     warning: str | None = None  # scored, but doubtful: e.g. Kinetics sees something else
     kinetics_top: list[tuple[str, float]] = field(default_factory=list)  # what Kinetics sees, best first
     dd_from: str = ""  # where `difficulty` came from: "given", "dive", "expected" or "table" (module docstring)
+    window_start: float | None = None  # the span scored, s after the video's start (None: the whole file)
+    window_end: float | None = None
+    window_from: str | None = None  # WINDOW_SOURCES: "given" (start/end), "located" or "whole file"
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds (decode, model)
 
     @property
@@ -88,6 +93,18 @@ class ScoreResult:
         out = {name: getattr(self, name) for name in FIELDS if not name.startswith("p_")}
         out.update({f"p_{head}": self.probabilities.get(head) for head in rules.HEADS})
         return {name: out[name] for name in FIELDS}
+
+
+@dataclass
+class Prepared:
+    """One video read for the model (`Scorer.read`): clips float (N, 3, T, H, W), the dive check's clip
+    (or None), the span scored (start, end) s (None: the whole file), how it was chosen and a warning."""
+
+    clips: Any
+    check: Any = None
+    window: tuple[float, float] | None = None
+    how: str = "whole file"
+    warning: str | None = None
 
 
 class Scorer:
@@ -112,6 +129,7 @@ class Scorer:
         self.default_height = default_height(self.data)
         self.one_height = one_height(self.data)
         self.dive_check: DiveCheck | None = None  # set by load_model when the Kinetics I3D is imported
+        self.locator = None  # a locate.DiveLocator, set by load_model: the dive is found before it is scored
         self._sha256: str | None = None
 
     def settings(self, height: str | None = None, dd: float | None = None, clips: int | None = None,
@@ -122,36 +140,68 @@ class Scorer:
 
             self._sha256 = file_sha256(self.path)
         return {"weights_sha256": self._sha256, **dict(zip(("height", "dd", "clips"), check_options(height, dd, clips))),
-                "dive_check": self.dive_check is not None, **({"dive": dive} if dive else {})}
+                "dive_check": self.dive_check is not None, **({"dive": dive} if dive else {}),
+                **({"locator": str(self.locator.path)} if self.locator else {})}
 
-    def prepare(self, path: str | Path, clips: int | None = None):
-        """Decode and transform one video: float (N, 3, clip_len, crop, crop) on the CPU (thread-safe)."""
+    def prepare(self, path: str | Path, clips: int | None = None, window: tuple[float, float] | None = None):
+        """Decode and transform one video, or its `window` (start, end) s: float (N, 3, clip_len, crop,
+        crop) on the CPU (thread-safe)."""
         from aqa_cli.transforms import clips_from_frames
         from aqa_cli.video import read_even
 
         p = self.preprocess
         n_clips = clips or p.clips
-        frames = read_even(path, n=n_clips * p.clip_len, size=tuple(p.resize), clip_len=p.clip_len)
+        start, end = window or (None, None)
+        frames = read_even(path, n=n_clips * p.clip_len, size=tuple(p.resize), clip_len=p.clip_len, start=start,
+                           end=end)
         return clips_from_frames(frames, n_clips, p.clip_len, p.crop, p.mean, p.std)
 
-    def prepare_check(self, path: str | Path):
+    def prepare_check(self, path: str | Path, window: tuple[float, float] | None = None):
         """The dive check's input, or None without a dive check (thread-safe; see DiveCheck)."""
-        return self.dive_check.prepare(path) if self.dive_check else None
+        return self.dive_check.prepare(path, window) if self.dive_check else None
 
-    def predict(self, video: str, clips, *, height: str | None = None, dd: float | None = None,
+    def read(self, path: str | Path, clips: int | None = None, window: tuple[float, float] | None = None
+             ) -> Prepared:
+        """Everything `predict` needs from one video (thread-safe): the span to score (`window`, else the
+        dive the locator finds, else the whole file), its clips and the dive check's clip."""
+        how, warning = ("given", None) if window else ("whole file", None)
+        if window and window[1] == float("inf"):  # from a start to the end of the file
+            from aqa_cli.video import probe
+
+            window = (window[0], probe(path).duration)
+        if window is None and self.locator is not None:
+            from aqa_cli.locate import find_dives
+
+            dives = find_dives(path, self.locator)
+            if dives:
+                best = max(dives, key=lambda d: d.confidence * (d.end - d.start))
+                window, how = (best.start, best.end), "located"
+                if len(dives) > 1:
+                    warning = (f"{len(dives)} dives found; scored the one at {best.start:.1f}-{best.end:.1f} s "
+                               "(give --start/--end for another)")
+            else:
+                warning = "the dive locator found no dive: scored the whole file"
+        return Prepared(self.prepare(path, clips, window), self.prepare_check(path, window), window, how, warning)
+
+    def predict(self, video: str, prepared, *, height: str | None = None, dd: float | None = None,
                 dive: str | None = None, check=None) -> ScoreResult:
-        """Run the model on prepared clips (N, 3, T, H, W) (and the dive check on `check`, from
-        `prepare_check`) and turn its outputs into a ScoreResult. `dive` (a number `check_dive` accepts)
-        is the dive the coach names: its labels are reported, its table DD scores it unless `dd` is given."""
+        """Run the model on a `read` video (or on bare clips (N, 3, T, H, W) from `prepare`, with the dive
+        check on `check` from `prepare_check`) and turn its outputs into a ScoreResult. `dive` (a number
+        `check_dive` accepts) is the dive the coach names: its labels are reported, its table DD scores
+        it unless `dd` is given."""
         import torch
 
-        x = clips.unsqueeze(0).to(self.device)
+        if not isinstance(prepared, Prepared):
+            prepared = Prepared(prepared, check)
+        x = prepared.clips.unsqueeze(0).to(self.device)
         # bf16 autocast only on CUDA: on CPUs without bf16 units it is ~100x slower than fp32.
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
         with torch.inference_mode(), autocast:
             out = self.model.predict(x)  # heads and caption from one backbone pass
         ids = out["caption"][0].tolist() if self.captions else None
-        result = ScoreResult(video=video, weights=self.name)
+        result = ScoreResult(video=video, weights=self.name, warning=prepared.warning, window_from=prepared.how)
+        if prepared.window:
+            result.window_start, result.window_end = (round(t, 2) for t in prepared.window)
         score = float(out["score"][0])
         execution = float(out["execution"][0]) if "execution" in out else None
         log_probs = {head: torch.log_softmax(logits[0].float(), dim=0).cpu().numpy()
@@ -184,8 +234,9 @@ class Scorer:
             words = self.vocab.decode(ids)
             result.raw_commentary = detokenize(words)
             result.commentary = one_story(words, result.dive_number, known_height)
-        if check is not None:
-            result.looks_like_dive, result.kinetics_top, result.warning = self.dive_check.read(check)
+        if prepared.check is not None:
+            result.looks_like_dive, result.kinetics_top, doubt = self.dive_check.read(prepared.check)
+            result.warning = "; ".join(w for w in (result.warning, doubt) if w) or None
         return result
 
     def _set_classes(self, result: ScoreResult, log_probs: dict, given: rules.DiveLabels | None = None) -> dict:
@@ -210,16 +261,17 @@ class Scorer:
         return labels
 
     def score(self, path: str | Path, *, height: str | None = None, dd: float | None = None,
-              clips: int | None = None, dive: str | None = None) -> ScoreResult:
+              clips: int | None = None, dive: str | None = None,
+              window: tuple[float, float] | None = None) -> ScoreResult:
         """Score one video; raises AqaError (e.g. VideoDecodeError) when it cannot be read, UsageError for
         options `check_options` or `check_dive` refuses."""
         height, dd, clips = check_options(height, dd, clips)
         if dive is not None:
             dive = check_dive(dive, height or self.one_height, dd)[0]
         t0 = time.perf_counter()
-        prepared, check = self.prepare(path, clips), self.prepare_check(path)
+        prepared = self.read(path, clips, window)
         t1 = time.perf_counter()
-        result = self.predict(str(path), prepared, height=height, dd=dd, dive=dive, check=check)
+        result = self.predict(str(path), prepared, height=height, dd=dd, dive=dive)
         result.timings = {"decode": t1 - t0, "model": time.perf_counter() - t1}
         return result
 
@@ -275,11 +327,14 @@ def default_height(data: dict[str, Any]) -> str:
         return DEFAULT_HEIGHT
 
 
-def load_model(weights: str | Path | None = None, device: str = "auto", dive_check: bool | None = None) -> Scorer:
+def load_model(weights: str | Path | None = None, device: str = "auto", dive_check: bool | None = None,
+               locate: bool | None = None) -> Scorer:
     """Find (`weights.find_weights`), verify (manifest sha256 and size) and load weights into a Scorer.
 
     dive_check: also read the Kinetics-400 I3D on each video (`DiveCheck`); None: when it is imported
-    (`aqa weights import-i3d`), True: required, False: never."""
+    (`aqa weights import-i3d`), True: required, False: never. locate: find the dive in each video
+    before scoring it (`locate.find_dives`, the bundled locator); None: when the locator's weights are
+    there, True: required, False: never (the whole file is scored)."""
     from aqa_cli.weights import find_weights, verify_file
 
     path = find_weights(weights)
@@ -292,16 +347,24 @@ def load_model(weights: str | Path | None = None, device: str = "auto", dive_che
 
         if dive_check or (backbones_dir() / I3D_FILE).is_file():
             scorer.dive_check = DiveCheck(load_i3d()[0], scorer.device)
+    if locate or locate is None:
+        from aqa_cli.locate import NAME, load_locator
+        from aqa_cli.weights import bundled_dir
+
+        if locate or (bundled_dir() / f"{NAME}.pt").is_file():
+            scorer.locator = load_locator()
     return scorer
 
 
 def score_video(path: str | Path, model: Scorer | None = None, *, weights: str | Path | None = None,
                 device: str = "auto", height: str | None = None, dd: float | None = None,
-                clips: int | None = None, dive: str | None = None) -> ScoreResult:
-    """Score one video (loading `weights` when no `model` is given); `dive` names the dive ("5156B").
-    Raises AqaError on a bad video."""
+                clips: int | None = None, dive: str | None = None,
+                window: tuple[float, float] | None = None) -> ScoreResult:
+    """Score one video (loading `weights` when no `model` is given); `dive` names the dive ("5156B"),
+    `window` the (start, end) s to score (default: the dive the locator finds). Raises AqaError on a bad
+    video."""
     scorer = model or load_model(weights, device)
-    return scorer.score(path, height=height, dd=dd, clips=clips, dive=dive)
+    return scorer.score(path, height=height, dd=dd, clips=clips, dive=dive, window=window)
 
 
 # Words by which a caption names the dive: any of them in the captioner's remarks is a claim about the
@@ -368,16 +431,18 @@ class DiveCheck:
         self.labels = resources.files("aqa_cli").joinpath("data/kinetics400_labels.txt").read_text().splitlines()
         self.diving = [self.labels.index(name) for name in DIVING_CLASSES]
 
-    def prepare(self, path: str | Path):
-        """float (3, FRAMES, SIZE, SIZE) in [-1, 1]: frames spread evenly over the video, short side
-        resized and the centre cropped as the release did (thread-safe)."""
+    def prepare(self, path: str | Path, window: tuple[float, float] | None = None):
+        """float (3, FRAMES, SIZE, SIZE) in [-1, 1]: frames spread evenly over the video (or its `window`,
+        s), short side resized and the centre cropped as the release did (thread-safe)."""
         from aqa_cli.transforms import i3d_input
         from aqa_cli.video import probe, read_even
 
         info = probe(path)
         scale = self.SIZE * 256 / 224 / min(info.width, info.height)
         size = (max(self.SIZE, round(info.width * scale)), max(self.SIZE, round(info.height * scale)))
-        return i3d_input(read_even(path, n=self.FRAMES, size=size, clip_len=self.FRAMES), self.SIZE)
+        start, end = window or (None, None)
+        return i3d_input(read_even(path, n=self.FRAMES, size=size, clip_len=self.FRAMES, start=start, end=end),
+                         self.SIZE)
 
     def read(self, clip) -> tuple[float, list[tuple[str, float]], str | None]:
         """(diving probability, the top 3 classes with their probabilities, a warning or None)."""

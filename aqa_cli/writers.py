@@ -48,11 +48,14 @@ from typing import IO, Any
 
 from aqa_cli.errors import UsageError
 from aqa_cli.rules import HEADS
-from aqa_cli.scoring import FIELDS, SCORE_SOURCES, ScoreResult
+from aqa_cli.scoring import FIELDS, SCORE_SOURCES, WINDOW_SOURCES, ScoreResult
 from aqa_cli.shard import find_parts
 
-DECIMALS = {"final_score": 2, "execution": 2, "difficulty": 2, **{f"p_{h}": 4 for h in HEADS}, "looks_like_dive": 4}
-LEGACY_FIELDS = FIELDS[:14]  # the columns of CSVs written before score_source and the probabilities
+DECIMALS = {"final_score": 2, "execution": 2, "difficulty": 2, **{f"p_{h}": 4 for h in HEADS}, "looks_like_dive": 4,
+            "window_start": 2, "window_end": 2}
+# The columns of CSVs earlier versions wrote (before score_source and the probabilities; before the
+# scored window): resumed, such a CSV is upgraded, the new columns of its rows left empty.
+EARLIER_FIELDS = (FIELDS[:14], FIELDS[:FIELDS.index("warning") + 1])
 INTS = ("ss_no", "tw_no")
 STATE_SUFFIX = ".aqa-resume.jsonl"
 
@@ -86,6 +89,8 @@ def from_csv_row(row: dict[str, str]) -> ScoreResult:
                 raise ValueError(f"score_source {text!r}: expected one of {', '.join(sorted(set(SCORE_SOURCES.values())))}")
             dd_from = {source: key for key, source in SCORE_SOURCES.items()}.get(text, "")
             continue
+        if name == "window_from" and text and text not in WINDOW_SOURCES:
+            raise ValueError(f"window_from {text!r}: expected one of {', '.join(WINDOW_SOURCES)}")
         if name.startswith("p_"):
             if text:
                 probabilities[name[2:]] = float(text)
@@ -253,16 +258,16 @@ class ResumableCsv:
         text, rewrite = self._read_text()
         reader = csv.reader(io.StringIO(text))
         header = next(reader, None)
-        if header is None or tuple(header) not in (FIELDS, LEGACY_FIELDS):
+        if header is None or (tuple(header) != FIELDS and tuple(header) not in EARLIER_FIELDS):
             raise UsageError(f"{self.path}: not an aqa score CSV (its columns differ); "
                              "choose another file or delete it")
-        legacy = tuple(header) == LEGACY_FIELDS  # upgraded: the new columns empty, the file rewritten
-        rewrite = rewrite or legacy
+        legacy = len(header) if tuple(header) in EARLIER_FIELDS else 0  # upgraded: the file is rewritten
+        rewrite = rewrite or bool(legacy)
         rows, lines = [], []
         for cells in reader:
             if cells:  # a blank line (a spreadsheet's last one) is no row
-                complete = len(cells) == len(LEGACY_FIELDS) if legacy else True
-                rows.append(cells + [""] * (len(FIELDS) - len(LEGACY_FIELDS)) if legacy and complete else cells)
+                complete = len(cells) == legacy if legacy else True
+                rows.append(cells + [""] * (len(FIELDS) - legacy) if legacy and complete else cells)
                 lines.append(reader.line_num)
         if rows and not text.endswith("\n") and not _complete(rows[-1]):
             rows.pop()  # the last row was cut off mid-write: its input is scored again

@@ -329,7 +329,7 @@ def test_csv_resume_after_killing_the_process(tmp_path, clip, ckpt):
     done = subprocess.run(rerun, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     final = out.read_text().splitlines()
-    kept = len([line for line in first[1:] if line.endswith(",")])  # complete rows (error column empty)
+    kept = len([line for line in first[1:] if line.endswith(",whole file")])  # complete rows (last column whole)
     assert final[: kept + 1] == first[: kept + 1]  # rows from the killed run are kept as they were
     videos_in = [row.split(",")[0] for row in final[1:]]
     assert sorted(videos_in) == [str(videos / f"d{i:02d}.mp4") for i in range(n)]  # none lost, none twice

@@ -22,7 +22,8 @@ def good(video: str, score: float = 71.2549) -> ScoreResult:
                        description="Forward 2½ Somersaults Pike", position="pike", armstand=False,
                        rotation_type="forward", ss_no=5, tw_no=0, commentary="A clean entry.", weights="demo",
                        probabilities={"position": 0.9, "armstand": 0.99, "rotation_type": 0.8, "ss_no": 0.71234,
-                                      "tw_no": 0.6}, dd_from="expected")
+                                      "tw_no": 0.6}, dd_from="expected", window_start=1.5, window_end=5.25,
+                       window_from="located")
 
 
 def bad(video: str) -> ScoreResult:
@@ -42,7 +43,8 @@ def test_json_list_has_exactly_the_public_fields():
                        "armstand": False, "rotation_type": "forward", "ss_no": 5, "tw_no": 0,
                        "commentary": "A clean entry.", "weights": "demo", "error": None,
                        "score_source": "expected DD", "p_position": 0.9, "p_armstand": 0.99, "p_rotation_type": 0.8,
-                       "p_ss_no": 0.7123, "p_tw_no": 0.6, "looks_like_dive": None, "warning": None}
+                       "p_ss_no": 0.7123, "p_tw_no": 0.6, "looks_like_dive": None, "warning": None,
+                       "window_start": 1.5, "window_end": 5.25, "window_from": "located"}
     assert rows[1]["error"] == "not a media file FFmpeg can read" and rows[1]["final_score"] is None
 
 
@@ -217,7 +219,7 @@ def test_damaged_rows_are_refused_with_their_line(tmp_path):
     text = out.read_text()
     for damaged, why in ((text.replace("71.25", "abc", 1), "line 2: could not convert"),
                          (text.replace(",5,0,", ",5.5,0,", 1), "line 2: invalid literal"),
-                         (text.replace(",false,", ",", 1), "line 2: 21 cells, not 22")):
+                         (text.replace(",false,", ",", 1), f"line 2: {len(FIELDS) - 1} cells, not {len(FIELDS)}")):
         out.write_text(damaged)
         with pytest.raises(UsageError, match=why):
             writers.ResumableCsv(out, SETTINGS)

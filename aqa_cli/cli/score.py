@@ -56,6 +56,15 @@ def score(
         "--dives", help="A meet's dive sheet: a CSV with columns video,dive,height,dd (any of the last three; "
         "video by path or file name): each video's own options; empty cells keep --dive, --height, --dd. "
         "Rows naming no input are listed.", show_default=False)] = None,
+    start: Annotated[Optional[float], typer.Option(
+        "--start", min=0, help="Score from this time (s) on, instead of where the dive locator finds the dive.",
+        show_default=False)] = None,
+    end: Annotated[Optional[float], typer.Option(
+        "--end", min=0, help="Score up to this time (s).", show_default=False)] = None,
+    locate: Annotated[Optional[bool], typer.Option(
+        "--locate/--no-locate", help="Find the dive (take-off to entry and splash) in each video and score that "
+        "span; --no-locate scores the whole file. Default: when the locator's weights are there (bundled: "
+        "trained on synthetic SynDive sessions).", show_default=False)] = None,
     clips: Annotated[Optional[int], typer.Option(
         "--clips", min=1, max=64, help="Clips per video (each as many frames as the weights' clips: 32 for "
         "the bundled ones); default: the weights' setting.",
@@ -106,13 +115,14 @@ def score(
     one_line_warnings()
     height, dd, clips = check_options(height, dd, clips)  # before the weights load
     sheet = DiveSheet.read(dives, height) if dives else None
+    window = _window(start, end) if start is not None or end is not None else None
     job = ScoreJob(paths, weights=weights, device=device, recursive=recursive, fmt=fmt.value if fmt else None,
-                   output=output, csv_file=csv_file, dive_check=dive_check)
+                   output=output, csv_file=csv_file, dive_check=dive_check, locate=False if window else locate)
     scorer = job.scorer
     if dive:
         dive = check_dive(dive, height or scorer.one_height, dd)[0]
     if not quiet:
-        _say_what_applies_to_all(job.inputs, sheet, dive=dive, dd=dd)
+        _say_what_applies_to_all(job.inputs, sheet, dive=dive, dd=dd, window=window)
     if verbose:
         err.print(f"weights: {scorer.path} on {scorer.device}", markup=False, highlight=False)
     if scorer.synthetic and not quiet:
@@ -121,7 +131,7 @@ def score(
     panel_only = single and not quiet and job.fmt == "table" and output is None and sys.stdout.isatty()
 
     bar = views.Progress(len(job.inputs), enabled=not quiet and not single and err.is_terminal)
-    pages = _report_writer(report, scorer, single, job.settings(height, dd, clips, dive, sheet)) if report else None
+    pages = _report_writer(report, scorer, single, job.settings(height, dd, clips, dive, sheet, window)) if report else None
 
     def show(result, resumed: bool) -> None:
         if result.warning and not quiet:
@@ -140,7 +150,7 @@ def score(
         bar.advance()
 
     summary = job.run(None if panel_only else sys.stdout, height=height, dd=dd, clips=clips, dive=dive, sheet=sheet,
-                      fail_fast=fail_fast, on_result=show, display=bar)
+                      window=window, fail_fast=fail_fast, on_result=show, display=bar)
     if pages:
         where = pages.close()
         if not quiet:
@@ -193,11 +203,23 @@ def _report_writer(target: Path, scorer, single: bool, settings: dict) -> _Repor
     return _ReportPages(target, scorer, single, settings, settings.get("height"))
 
 
-def _say_what_applies_to_all(inputs: list, sheet, *, dive: str | None, dd: float | None) -> None:
+def _window(start: float | None, end: float | None) -> tuple[float, float]:
+    """--start/--end as a window (s); a missing end is the end of the file."""
+    from aqa_cli.errors import UsageError
+
+    start, end = start or 0.0, float("inf") if end is None else end
+    if not end > start:
+        raise UsageError(f"--start {start} --end {end}: the end must come after the start")
+    return start, end
+
+
+def _say_what_applies_to_all(inputs: list, sheet, *, dive: str | None, dd: float | None, window=None) -> None:
     """A dive or DD given once applies to every video of a batch: say so, and name the sheet's rows that
     match no input (a misspelt name would otherwise silently score that video without its dive)."""
     videos = [video for video, problem in inputs if problem is None]
-    given = ", ".join(f"{flag} {value}" for flag, value in (("--dive", dive), ("--dd", dd)) if value is not None)
+    span = f"{window[0]:g}-{window[1]:g} s" if window else None
+    given = ", ".join(f"{flag} {value}" for flag, value in (("--dive", dive), ("--dd", dd), ("the span", span))
+                      if value is not None)
     if given and len(videos) > 1:
         rest = " without a row in the dive sheet" if sheet else ""
         err.print(f"note: {given} applies to every one of the {len(videos)} videos{rest}", markup=False,
