@@ -34,6 +34,7 @@ import select
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,8 +127,10 @@ def run_score(video: Path, score_args: list[str]) -> dict:
     cmd = [sys.executable, "-m", "aqa_cli", "score", str(video), *score_args]
     env = {**os.environ, "COLUMNS": "120", "TERM": os.environ.get("TERM", "xterm"), "PYTHONIOENCODING": "utf-8"}
     master, slave = pty.openpty()
+    # stdout to a file, not a pipe: many rows (one per dive found) would fill a pipe nobody reads meanwhile.
+    out = tempfile.TemporaryFile()
     t0 = time.perf_counter()
-    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env)
+    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=slave, env=env)
     os.close(slave)
     writes: list[tuple[float, bytes]] = []
     samples: list[tuple[float, int]] = []
@@ -148,13 +151,15 @@ def run_score(video: Path, score_args: list[str]) -> dict:
             if kib is not None:
                 samples.append((now, kib))
             next_sample = now + 0.1
-    stdout = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
+    _, status, usage = os.wait4(child.pid, 0)  # usage: this child's own kernel counts, ru_maxrss in KiB
     wall = time.perf_counter() - t0
-    child.returncode = os.waitstatus_to_exitcode(status)
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
     os.close(master)
-    return {"cmd": cmd, "wall": wall, "rc": child.returncode, "peak_kib": usage.ru_maxrss, "samples": samples,
-            "writes": writes, "stdout": stdout.decode(errors="replace")}
+    out.seek(0)
+    stdout = out.read().decode(errors="replace")
+    out.close()
+    return {"cmd": cmd, "wall": wall, "rc": child.returncode, "peak_kib": usage.ru_maxrss,
+            "samples": samples, "writes": writes, "stdout": stdout}
 
 
 def progress_seconds(writes: list[tuple[float, bytes]], wall: float) -> int:
