@@ -86,13 +86,9 @@ def train(
                        ("unlabeled", unlabeled)):
         if value is not None:
             setattr(cfg.semi, key, value)
-    if name in FEATURE_TASKS:
+    if name in FEATURE_TASKS or apparatus is not None:
         _train_features(cfg, out, name, apparatus, quiet)
         return
-    if apparatus is not None:
-        from aqa_cli.errors import UsageError
-
-        raise UsageError("--apparatus: only --task s4aqa or regress train per apparatus (on features)")
     from aqa_cli.train import train as run_training
 
     if task is not None:
@@ -110,7 +106,11 @@ def train(
 
 def _train_features(cfg, out: Path, task: str, apparatus: str | None, quiet: bool) -> None:
     """`aqa train --task s4aqa|regress`: one run (semi.train_semi), or one per apparatus (train_groups)."""
+    from aqa_cli.errors import UsageError
     from aqa_cli.semi import train_groups, train_semi
+
+    if task not in FEATURE_TASKS:
+        raise UsageError("--apparatus: only --task s4aqa or regress train per apparatus (on features)")
 
     def log(line: str) -> None:
         err.print(line, markup=False, highlight=False)
@@ -121,8 +121,6 @@ def _train_features(cfg, out: Path, task: str, apparatus: str | None, quiet: boo
         root = DatasetRoot(cfg.data.root)
         groups = sorted({s.apparatus for s in root.samples.values() if s.apparatus})
         if not groups:
-            from aqa_cli.errors import UsageError
-
             raise UsageError(f"--apparatus all: {root.root} has no apparatus (its samples have none)",
                              hint="Rhythmic Gymnastics roots come from `aqa data prepare rg`")
         summary = train_groups(cfg, out, groups, task, log=None if quiet else log)
@@ -198,17 +196,8 @@ def eval_(
             raise UsageError("--plots needs matplotlib, which is not installed: pip install 'aqa[plots]'")
         plots.mkdir(parents=True, exist_ok=True)
         predictions = predictions or str(plots / "predictions.csv")
-    if features is not None and Path(weights).is_dir():
-        from aqa_cli.errors import UsageError
-        from aqa_cli.evaluate import evaluate_groups
-
-        if predictions is not None or plots is not None:
-            raise UsageError("--predictions and --plots take one checkpoint, not a folder of runs")
-        report = evaluate_groups(weights, data, features, split)
-    elif features is not None:
-        from aqa_cli.evaluate import evaluate_features_checkpoint
-
-        report = evaluate_features_checkpoint(weights, data, features, split, predictions=predictions)
+    if features is not None:
+        report = _evaluate_features(weights, data, features, split, predictions, plots is not None)
     else:
         report = evaluate_checkpoint(weights, data, split=split, device=device, batch_size=batch_size,
                                      predictions=predictions)
@@ -229,6 +218,19 @@ def eval_(
     views.print_eval_report(report, split)
     if report["data"].get("synthetic"):
         err.print("[yellow]synthetic data:[/yellow] numbers measure the synthetic task, not real diving")
+
+
+def _evaluate_features(weights: str, data: str, features: str, split: str, predictions: str | None,
+                       plots: bool) -> dict:
+    """`aqa eval --features`: one features checkpoint, or a folder of per-apparatus runs."""
+    from aqa_cli.errors import UsageError
+    from aqa_cli.evaluate import evaluate_features_checkpoint, evaluate_groups
+
+    if not Path(weights).is_dir():
+        return evaluate_features_checkpoint(weights, data, features, split, predictions=predictions)
+    if predictions is not None or plots:
+        raise UsageError("--predictions and --plots take one checkpoint, not a folder of runs")
+    return evaluate_groups(weights, data, features, split)
 
 
 def plot(
