@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,9 @@ def dive_probability(path: str | Path, locator: DiveLocator, chunk: int = 256,
     times, feats, previous = [], [], None
     with torch.inference_mode():
         for t, frames in iter_resampled(path, cfg.fps, tuple(cfg.size), chunk):
+            if previous is None and frames.shape[1] > frames.shape[2]:
+                warnings.warn(f"{path}: a portrait video; the locator was trained on landscape recordings only",
+                              stacklevel=2)
             x = torch.from_numpy(frames)[None]
             feats.append(net.encode(x, previous)[0])
             previous = x[:, -1]

@@ -115,6 +115,90 @@ def measure(args) -> None:
         Path(args.json).write_text(json.dumps({**result, "rows": rows}, indent=1, default=list))
 
 
+def validate(args) -> None:
+    """The same goals on the rendered validation sessions (DIR/*.npz of seed --seed, read at 10 fps),
+    for each threshold: how the settings are chosen without looking at the held-out videos. --mirror:
+    the same sessions flipped left-right (the board on the right, as half of poolside footage is)."""
+    from aqa_cli.datasets.syndive import session as sessions
+
+    locator = locate.load_locator(args.weights)
+    curves = []
+    for f in sorted(Path(args.data).glob("s*.npz")):
+        index = int(f.stem[1:])
+        plan = sessions.plan_session(args.seed, index, size=(128, 96), fps=locator.config.fps)
+        frames = np.load(f)["frames"]
+        frames = torch.from_numpy(np.ascontiguousarray(frames[:, :, ::-1] if args.mirror else frames))[None]
+        with torch.inference_mode():
+            prob = torch.sigmoid(locator.model(frames))[0].numpy()
+        curves.append((np.arange(len(prob)) / locator.config.fps, prob, [(d.start, d.end) for d in plan.dives]))
+    for threshold in args.thresholds:
+        locator.config.threshold = threshold
+        ious, ok, false, found_n = [], 0, 0, 0
+        for times, prob, truth in curves:
+            found = [(w.start, w.end) for w in locate.windows(times, prob, locator.config)]
+            best, k, bad = locate.match(found, truth)
+            ious, ok, false, found_n = ious + best, ok + k, false + bad, found_n + len(found)
+        print(f"threshold {threshold}: {ok}/{len(ious)} dives at IoU >= 0.7 ({ok / len(ious):.3f}), "
+              f"{false}/{found_n} false windows, mean IoU {np.mean(ious):.3f}")
+        if args.json and threshold == args.thresholds[-1]:
+            Path(args.json).write_text(json.dumps(
+                {"sessions": len(curves), "dives": len(ious), "found_iou_0.7": ok, "windows": found_n,
+                 "false_windows": false, "recall_iou_0.7": round(ok / len(ious), 4),
+                 "false_fraction": round(false / max(found_n, 1), 4), "mean_iou": round(float(np.mean(ious)), 4),
+                 "threshold": threshold, "mirror": args.mirror}, indent=1))
+
+
+def speed(args) -> None:
+    """Decode + locate time and peak memory on a long 1080p file: generated sessions (synthetic) rendered
+    at 128x72 and upscaled 15x (nearest) to 1920x1080 at 25 fps, --minutes long, then `aqa locate` on it
+    in a fresh process (its peak RSS from the kernel)."""
+    import resource
+
+    from aqa_cli import video
+    from aqa_cli.datasets.syndive import session as sessions
+
+    path = Path(args.out)
+    if not path.exists():
+        def frames():
+            total, index = 0, 0
+            while total < args.minutes * 60 * 25:
+                for frame in sessions.render_session(sessions.plan_session(4, index, size=(128, 72), fps=25.0)):
+                    yield np.repeat(np.repeat(frame, 15, axis=0), 15, axis=1)
+                    total += 1
+                    if total >= args.minutes * 60 * 25:
+                        return
+                index += 1
+        start = time.time()
+        video.write_video(path, frames(), fps=25)
+        print(f"wrote {path} in {time.time() - start:.0f} s", file=sys.stderr)
+    info = video.probe(path)
+    cmd = [sys.executable, "-c", "import sys, torch; torch.set_num_threads(1); from aqa_cli.cli import main; "
+           "sys.argv = ['aqa', 'locate', '-q', '-f', 'csv', sys.argv[1]] + sys.argv[2:]; main()", str(path)]
+    if args.weights:
+        cmd += ["--weights", args.weights]
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"video": str(path), "size": [info.width, info.height], "minutes": round(info.duration / 60, 2),
+                      "seconds": round(seconds, 1), "seconds_per_video_minute": round(seconds * 60 / info.duration, 2),
+                      "peak_rss_mib": round(peak), "rows": len(out.stdout.splitlines()) - 1, "rc": out.returncode}))
+
+
+def stamp(args) -> None:
+    """Record measured numbers in the checkpoint's `metrics` (the weights are not touched)."""
+    from aqa_cli.checkpoint import Checkpoint
+
+    ckpt = Checkpoint.load(args.weights)
+    keys = ("sessions", "dives", "found_iou_0.7", "windows", "false_windows", "recall_iou_0.7", "false_fraction",
+            "mean_iou")
+    for split, path in (("val", args.val), ("test", args.test)):
+        if path:
+            ckpt.metrics[split] = {k: v for k, v in json.loads(Path(path).read_text()).items() if k in keys}
+    ckpt.metrics["note"] = args.note
+    ckpt.save(args.weights)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -147,6 +231,26 @@ def main() -> None:
     for key in ("threshold", "min_length", "merge_gap", "pad"):
         p.add_argument(f"--{key.replace('_', '-')}", type=float)
     p.set_defaults(run=measure)
+    p = sub.add_parser("validate", help="the goals on rendered validation sessions, per threshold")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7])
+    p.add_argument("--mirror", action="store_true", help="flip the frames left-right (board on the right)")
+    p.add_argument("--json", help="write the last threshold's numbers here")
+    p.set_defaults(run=validate)
+    p = sub.add_parser("speed", help="decode + locate time and peak RSS on a long 1080p file")
+    p.add_argument("--out", required=True, help="the 1080p video (made when missing)")
+    p.add_argument("--minutes", type=float, default=1.0)
+    p.add_argument("--weights")
+    p.set_defaults(run=speed)
+    p = sub.add_parser("stamp", help="record measured numbers in the checkpoint's metrics")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--val")
+    p.add_argument("--test")
+    p.add_argument("--note", default="val: 20 generated sessions (seed 3) read at 10 fps; test: 100 held-out "
+                   "generated sessions (seed 2) as 25 fps videos; synthetic")
+    p.set_defaults(run=stamp)
     args = parser.parse_args()
     args.run(args)
 

@@ -185,3 +185,10 @@ def test_cli_locate_rows_and_a_bad_input(session_video, tmp_path):
     assert len(failed) == 1 and "no video stream" in failed[0]
     assert bad.stdout.splitlines() == ["video,dive,start,end,confidence"]
     assert "synthetic" in bad.stderr
+
+
+def test_portrait_video_is_read_with_a_warning(tmp_path):
+    path = make_video(tmp_path / "phone.mp4", 20, size=(64, 48), rotate=90)  # upright: 48 wide, 64 tall
+    with pytest.warns(UserWarning, match="portrait"):
+        found = locate.find_dives(path, locate.load_locator())
+    assert found == []  # a test pattern is no dive
