@@ -41,6 +41,11 @@ FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "des
 # Where the final score came from, by `dd_from` (see rules.predicted_final).
 SCORE_SOURCES = {"given": "given DD", "dive": "given dive", "expected": "expected DD", "table": "score head",
                  "": "score head"}
+# The locator finds take-off → spray gone; the models were trained on SynDive clips that also show the
+# end of the approach and the water settling: the median of each, as a fraction of the locator's window,
+# over 400 SynDive 3 dives of every height (0.16 before: 5-95 % 0.11-0.25; 0.13 after: 0.01-0.23). A
+# located window is widened by these before it is scored, to look like what the model learned from.
+FRAMING = (0.16, 0.13)
 WINDOW_SOURCES = ("given", "located", "whole file")  # ScoreResult.window_from: how the span scored was chosen
 DEFAULT_HEIGHT = "3m"
 MAX_CLIPS = 64
@@ -107,6 +112,47 @@ class Prepared:
     warning: str | None = None
 
 
+class FeatureInput:
+    """How a model on segment features (`aqa train --task s4aqa|regress`) reads a video: the Kinetics I3D
+    features of its clips, made as its training features were (the index in data["features"]): a dive's
+    `preprocess.frames` frames in `segments` clips, or clips every `stride` frames over a whole routine."""
+
+    def __init__(self, checkpoint: Checkpoint, device):
+        from aqa_cli.datasets.features import FeatureIndex
+        from aqa_cli.errors import WeightsError
+        from aqa_cli.weights import file_sha256, load_i3d
+
+        self.index = FeatureIndex(**checkpoint.data["features"])
+        backbone, path = load_i3d()
+        if file_sha256(path) != self.index.weights_sha256:
+            raise WeightsError(f"this model reads features of the I3D weights with sha256 {self.index.weights_sha256[:12]}…; "
+                               f"{path} is another file", hint="aqa weights import-i3d the weights it was trained on")
+        self.backbone, self.device = backbone.to(device), device
+        self.frames, self.positions = checkpoint.preprocess.frames, checkpoint.feature_positions()
+
+    def prepare(self, path: str | Path, window: tuple[float, float] | None = None) -> list:
+        """The clips, in batches of (B, 3, clip_len, size, size) in [-1, 1] (thread-safe)."""
+        from aqa_cli.datasets.features import segment_starts, video_batches, window_batches
+        from aqa_cli.video import probe, read_even
+
+        index = self.index
+        if not index.segments:
+            return list(video_batches(Path(path), index, 8))  # a routine: the whole video
+        info = probe(path)
+        scale = round(index.size * 256 / 224) / min(info.width, info.height)  # the short side I3D's crop wants
+        start, end = window or (None, None)
+        frames = read_even(path, n=self.frames, size=(round(info.width * scale), round(info.height * scale)),
+                           clip_len=index.clip_len, start=start, end=end)
+        return window_batches(frames, index, segment_starts(len(frames), index.clip_len, index.segments), 8)
+
+    def __call__(self, batches: list):
+        """(features float (1, T, dim), lengths (1,)) for the model, from `prepare`'s batches."""
+        from aqa_cli.datasets.features import encode_clips, stack_features
+
+        feats = encode_clips(self.backbone, batches, self.device, autocast=self.device.type == "cuda")
+        return stack_features([feats], *self.positions)
+
+
 class Scorer:
     """A loaded model with everything needed to score videos: preprocessing, vocabulary, labels."""
 
@@ -125,6 +171,8 @@ class Scorer:
         self.label_names = {**LABEL_NAMES, **checkpoint.label_maps}
         self.vocab = Vocabulary(checkpoint.vocab) if checkpoint.vocab else None
         self.model = checkpoint.build_model().to(self.device)
+        # A model on segment features (S4AQA, regress) reads a video through the Kinetics I3D they came from.
+        self.features = FeatureInput(checkpoint, self.device) if checkpoint.on_features else None
         self.captions = bool(self.vocab) and getattr(self.model, "captioner", None) is not None
         self.default_height = default_height(self.data)
         self.one_height = one_height(self.data)
@@ -149,6 +197,8 @@ class Scorer:
         from aqa_cli.transforms import clips_from_frames
         from aqa_cli.video import read_even
 
+        if self.features is not None:
+            return self.features.prepare(path, window)
         p = self.preprocess
         n_clips = clips or p.clips
         start, end = window or (None, None)
@@ -175,7 +225,9 @@ class Scorer:
             dives = find_dives(path, self.locator)
             if dives:
                 best = max(dives, key=lambda d: d.confidence * (d.end - d.start))
-                window, how = (best.start, best.end), "located"
+                lead, after = FRAMING
+                span = best.end - best.start
+                window, how = (max(0.0, best.start - lead * span), best.end + after * span), "located"
                 if len(dives) > 1:
                     warning = (f"{len(dives)} dives found; scored the one at {best.start:.1f}-{best.end:.1f} s "
                                "(give --start/--end for another)")
@@ -193,11 +245,14 @@ class Scorer:
 
         if not isinstance(prepared, Prepared):
             prepared = Prepared(prepared, check)
-        x = prepared.clips.unsqueeze(0).to(self.device)
         # bf16 autocast only on CUDA: on CPUs without bf16 units it is ~100x slower than fp32.
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
         with torch.inference_mode(), autocast:
-            out = self.model.predict(x)  # heads and caption from one backbone pass
+            if self.features is not None:  # a score-only model on the clips' I3D features
+                x, lengths = self.features(prepared.clips)
+                out = self.model(x.to(self.device), lengths.to(self.device))
+            else:
+                out = self.model.predict(prepared.clips.unsqueeze(0).to(self.device))  # one backbone pass
         ids = out["caption"][0].tolist() if self.captions else None
         result = ScoreResult(video=video, weights=self.name, warning=prepared.warning, window_from=prepared.how)
         if prepared.window:

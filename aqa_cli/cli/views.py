@@ -50,20 +50,25 @@ def print_panel(err: Console, result, scorer, height: str) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
+    # A score-only model (S4AQA, regress on segment features) has no execution or dive to show.
+    score_only = result.execution is None and result.dive_number is None
     how = {"given DD": "given DD x execution", "given dive": "the given dive's table DD x execution",
            "expected DD": "expected DD x execution",
-           "score head": "the model's score head: give --height or --dd for DD x execution"}
+           "score head": "a score-only model" if score_only else
+           "the model's score head: give --height or --dd for DD x execution"}
     source = f"  [dim]({how[result.score_source]})[/dim]" if result.score_source else ""
     grid.add_row("Final score", f"[bold green]{num(result.final_score)}[/bold green]{source}")
-    grid.add_row("Execution", num(result.execution))
-    dd_from = {"given": "given", "dive": "the table's, for the given dive", "table": f"the predicted dive's in the {height} table, not used for the final",
-               "expected": f"expected: the {height} table's DDs weighted by the dive's class probabilities"}
-    missing = f"not in the {height} table"
-    if result.dd_from not in dd_from and (elsewhere := listed_heights(result.dive_number)):
-        missing += f"; listed at {', '.join(elsewhere)}: give --height"
-    grid.add_row("Difficulty", f"{num(result.difficulty, 2 if result.dd_from == 'expected' else 1)} "
-                               f"({dd_from.get(result.dd_from, missing)})")
-    grid.add_row("Dive", f"{result.dive_number or '-'}  {result.description or ''}")
+    if not score_only:
+        grid.add_row("Execution", num(result.execution))
+        dd_from = {"given": "given", "dive": "the table's, for the given dive",
+                   "table": f"the predicted dive's in the {height} table, not used for the final",
+                   "expected": f"expected: the {height} table's DDs weighted by the dive's class probabilities"}
+        missing = f"not in the {height} table"
+        if result.dd_from not in dd_from and (elsewhere := listed_heights(result.dive_number)):
+            missing += f"; listed at {', '.join(elsewhere)}: give --height"
+        grid.add_row("Difficulty", f"{num(result.difficulty, 2 if result.dd_from == 'expected' else 1)} "
+                                   f"({dd_from.get(result.dd_from, missing)})")
+        grid.add_row("Dive", f"{result.dive_number or '-'}  {result.description or ''}")
     for head in ("position", "armstand", "rotation_type", "ss_no", "tw_no"):
         value = getattr(result, head)
         if value is None:
@@ -75,6 +80,9 @@ def print_panel(err: Console, result, scorer, height: str) -> None:
         grid.add_row(head.replace("_", " "), f"{shown}" + (f"  [dim]p={p:.2f}[/dim]" if p is not None else ""))
     if result.commentary:
         grid.add_row("Commentary", f"[italic]{result.commentary}[/italic]")
+    if result.window_start is not None:
+        how = {"located": "the dive the locator found", "given": "--start/--end"}.get(result.window_from, "")
+        grid.add_row("Scored span", f"{result.window_start:.2f}-{result.window_end:.2f} s  [dim]({how})[/dim]")
     if result.looks_like_dive is not None:
         seen = ", ".join(f"{name} {p:.2f}" for name, p in result.kinetics_top)
         flag = "[yellow]no[/yellow]" if result.warning else "yes"
