@@ -119,6 +119,7 @@ def score(
     job = ScoreJob(paths, weights=weights, device=device, recursive=recursive, fmt=fmt.value if fmt else None,
                    output=output, csv_file=csv_file, dive_check=dive_check, locate=False if window else locate)
     scorer = job.scorer
+    quiet, verbose = quiet or not job.shard.main, verbose and job.shard.main  # under torchrun only rank 0 speaks
     if dive:
         dive = check_dive(dive, height or scorer.one_height, dd)[0]
     if not quiet:
@@ -131,7 +132,8 @@ def score(
     panel_only = single and not quiet and job.fmt == "table" and output is None and sys.stdout.isatty()
 
     bar = views.Progress(len(job.inputs), enabled=not quiet and not single and err.is_terminal)
-    pages = _report_writer(report, scorer, single, job.settings(height, dd, clips, dive, sheet, window)) if report else None
+    pages = _report_writer(report, scorer, single, job.settings(height, dd, clips, dive, sheet, window)) \
+        if report and job.shard.main else None
 
     def show(result, resumed: bool) -> None:
         if result.warning and not quiet:
