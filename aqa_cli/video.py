@@ -232,40 +232,21 @@ def _cut_ranges(path: str | Path, spans: list[tuple[int, int]], size: tuple[int,
             dec.fail_short(f"range {i} needs frames {spans[i][0]}..{spans[i][1]}")
 
 
-def iter_resampled(
-    path: str | Path, fps: float = 10.0, size: tuple[int, int] = (64, 48), chunk: int = 128
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Stream a whole video at a low, fixed frame rate and size, in chunks, in one sequential pass.
-
-    Yields (times float64 (n,), frames uint8 (n, H, W, 3)) with n <= `chunk`: sample k is the frame
-    on screen at k / `fps` s after the first frame (the last frame not later than that), so a
-    variable-frame-rate file is sampled evenly in time. Only the kept frames are converted (resized in
-    libswscale) and at most one chunk is held, so memory stays flat whatever the file's length: the dive
-    locator reads hour-long recordings this way. `size` follows the readers' portrait rule.
-
-    A stream whose decoding fails after some frames ends there with a warning naming the time; one
-    without a decodable frame is a VideoDecodeError.
-    """
+def iter_resampled(path: str | Path, fps: float = 10.0, size: tuple[int, int] = (64, 48),
+                   chunk: int = 128) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A whole video at a low, fixed rate and size, streamed in one pass as chunks (times float64 (n,),
+    frames uint8 (n, H, W, 3)), n <= `chunk`: sample k is the frame on screen k / `fps` s after the first
+    (even in time for variable-rate files). Only kept frames are converted and one chunk is held, so memory
+    stays flat for hour-long files. A stream failing midway ends with a warning; no frame: VideoDecodeError."""
     if fps <= 0 or chunk < 1:
         raise ValueError(f"iter_resampled: need fps > 0 and chunk >= 1, got fps={fps}, chunk={chunk}")
-    _check_path(Path(path))
-    return _resample(path, fps, size, chunk)
-
-
-def _resample(path: str | Path, fps: float, size: tuple[int, int], chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The generator behind `iter_resampled`."""
-    times: list[float] = []
-    frames: list[np.ndarray] = []
-    k, t0, hw, previous = 0, None, None, None
+    times, frames, k, previous = [], [], 0, None
     with _Decoder(path) as dec:
         for frame in dec:
-            t = dec.time_of(frame)
-            if t0 is None:
-                t0, hw = t, _output_hw(frame, size)
-            # Every sample due before this frame shows the previous one (1 us of slack for rounding).
-            while previous is not None and t0 + k / fps < t - 1e-6:
-                times.append(k / fps)
-                frames.append(_to_rgb(previous, hw))
+            if previous is None:
+                t0, hw = dec.time_of(frame), _output_hw(frame, size)
+            while previous is not None and t0 + k / fps < dec.time_of(frame) - 1e-6:  # due before it: the one before
+                times.append(k / fps), frames.append(_to_rgb(previous, hw))
                 k += 1
                 if len(frames) == chunk:
                     yield np.array(times), np.stack(frames)
@@ -273,14 +254,10 @@ def _resample(path: str | Path, fps: float, size: tuple[int, int], chunk: int) -
             previous = frame
         if previous is None:
             dec.fail_short("no decodable video frame")
-        last = dec.time_of(previous)
-        while t0 + k / fps <= last + 1e-6:  # the last frame holds until its own time
-            times.append(k / fps)
-            frames.append(_to_rgb(previous, hw))
-            k += 1
+        if t0 + k / fps <= dec.time_of(previous) + 1e-6:  # a sample due at the last frame's own time
+            times.append(k / fps), frames.append(_to_rgb(previous, hw))
         if dec.error is not None:
-            warnings.warn(f"{path}: decoding stopped at {last - t0:.2f} s ({dec.error}); reading what came before",
-                          stacklevel=3)
+            warnings.warn(f"{path}: decoding stopped after {dec.count} frames ({dec.error}); kept those", stacklevel=2)
     if frames:
         yield np.array(times), np.stack(frames)
 

@@ -171,6 +171,8 @@ def speed(args) -> None:
         start = time.time()
         video.write_video(path, frames(), fps=25)
         print(f"wrote {path} in {time.time() - start:.0f} s", file=sys.stderr)
+    if args.repeat > 1:
+        path = _repeat(path, args.repeat)
     info = video.probe(path)
     cmd = [sys.executable, "-c", "import sys, torch; torch.set_num_threads(1); from aqa_cli.cli import main; "
            "sys.argv = ['aqa', 'locate', '-q', '-f', 'csv', sys.argv[1]] + sys.argv[2:]; main()", str(path)]
@@ -197,6 +199,34 @@ def stamp(args) -> None:
             ckpt.metrics[split] = {k: v for k, v in json.loads(Path(path).read_text()).items() if k in keys}
     ckpt.metrics["note"] = args.note
     ckpt.save(args.weights)
+
+
+def _repeat(path: Path, times: int) -> Path:
+    """`path` copied `times` times end to end into PATH-xN.mp4 by remuxing its packets with shifted
+    timestamps (no re-encoding): a long file for the price of one."""
+    import av
+
+    out = path.with_name(f"{path.stem}-x{times}{path.suffix}")
+    if out.exists():
+        return out
+    with av.open(str(path)) as src, av.open(str(out), "w") as dst:
+        stream = src.streams.video[0]
+        target = dst.add_stream_from_template(stream)
+        span = None
+        for k in range(times):
+            src.seek(0)
+            last = 0
+            for packet in src.demux(stream):
+                if packet.dts is None:
+                    continue
+                if span is not None:
+                    packet.pts += k * span
+                    packet.dts += k * span
+                last = max(last, packet.pts + (packet.duration or 0))
+                packet.stream = target
+                dst.mux(packet)
+            span = span or last
+    return out
 
 
 def main() -> None:
@@ -242,6 +272,7 @@ def main() -> None:
     p = sub.add_parser("speed", help="decode + locate time and peak RSS on a long 1080p file")
     p.add_argument("--out", required=True, help="the 1080p video (made when missing)")
     p.add_argument("--minutes", type=float, default=1.0)
+    p.add_argument("--repeat", type=int, default=1, help="run on the file copied this many times end to end")
     p.add_argument("--weights")
     p.set_defaults(run=speed)
     p = sub.add_parser("stamp", help="record measured numbers in the checkpoint's metrics")

@@ -16,7 +16,7 @@ from aqa_cli.datasets.syndive import session as sessions
 from aqa_cli.datasets.syndive.render import render_frame
 from aqa_cli.errors import VideoDecodeError
 from aqa_cli.models.locator import Locator
-from media import frame_index, make_audio_only, make_text, make_video
+from media import frame_index, make_audio_only, make_text, make_truncated, make_video
 
 CFG = locate.LocatorConfig()
 
@@ -83,6 +83,13 @@ def test_iter_resampled_takes_the_frame_on_screen(tmp_path):
     frames = np.concatenate([f for _, f in parts])
     assert np.allclose(times, np.arange(20) / 10)  # 0 .. 1.9 s: the last frame is at 1.96 s
     assert [frame_index(f) for f in frames] == [int(k * 2.5) for k in range(20)]
+
+
+def test_iter_resampled_keeps_what_decodes_before_damage(tmp_path):
+    path = make_truncated(tmp_path / "cut.mp4", 100, keep=0.5)
+    with pytest.warns(UserWarning, match="decoding stopped after"):
+        times = np.concatenate([t for t, _ in video.iter_resampled(path, fps=10)])
+    assert 0 < len(times) < 40 and np.allclose(times, np.arange(len(times)) / 10)
 
 
 def test_iter_resampled_bad_inputs_are_one_line(tmp_path):
