@@ -102,7 +102,8 @@ def dive_plan(spec: synth.DiveSpec) -> DivePlan:
 
 
 def spray_end(plan: DivePlan) -> float:
-    """Time (s, the plan's clock) when the spray column has fallen back: the end of the dive's window."""
+    """Time (s, the plan's clock) when the spray column has fallen back: the end of the dive's window.
+    The spray's life is motion.DivePlan.splash_at's (tests/test_locate.py checks the two agree)."""
     return plan.entry - SPRAY_START + 0.35 + 0.5 * plan.splash
 
 
