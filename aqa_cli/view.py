@@ -110,11 +110,13 @@ def load_view(path: str | Path | None = None, device: str = "cpu") -> ViewReader
     path = Path(path).expanduser() if path is not None else bundled_dir() / VIEW_FILE
     if path.is_dir():
         raise WeightsError(f"view weights {path} is a folder, not a checkpoint file")
-    checkpoint = Checkpoint.load(path)  # WeightsError when missing or not an aqa checkpoint
+    if not path.is_file():
+        raise WeightsError(f"view weights not found: {path}")
+    verify_file(path)  # size and sha256 against the folder's manifest, as load_model does
+    checkpoint = Checkpoint.load(path)  # WeightsError when not an aqa checkpoint
     if checkpoint.model_config.backbone != BACKBONE:
         raise WeightsError(f"{path}: not a view model (its backbone is {checkpoint.model_config.backbone!r})",
                            hint=f"pass view weights such as weights/{VIEW_FILE}")
-    verify_file(path)
     return ViewReader(checkpoint, path, device)
 
 
@@ -194,10 +196,10 @@ def _batch_metrics(model, batches) -> dict[str, float]:
 
 def _loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Side cross-entropy + height cross-entropy (samples of unknown height left out)."""
-    side = torch.nn.functional.cross_entropy(out["side"], batch["side"])
+    loss = torch.nn.functional.cross_entropy(out["side"], batch["side"])
     if (batch["height"] >= 0).any():
-        side = side + torch.nn.functional.cross_entropy(out["height"], batch["height"], ignore_index=-1)
-    return side
+        loss = loss + torch.nn.functional.cross_entropy(out["height"], batch["height"], ignore_index=-1)
+    return loss
 
 
 def evaluate_view(model, root, split: str, preprocess: Preprocess, batch_size: int = 32) -> dict[str, Any]:
