@@ -395,6 +395,11 @@ def load_model(weights: str | Path | None = None, device: str = "auto", dive_che
     path = find_weights(weights)
     verify_file(path)
     checkpoint = Checkpoint.load(path)
+    if checkpoint.model_config.backbone in ("locator", "view"):  # the helpers' weights, not a scoring model
+        from aqa_cli.errors import WeightsError
+
+        raise WeightsError(f"{path} holds the {'dive locator' if checkpoint.model_config.backbone == 'locator' else 'view model'}"
+                           ", which helps aqa score but scores nothing itself", hint="give scoring weights, e.g. syndive-tiny-mtl")
     explicit = weights is not None and Path(str(weights)).expanduser().is_file()
     scorer = Scorer(checkpoint, path, device=device, name=str(weights) if explicit else path.stem)
     if dive_check or dive_check is None:

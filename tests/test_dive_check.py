@@ -58,7 +58,7 @@ def test_cricket_does_not_look_like_a_dive_and_a_syndive_dive_does(real_i3d, mon
     scorer.dive_check = check
     cricket = score_video(CRICKET, scorer)
     assert cricket.looks_like_dive < 0.01 and cricket.kinetics_top[0][0] == "playing cricket"
-    assert cricket.warning.startswith("does not look like a dive") and "playing cricket" in cricket.warning
+    assert "does not look like a dive" in cricket.warning and "playing cricket" in cricket.warning
     dive = score_video(REPO / "examples" / "syndive_205C_3m.mp4", scorer)
     assert dive.warning is None and dive.kinetics_top[0][0] == "springboard diving"
     row = json.loads(json.dumps(cricket.record()))

@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 
 from aqa_cli import __version__
-from aqa_cli.cli import data, features, score, train, weights
+from aqa_cli.cli import data, features, locate, score, train, weights
 from aqa_cli.cli.common import err, reflow
 from aqa_cli.errors import AqaError
 
@@ -74,6 +74,7 @@ def _root(
 app.command()(score.score)
 app.command()(train.train)
 app.command(name="eval")(train.eval_)
+app.command()(locate.locate)
 app.command()(train.plot)
 app.add_typer(data.app, name="data")
 app.add_typer(weights.app, name="weights")
