@@ -21,7 +21,7 @@ Only the CLI is called, so the script measures whatever `aqa score` does with lo
 after it learns to locate dives. The machine may be shared: the load average is printed beside the
 figures; a busy machine lengthens the wall time (memory does not depend on it).
 
-Run: python benchmarks/bench_long.py --minutes 5   (the default, 60, took tens of minutes on 2 cores)
+Run: python benchmarks/bench_long.py --minutes 5   (5 minutes of video took 82-230 s at load 7-10 on 2 cores)
 """
 
 from __future__ import annotations
@@ -173,6 +173,19 @@ def plain(data: bytes) -> list[str]:
     return [line.strip() for line in re.split(r"[\r\n]+", text) if line.strip()]
 
 
+def code_version() -> str:
+    """The commit the CLI runs from, and whether aqa_cli/ has uncommitted changes (the tree may be shared)."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "aqa_cli"], cwd=repo, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    return f"{head}{f' + uncommitted changes in {len(dirty.splitlines())} aqa_cli file(s)' if dirty else ''}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, default=60, help="length of the recording (default 60)")
@@ -186,6 +199,7 @@ def main() -> None:
     video = args.video or Path(f"/work/data/bench/long_1080p_{args.minutes}min.mp4")
     make_recording(video, args.minutes)
 
+    version = code_version()
     load_before = os.getloadavg()
     result = run_score(video, shlex.split(args.score_args))
     load_after = os.getloadavg()
@@ -193,7 +207,7 @@ def main() -> None:
     moving = progress_seconds(result["writes"], result["wall"])
     lines = plain(b"".join(data for _, data in result["writes"]))
     size_mb = video.stat().st_size / 1e6
-    print(f"command: {shlex.join(result['cmd'])}")
+    print(f"command: {shlex.join(result['cmd'])}   (code: {version})")
     print(f"recording: {args.minutes} min of 1920x1080 {FPS} fps H.264 (synthetic: SynDive {SOURCE.name} upscaled "
           f"and looped), {size_mb:.0f} MB, {size_mb * 8 / (60 * args.minutes):.1f} Mbit/s")
     print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f} on {os.cpu_count()} CPUs "
