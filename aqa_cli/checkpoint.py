@@ -102,8 +102,9 @@ class Checkpoint:
 
     @property
     def on_features(self) -> bool:
-        """True for a model on precomputed segment features (S4AQA or its baseline: `aqa train --task
-        s4aqa|regress`): it reads the features in data["features"]'s index, not frames."""
+        """True for a model on precomputed segment features (S4AQA, its baseline or the baseline with MTL
+        heads: `aqa train --task s4aqa|regress|mtl-features`): it reads the features in
+        data["features"]'s index, not frames."""
         from aqa_cli.models.s4aqa import TASKS
 
         return self.model_config.task in TASKS
@@ -118,7 +119,8 @@ class Checkpoint:
     def build_model(self):
         """The model rebuilt from `model_config` with its weights loaded (eval mode, CPU). A features
         model (`on_features`) takes its input width from data["features"]["dim"], its positions from
-        preprocess.clips and its encoder's sizes from train_config["semi"]."""
+        preprocess.clips, its encoder's sizes from train_config["semi"] and (mtl-features) its dive
+        heads from model_config.classes."""
         from aqa_cli.models import build_model
 
         model = self._build_features_model() if self.on_features else build_model(self.model_config)
@@ -137,7 +139,7 @@ class Checkpoint:
             raise WeightsError("features checkpoint lacks its features' width or its encoder's sizes "
                                "(data.features.dim, train_config.semi)", hint="train it again with aqa train")
         return build_s4aqa(self.model_config.task, dim, self.preprocess.clips, semi["width"], semi["layers"],
-                           semi["heads"], float(semi.get("dropout", 0.0)))
+                           semi["heads"], float(semi.get("dropout", 0.0)), classes=dict(self.model_config.classes))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"format_version": FORMAT, "model": self.model, "model_config": to_dict(self.model_config),

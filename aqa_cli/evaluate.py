@@ -5,8 +5,9 @@
                                        captions, and the oracle ceiling on synthetic data)
     evaluate_checkpoint(weights, root, split)   → both, from a checkpoint file alone
     evaluate_features_checkpoint(weights, root, features, split)   → the same for a model on segment
-                                       features (S4AQA / its baseline: a score only), on the features
-                                       folder it was trained on the like of
+                                       features (S4AQA / its baseline: a score only; mtl-features: the
+                                       score, execution and dive heads), on the features folder it was
+                                       trained on the like of
     evaluate_groups(run_dir, root, features, split)   → one features model per group (Rhythmic
                                        Gymnastics: per apparatus), each on its group, and the Fisher-z
                                        average of their Spearman, as the RG papers report
@@ -300,19 +301,32 @@ def group_samples(root: DatasetRoot, samples: list[Sample], group: str) -> list[
 def predict_features(model, x, lengths=None, batch: int = 256) -> np.ndarray:
     """Scores in points (N,) of a features model (models/s4aqa.py) on x float (N, T, D) with lengths
     long (N,) or None, in eval mode, `batch` samples at a time."""
+    return predict_features_outputs(model, x, lengths, batch).score
+
+
+def predict_features_outputs(model, x, lengths=None, batch: int = 256) -> Predictions:
+    """Predictions of a features model (models/s4aqa.py) on x float (N, T, D) with lengths long (N,)
+    or None, in eval mode, `batch` samples at a time: the score (N,), and the execution (N,) and each
+    dive head's classes (N,) and log-probabilities (N, K) where the model has those heads."""
     import torch
 
     model.eval()
     if not len(x):
-        return np.zeros(0)
+        return Predictions(score=np.zeros(0))
     with torch.no_grad():
-        return torch.cat([model(x[b:b + batch], None if lengths is None else lengths[b:b + batch])["score"]
-                          for b in range(0, len(x), batch)]).numpy()
+        outs = [model(x[b:b + batch], None if lengths is None else lengths[b:b + batch])
+                for b in range(0, len(x), batch)]
+    log_probs = {h: torch.cat([torch.log_softmax(o["logits"][h].float(), -1) for o in outs]).numpy()
+                 for h in (outs[0].get("logits") or {})}
+    return Predictions(score=torch.cat([o["score"] for o in outs]).numpy(),
+                       execution=torch.cat([o["execution"] for o in outs]).numpy() if "execution" in outs[0] else None,
+                       classes={h: v.argmax(-1) for h, v in log_probs.items()}, log_probs=log_probs)
 
 
 def evaluate_features_checkpoint(weights: str | Path, data_root: str | Path, features: str | Path,
                                  split: str = "test", predictions: str | Path | None = None) -> dict:
-    """A features model's report (see compute_metrics: the score, and the oracle on synthetic roots) on
+    """A features model's report (see compute_metrics: the score, and the oracle on synthetic roots; with
+    MTL heads also the execution, each head's accuracy, the dive number and DD × execution) on
     `split` of `data_root` read from `features`, which must be made as the model's training features
     were (backbone, weights, sampling) and from this root; a model of one group (apparatus) is
     measured on that group's samples. UsageError for a checkpoint on frames, other features, or an
@@ -338,7 +352,7 @@ def evaluate_features_checkpoint(weights: str | Path, data_root: str | Path, fea
         raise UsageError(f"{root.root}: the {split} split{' of ' + group if group else ''} is empty: nothing "
                          "to evaluate")
     x, lengths = load_features(folder, [s.id for s in samples], *ckpt.feature_positions())
-    pred = Predictions(score=predict_features(model, x, lengths))
+    pred = predict_features_outputs(model, x, lengths)
     report = compute_metrics(pred, samples, *score_range(root), synthetic=root.info.synthetic)
     report.update(split=split, weights=str(weights), samples=len(samples), task=ckpt.model_config.task,
                   group=group, data={"name": root.info.name, "source": root.info.source,

@@ -248,7 +248,7 @@ class Scorer:
         # bf16 autocast only on CUDA: on CPUs without bf16 units it is ~100x slower than fp32.
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
         with torch.inference_mode(), autocast:
-            if self.features is not None:  # a score-only model on the clips' I3D features
+            if self.features is not None:  # on I3D features: score (mtl-features: + execution, dive heads)
                 x, lengths = self.features(prepared.clips)
                 out = self.model(x.to(self.device), lengths.to(self.device))
             else:

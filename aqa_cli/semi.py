@@ -1,5 +1,7 @@
-"""Training on segment features: `aqa train --task s4aqa` (semi-supervised, models/s4aqa.py) and
-`--task regress`, the supervised baseline (the same encoder and regressor on the labelled videos alone).
+"""Training on segment features: `aqa train --task s4aqa` (semi-supervised, models/s4aqa.py),
+`--task regress`, the supervised baseline (the same encoder and regressor on the labelled videos alone),
+and `--task mtl-features`, that baseline with the MTL heads (execution and the five dive classes) trained
+with it: the frozen-feature MTL variant, whose outputs scoring turns into DD × execution and a dive number.
 
     ROOT (scores, splits) + FEATS (features of ROOT, datasets/features.py) [+ extra unscored FEATS]
       train split --score-stratified draw of labeled_ratio (labeled_seed)--> labelled | unlabelled
@@ -23,6 +25,12 @@ their test Spearman through Fisher's z. Features sampled with a stride (routines
 frames) differ in length: they are padded to the longest sample's length, which becomes the model's
 number of positions, and the encoder masks the padding (models/s4aqa.py).
 
+mtl-features adds two loss terms on the labelled batch: "exec", the MSE of the standardised execution
+(left out where a sample's execution is unknown), weighted by train.execution_weight, and "cls", the
+sum of the five heads' cross-entropies (losses.classification_loss: unknown labels left out), weighted
+by train.cls_weight. Its validation metrics are `aqa eval`'s (evaluate.compute_metrics) and
+train.select picks the epoch on the score head ("score") or on the rules' expected DD × execution.
+
 Deterministic: the model is initialised from train.seed, batches and masked positions come from a
 generator seeded with it, and the subset from semi.labeled_seed alone (every task and training seed of
 a ratio trains on the same videos).
@@ -40,17 +48,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aqa_cli.checkpoint import Checkpoint, Preprocess
+from aqa_cli.checkpoint import Checkpoint, Preprocess, label_maps
 from aqa_cli.config import ModelConfig, RunConfig, SemiConfig, check_values, to_dict
 from aqa_cli.datasets.features import FeatureFolder, FeatureIndex, load_features, open_features
 from aqa_cli.datasets.layout import DatasetRoot, Sample
 from aqa_cli.evaluate import group_samples, score_range
 from aqa_cli.errors import UsageError
+from aqa_cli.losses import classification_loss
 from aqa_cli.metrics import fisher_z_mean, score_report
-from aqa_cli.models.s4aqa import S4AQA, alignment_loss, build_s4aqa, recovery_loss, regression_loss
+from aqa_cli.models.s4aqa import (MTL_TASK, S4AQA, TASKS, alignment_loss, build_s4aqa, recovery_loss,
+                                  regression_loss)
+from aqa_cli.rules import HEADS
 from aqa_cli.storage import atomic_write_text
 
-TASKS = ("s4aqa", "regress")
 __all__ = ["fisher_z_mean", "labeled_subset", "train_semi", "train_groups"]
 RUN_FILES = ("labeled.txt", "metrics.jsonl", "best.pt", "report.json")
 
@@ -58,12 +68,17 @@ RUN_FILES = ("labeled.txt", "metrics.jsonl", "best.pt", "report.json")
 @dataclass
 class Split:
     """Samples with their features and scores: ids (N), x float (N, T, D), y float (N,) in points,
-    lengths long (N,): sample n's real segments are x[n, :lengths[n]] (the rest padding)."""
+    lengths long (N,): sample n's real segments are x[n, :lengths[n]] (the rest padding); execution
+    float (N,) in points, NaN where unknown, and labels long (N, 5) in rules.HEADS order, -1 where
+    unknown (the MTL heads' targets); samples (N) for evaluate.compute_metrics."""
 
     ids: list[str]
     x: torch.Tensor
     y: torch.Tensor
     lengths: torch.Tensor
+    execution: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    samples: list[Sample] | None = None
 
 
 @dataclass
@@ -132,9 +147,13 @@ def open_data(cfg: RunConfig, labeled: list[str]) -> SemiData:
     segments, pad = positions(used, semi, index)
 
     def scored(samples: list[Sample]) -> Split:
+        from aqa_cli.datasets.frames import execution_target
+
         ids = [s.id for s in samples]
         x, lengths = load_features(folder, ids, segments, pad)
-        return Split(ids, x, torch.tensor([s.final_score for s in samples]), lengths)
+        execution = torch.tensor([execution_target(s) for s in samples], dtype=torch.float32)
+        labels = torch.tensor([[getattr(s, h) for h in HEADS] for s in samples], dtype=torch.long).reshape(-1, len(HEADS))
+        return Split(ids, x, torch.tensor([s.final_score for s in samples]), lengths, execution, labels, samples)
 
     lab = scored([root.samples[i] for i in labeled])
     unlabeled, lengths = load_features(folder, rest, segments, pad)
@@ -148,9 +167,11 @@ def open_data(cfg: RunConfig, labeled: list[str]) -> SemiData:
     return SemiData(root, index, lab, unlabeled, lengths, scored(val), scored(test), sources)
 
 
-def build_model(semi: SemiConfig, in_dim: int, segments: int, task: str) -> S4AQA:
-    """The model of `task` ("s4aqa" with decoder and discriminator, "regress" without)."""
-    return build_s4aqa(task, in_dim, segments, semi.width, semi.layers, semi.heads, semi.dropout)
+def build_model(semi: SemiConfig, in_dim: int, segments: int, task: str,
+                classes: dict[str, int] | None = None) -> S4AQA:
+    """The model of `task` ("s4aqa" with decoder and discriminator, "regress" without, "mtl-features"
+    with the execution head and a dive head per entry of `classes`)."""
+    return build_s4aqa(task, in_dim, segments, semi.width, semi.layers, semi.heads, semi.dropout, classes)
 
 
 def endless_batches(n: int, size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
@@ -177,14 +198,24 @@ class Unlabelled:
 
 def step_losses(model: S4AQA, labelled: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
                 unlabelled: tuple[torch.Tensor, torch.Tensor] | None, semi: SemiConfig,
-                gen: torch.Generator) -> dict[str, torch.Tensor]:
+                gen: torch.Generator, targets: tuple[torch.Tensor, torch.Tensor] | None = None,
+                ) -> dict[str, torch.Tensor]:
     """One step's loss terms: "reg" on the labelled batch (xl (B_l, T, D), standardised scores zl
-    (B_l,), lengths (B_l,)); with an unlabelled batch (xu (B_u, T, D), lengths (B_u,)), "rcvr" (λ1 > 0)
-    on one masked segment per video drawn from `gen` among its real segments, and "adv" (λ2 > 0) of D
-    on the labelled, unlabelled and masked unlabelled features."""
+    (B_l,), lengths (B_l,)); with `targets` (standardised execution (B_l,), NaN where unknown; labels
+    (B_l, 5) long, -1 where unknown) for a model with MTL heads, "exec" and "cls" on the same batch;
+    with an unlabelled batch (xu (B_u, T, D), lengths (B_u,)), "rcvr" (λ1 > 0) on one masked segment
+    per video drawn from `gen` among its real segments, and "adv" (λ2 > 0) of D on the labelled,
+    unlabelled and masked unlabelled features."""
     xl, zl, nl = labelled
     f_l = model.pool(model.encode(xl, lengths=nl), nl)
     terms = {"reg": regression_loss(model.regress(f_l), zl)}
+    if targets is not None:
+        ze, labels = targets
+        known = torch.isfinite(ze)
+        if model.executor is not None and bool(known.any()):  # a batch without one adds no term
+            terms["exec"] = regression_loss(model.execute(f_l)[known], ze[known])
+        if len(model.classifiers):
+            terms["cls"] = classification_loss(model.classify(f_l), labels)
     if unlabelled is None or not (semi.recovery_weight or semi.alignment_weight):
         return terms
     xu, nu = unlabelled
@@ -201,9 +232,11 @@ def step_losses(model: S4AQA, labelled: tuple[torch.Tensor, torch.Tensor, torch.
     return terms
 
 
-def total_loss(terms: dict[str, torch.Tensor], semi: SemiConfig) -> torch.Tensor:
-    """L = L_reg + λ1 · L_rcvr + λ2 · L_adv (terms that were not computed count 0)."""
-    weights = {"reg": 1.0, "rcvr": semi.recovery_weight, "adv": semi.alignment_weight}
+def total_loss(terms: dict[str, torch.Tensor], semi: SemiConfig, train=None) -> torch.Tensor:
+    """L = L_reg + λ1 · L_rcvr + λ2 · L_adv, and for MTL heads + train.execution_weight · L_exec +
+    train.cls_weight · L_cls (TrainConfig `train`; terms that were not computed count 0)."""
+    weights = {"reg": 1.0, "rcvr": semi.recovery_weight, "adv": semi.alignment_weight,
+               "exec": train.execution_weight if train else 1.0, "cls": train.cls_weight if train else 1.0}
     return sum(weights[k] * v for k, v in terms.items())
 
 
@@ -213,6 +246,9 @@ def train_one_epoch(model: S4AQA, optim: torch.optim.Optimizer, data: SemiData, 
     (s4aqa: each with the next batch of `unlabelled`); returns each loss term's mean over the steps."""
     model.train()
     z = (data.labeled.y - model.score_mean) / model.score_std
+    mtl = model.executor is not None or len(model.classifiers) > 0
+    ze = (data.labeled.execution - model.exec_mean) / model.exec_std if model.executor is not None else \
+        torch.full_like(z, math.nan)
     perm = torch.randperm(len(z), generator=order)
     sums: dict[str, float] = {}
     steps = range(0, len(perm), cfg.train.batch_size)
@@ -223,9 +259,10 @@ def train_one_epoch(model: S4AQA, optim: torch.optim.Optimizer, data: SemiData, 
         if unlabelled:
             u = next(unlabelled.batches)
             unl, gen = (data.unlabeled[u], data.unlabeled_lengths[u]), unlabelled.gen
-        terms = step_losses(model, lab, unl, cfg.semi, gen)
+        targets = (ze[idx], data.labeled.labels[idx]) if mtl else None
+        terms = step_losses(model, lab, unl, cfg.semi, gen, targets)
         optim.zero_grad(set_to_none=True)
-        total_loss(terms, cfg.semi).backward()
+        total_loss(terms, cfg.semi, cfg.train).backward()
         if cfg.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
         optim.step()
@@ -234,12 +271,26 @@ def train_one_epoch(model: S4AQA, optim: torch.optim.Optimizer, data: SemiData, 
     return {k: v / len(steps) for k, v in sums.items()}
 
 
-def split_metrics(model: S4AQA, split: Split, lo: float, hi: float) -> dict:
-    """n, spearman and relative_l2 (over the score range lo..hi) of the model on a scored split."""
-    from aqa_cli.evaluate import predict_features
+def split_metrics(model: S4AQA, split: Split, lo: float, hi: float, synthetic: bool = False) -> dict:
+    """n, spearman and relative_l2 (over the score range lo..hi) of the model on a scored split; for a
+    model with MTL heads `aqa eval`'s whole report (evaluate.compute_metrics)."""
+    from aqa_cli.evaluate import compute_metrics, predict_features, predict_features_outputs
 
-    return score_report(predict_features(model, split.x, split.lengths), split.y.numpy(), lo, hi) \
-        if split.ids else {}
+    if not split.ids:
+        return {}
+    if model.executor is not None or len(model.classifiers):
+        return compute_metrics(predict_features_outputs(model, split.x, split.lengths), split.samples, lo, hi,
+                               synthetic=synthetic)
+    return score_report(predict_features(model, split.x, split.lengths), split.y.numpy(), lo, hi)
+
+
+def selected_spearman(metrics: dict, select: str = "score") -> float:
+    """The Spearman that picks the epoch from `split_metrics`' report: its "spearman" (score-only
+    models), or the `select` entry's ("score" or "expected_dd_x_execution", MTL heads); NaN when absent."""
+    if "spearman" in metrics:
+        return metrics["spearman"]
+    value = (metrics.get(select) or {}).get("spearman")
+    return math.nan if value is None else value
 
 
 def train_semi(cfg: RunConfig, out_dir: str | Path, task: str = "s4aqa",
@@ -261,9 +312,16 @@ def train_semi(cfg: RunConfig, out_dir: str | Path, task: str = "s4aqa",
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "labeled.txt", "".join(i + "\n" for i in labeled))
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.semi, data.labeled.x.shape[2], data.labeled.x.shape[1], task)
+    model = build_model(cfg.semi, data.labeled.x.shape[2], data.labeled.x.shape[1], task, dict(cfg.model.classes))
     model.score_mean.fill_(float(data.labeled.y.mean()))
     model.score_std.fill_(float(data.labeled.y.std()) or 1.0)  # equal scores: standardise by 1 point
+    if model.executor is not None:
+        known = data.labeled.execution[torch.isfinite(data.labeled.execution)]
+        if len(known) < 2:
+            raise UsageError("--task mtl-features: fewer than 2 labelled videos with a known execution "
+                             "(judges' marks, or a DD to divide the score by)", hint="train --task regress")
+        model.exec_mean.fill_(float(known.mean()))
+        model.exec_std.fill_(float(known.std()) or 1.0)
     adam = torch.optim.AdamW if cfg.train.optimizer == "adamw" else torch.optim.Adam
     optim = adam(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(optim, cfg.train.epochs)
@@ -278,15 +336,15 @@ def train_semi(cfg: RunConfig, out_dir: str | Path, task: str = "s4aqa",
         losses = train_one_epoch(model, optim, data, cfg, order, unlabelled)
         if sched is not None:
             sched.step()
-        val = split_metrics(model, data.val, lo, hi)
-        rho = val.get("spearman", math.nan)
+        val = split_metrics(model, data.val, lo, hi, data.root.info.synthetic)
+        rho = selected_spearman(val, cfg.train.select)
         if not data.val.ids or epoch == 1 or rho > best_rho:  # NaN never improves on a number
             best, best_rho = {"epoch": epoch, "val": val}, rho if math.isfinite(rho) else -math.inf
             _checkpoint(cfg, data, task, model, {"val": val}).save(out_dir / "best.pt")
         _append(out_dir / "metrics.jsonl", {"epoch": epoch, **losses, "val": val})
         if log:
             log(_epoch_line(epoch, cfg.train.epochs, losses, rho, best["epoch"] == epoch))
-    return _finish(model, data, best, out_dir, task, (lo, hi), time.monotonic() - start)
+    return _finish(model, data, best, out_dir, task, (lo, hi), time.monotonic() - start, cfg.train.select)
 
 
 def _check_request(cfg: RunConfig, out_dir: Path, task: str) -> None:
@@ -294,6 +352,9 @@ def _check_request(cfg: RunConfig, out_dir: Path, task: str) -> None:
     that is a file or already holds a run (runs on features take minutes: no --resume)."""
     if task not in TASKS:
         raise UsageError(f"--task {task}: features training runs {' or '.join(TASKS)}")
+    if cfg.train.select not in ("score", "expected_dd_x_execution") or (cfg.train.select != "score" and task != MTL_TASK):
+        raise UsageError(f"train.select={cfg.train.select!r}: expected score, or expected_dd_x_execution for "
+                         f"--task {MTL_TASK}", hint="--set train.select=score")
     if not cfg.data.root or not cfg.semi.features:
         raise UsageError("pass --data ROOT and --features FEATS (the features of that root)")
     check_values(cfg)
@@ -320,16 +381,17 @@ def _checkpoint(cfg: RunConfig, data: SemiData, task: str, model: S4AQA, metrics
     encoder's sizes in train_config["semi"] (see `load_model`)."""
     idx, info = data.index, data.root.info
     segments = data.labeled.x.shape[1]
+    classes = {h: fc[-1].out_features for h, fc in model.classifiers.items()}
     return Checkpoint(
         model={k: v.detach().clone() for k, v in model.state_dict().items()},
         model_config=ModelConfig(backbone=idx.backbone, task=task, clip_len=idx.clip_len, crop_size=idx.size,
-                                 feature_dim=cfg.semi.width, dropout=cfg.semi.dropout, classes={},
-                                 execution=False, caption=False),
+                                 feature_dim=cfg.semi.width, dropout=cfg.semi.dropout, classes=classes,
+                                 execution=model.executor is not None, caption=False),
         # resize (0, 0): the backbone's frames are resized by their short side (index.size · 256 / 224),
         # which Preprocess cannot say; scoring must read data["features"] instead.
         preprocess=Preprocess(clips=segments, clip_len=idx.clip_len, resize=(0, 0), crop=idx.size,
                               mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), frames=info.frames),
-        train_config=to_dict(cfg), metrics=metrics,
+        label_maps=label_maps(classes), train_config=to_dict(cfg), metrics=metrics,
         data={"name": info.name, "source": info.source, "synthetic": info.synthetic, "version": info.version,
               "train_samples": len(data.labeled.ids), "group": cfg.semi.group, "features": asdict(idx),
               # padded: variable lengths kept up to preprocess.clips positions (stride features), else
@@ -339,15 +401,16 @@ def _checkpoint(cfg: RunConfig, data: SemiData, task: str, model: S4AQA, metrics
 
 
 def _finish(model: S4AQA, data: SemiData, best: dict, out_dir: Path, task: str, lo_hi: tuple[float, float],
-            seconds: float) -> dict:
+            seconds: float, select: str = "score") -> dict:
     """Test the best epoch's weights once, add the test metrics to best.pt and write report.json."""
     ckpt = Checkpoint.load(out_dir / "best.pt")
     model.load_state_dict(ckpt.model)
-    test = split_metrics(model, data.test, *lo_hi)
+    test = split_metrics(model, data.test, *lo_hi, data.root.info.synthetic)
     ckpt.metrics = {"val": best["val"], "test": test}
     ckpt.save(out_dir / "best.pt")
     report = {"task": task, "best_epoch": best["epoch"],
-              "selected_on": "val spearman" if data.val.ids else "last epoch (no val split)",
+              "selected_on": (f"val {select} spearman" if model.executor is not None else "val spearman")
+              if data.val.ids else "last epoch (no val split)",
               "val": best["val"], "test": test, "labeled": len(data.labeled.ids), "unlabeled": data.sources,
               "train_seconds": round(seconds, 1), "data": ckpt.data}
     atomic_write_text(out_dir / "report.json", json.dumps(_jsonable(report), indent=2) + "\n")
@@ -364,7 +427,7 @@ def train_groups(cfg: RunConfig, out_dir: str | Path, groups: list[str], task: s
         one = copy.deepcopy(cfg)
         one.semi.group = group
         reports[group] = train_semi(one, out_dir / group, task, log)
-    rhos = {g: r["test"].get("spearman", math.nan) for g, r in reports.items()}
+    rhos = {g: selected_spearman(r["test"]) for g, r in reports.items()}
     summary = {"task": task, "test_spearman": rhos, "fisher_z_mean": fisher_z_mean(list(rhos.values()))}
     atomic_write_text(out_dir / "report.json", json.dumps(_jsonable(summary), indent=2) + "\n")
     return summary

@@ -17,9 +17,11 @@ class Task(str, Enum):
     mtl = "mtl"
     s4aqa = "s4aqa"
     regress = "regress"
+    mtl_features = "mtl-features"
 
 
-FEATURE_TASKS = ("s4aqa", "regress")  # trained on segment features (semi.py), not on frames
+FEATURE_TASKS = ("s4aqa", "regress", "mtl-features")  # trained on segment features (semi.py), not on frames
+FEATURE_CONFIGS = {"mtl-features": "i3d-frozen-mtl"}  # the default config of a features task, else s4aqa
 
 
 def train(
@@ -30,15 +32,16 @@ def train(
     task: Annotated[Optional[Task], typer.Option("--task", help="stl: score only; mtl: score, dive "
                                                  "classes and commentary; s4aqa: semi-supervised on segment "
                                                  "features (Zhang et al. 2022); regress: its supervised "
-                                                 "baseline on the same labelled subset. Default: the "
-                                                 "config's.", show_default=False)] = None,
+                                                 "baseline on the same labelled subset; mtl-features: "
+                                                 "regress with execution and dive-class heads. Default: "
+                                                 "the config's.", show_default=False)] = None,
     config: Annotated[Optional[str], typer.Option(
         "--config", "-c", help="Shipped config NAME (c3d-avg-mtl, tiny-mtl, smoke, ...) or a YAML FILE; "
         "default c3d-avg-TASK.", show_default=False)] = None,
     overrides: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Override a config key, e.g. --set train.lr=3e-4 (repeatable).", show_default=False)] = None,
     features: Annotated[Optional[str], typer.Option(
-        "--features", help="s4aqa/regress: the root's features folder (aqa features extract).",
+        "--features", help="s4aqa/regress/mtl-features: the root's features folder (aqa features extract).",
         show_default=False)] = None,
     labeled_ratio: Annotated[Optional[float], typer.Option(
         "--labeled-ratio", help="s4aqa/regress: fraction of the train split whose scores are used "
@@ -75,11 +78,14 @@ def train(
       aqa train --task s4aqa --config s4aqa --data syndive --features feats/syndive-i3d --labeled-ratio 0.1
 
       aqa train --task s4aqa --data rg --features feats/rg-i3d --labeled-ratio 0.4 --apparatus all --out runs/rg
+
+      aqa train --task mtl-features --data syndive --features feats/syndive-i3d --out runs/frozen-mtl
     """
     from aqa_cli.config import load_config
 
     name = task.value if task else "mtl"
-    cfg = load_config(config or ("s4aqa" if name in FEATURE_TASKS else f"c3d-avg-{name}"), overrides or [])
+    default = FEATURE_CONFIGS.get(name, "s4aqa") if name in FEATURE_TASKS else f"c3d-avg-{name}"
+    cfg = load_config(config or default, overrides or [])
     if data is not None:
         cfg.data.root = data
     for key, value in (("features", features), ("labeled_ratio", labeled_ratio), ("labeled_seed", labeled_seed),
@@ -105,12 +111,13 @@ def train(
 
 
 def _train_features(cfg, out: Path, task: str, apparatus: str | None, quiet: bool) -> None:
-    """`aqa train --task s4aqa|regress`: one run (semi.train_semi), or one per apparatus (train_groups)."""
+    """`aqa train --task s4aqa|regress|mtl-features`: one run (semi.train_semi), or one per apparatus
+    (train_groups)."""
     from aqa_cli.errors import UsageError
-    from aqa_cli.semi import train_groups, train_semi
+    from aqa_cli.semi import selected_spearman, train_groups, train_semi
 
     if task not in FEATURE_TASKS:
-        raise UsageError("--apparatus: only --task s4aqa or regress train per apparatus (on features)")
+        raise UsageError("--apparatus: only --task s4aqa, regress or mtl-features train per apparatus (on features)")
 
     def log(line: str) -> None:
         err.print(line, markup=False, highlight=False)
@@ -133,7 +140,7 @@ def _train_features(cfg, out: Path, task: str, apparatus: str | None, quiet: boo
         cfg.semi.group = apparatus
     report = train_semi(cfg, out, task, log=None if quiet else log)
     if not quiet:
-        log(f"report: {out / 'report.json'} (test Spearman {report['test'].get('spearman', float('nan')):.3f})")
+        log(f"report: {out / 'report.json'} (test Spearman of the score head {selected_spearman(report['test']):.3f})")
 
 
 class EvalFormat(str, Enum):
@@ -154,7 +161,7 @@ def eval_(
         "--predictions", help="Also write one CSV row per sample (truth beside each prediction) to FILE.",
         show_default=False)] = None,
     features: Annotated[Optional[str], typer.Option(
-        "--features", help="For a model on segment features (--task s4aqa|regress): the root's features "
+        "--features", help="For a model on segment features (--task s4aqa|regress|mtl-features): the root's features "
         "folder, extracted as the model's training features were. --weights may then also be the --out "
         "of `aqa train --apparatus all`: each apparatus and their Fisher-z average.", show_default=False)] = None,
     plots: Annotated[Optional[Path], typer.Option(

@@ -23,6 +23,11 @@ No code of the paper is public; the choices below are ours and documented where 
   tell them apart.
 
 The supervised baseline (`semi=False`) is the same encoder and regressor without Φ and D.
+
+The frozen-feature MTL variant (task "mtl-features") is that baseline with the MTL heads of aqa's video
+models on the pooled feature f: an execution regressor (the sum of the counted judges' marks) and one
+classifier per dive label group (rules.HEADS: position, armstand, rotation_type, ss_no, tw_no), so
+scoring can apply the rules (expected DD × execution, the dive number) as it does for tiny-mtl.
 """
 
 from __future__ import annotations
@@ -105,20 +110,29 @@ class S4AQA(nn.Module):
 
     forward(v) → {"score": (B,)} in points (the regressor's standardised output times `score_std` plus
     `score_mean`, buffers set from the labelled subset and saved with the weights), so a checkpoint
-    scores without its training data. Training reads the parts: `encode`, `pool`, `regress`, `recover`,
-    `discriminate`.
+    scores without its training data. With `execution` it adds "execution" (B,) in points (likewise
+    through `exec_mean`, `exec_std`), with `classes` ({head: K}) "logits" {head: (B, K)}: the outputs
+    aqa's MTL video models give. Training reads the parts: `encode`, `pool`, `regress`, `execute`,
+    `classify`, `recover`, `discriminate`.
     """
 
     def __init__(self, in_dim: int, segments: int, width: int = 256, layers: int = 2, heads: int = 4,
-                 dropout: float = 0.1, semi: bool = True):
+                 dropout: float = 0.1, semi: bool = True, execution: bool = False,
+                 classes: dict[str, int] | None = None):
         super().__init__()
         self.encoder = SegmentEncoder(in_dim, segments, width, layers, heads, dropout)
         self.regressor = mlp([width, width // 2, 1], dropout)
         # Φ: two fully connected layers with ReLU between them, H → H → D (the paper's decoder).
         self.decoder = mlp([width, width, in_dim]) if semi else None
         self.discriminator = mlp([width, width // 2, 1]) if semi else None
+        # The MTL heads read the same pooled f as the score regressor, each its own two-layer MLP.
+        self.executor = mlp([width, width // 2, 1], dropout) if execution else None
+        self.classifiers = nn.ModuleDict({h: mlp([width, width // 2, k], dropout) for h, k in (classes or {}).items()})
         self.register_buffer("score_mean", torch.zeros(()))
         self.register_buffer("score_std", torch.ones(()))
+        if execution:
+            self.register_buffer("exec_mean", torch.zeros(()))
+            self.register_buffer("exec_std", torch.ones(()))
 
     def encode(self, v: torch.Tensor, masked: torch.Tensor | None = None,
                lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -139,6 +153,14 @@ class S4AQA(nn.Module):
         """f (B, H) → the standardised score (B,)."""
         return self.regressor(f).squeeze(-1)
 
+    def execute(self, f: torch.Tensor) -> torch.Tensor:
+        """f (B, H) → the standardised execution (B,) (models with the execution head)."""
+        return self.executor(f).squeeze(-1)
+
+    def classify(self, f: torch.Tensor) -> dict[str, torch.Tensor]:
+        """f (B, H) → {head: logits (B, K_head)} ({} without class heads)."""
+        return {h: fc(f) for h, fc in self.classifiers.items()}
+
     def recover(self, tokens: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """Φ on each video's token at its masked position: tokens (B, T, H), masked (B,) → v̂_k (B, D)."""
         return self.decoder(tokens[torch.arange(len(masked), device=tokens.device), masked])
@@ -148,21 +170,34 @@ class S4AQA(nn.Module):
         return self.discriminator(reverse_gradient(f, coeff)).squeeze(-1)
 
     def forward(self, v: torch.Tensor, lengths: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """v (B, T, D), lengths (B,) long or None (see SegmentEncoder) → {"score": (B,)} in points."""
-        z = self.regress(self.pool(self.encode(v, lengths=lengths), lengths))
-        return {"score": z * self.score_std + self.score_mean}
+        """v (B, T, D), lengths (B,) long or None (see SegmentEncoder) → {"score": (B,)} in points, and
+        "execution" (B,) in points and "logits" {head: (B, K)} where the model has those heads."""
+        f = self.pool(self.encode(v, lengths=lengths), lengths)
+        out: dict = {"score": self.regress(f) * self.score_std + self.score_mean}
+        if self.executor is not None:
+            out["execution"] = self.execute(f) * self.exec_std + self.exec_mean
+        if len(self.classifiers):
+            out["logits"] = self.classify(f)
+        return out
 
 
-TASKS = ("s4aqa", "regress")  # checkpoints' model_config.task for models on segment features
+TASKS = ("s4aqa", "regress", "mtl-features")  # checkpoints' model_config.task for models on segment features
+MTL_TASK = "mtl-features"  # the regress baseline with the execution and dive-class heads
 
 
 def build_s4aqa(task: str, in_dim: int, segments: int, width: int = 256, layers: int = 2, heads: int = 4,
-                dropout: float = 0.1) -> S4AQA:
+                dropout: float = 0.1, classes: dict[str, int] | None = None) -> S4AQA:
     """The model of `task`: "s4aqa" with decoder Φ and discriminator D, "regress" (the supervised
-    baseline) without them; `segments` is the number of positions (the longest sequence it reads)."""
+    baseline) without them, "mtl-features" the baseline with an execution head and a classifier per
+    entry of `classes` ({head: K}; required for it); `segments` is the number of positions (the
+    longest sequence it reads)."""
     if task not in TASKS:
         raise ValueError(f"task {task!r} is not one of {', '.join(TASKS)}")
-    return S4AQA(in_dim, segments, width, layers, heads, dropout, semi=task == "s4aqa")
+    if task == MTL_TASK and not classes:
+        raise ValueError("task mtl-features needs its dive heads' classes")
+    mtl = task == MTL_TASK
+    return S4AQA(in_dim, segments, width, layers, heads, dropout, semi=task == "s4aqa", execution=mtl,
+                 classes=classes if mtl else None)
 
 
 def regression_loss(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
