@@ -29,7 +29,7 @@ from typing import Any
 
 from aqa_cli import rules
 from aqa_cli.checkpoint import Checkpoint
-from aqa_cli.errors import UsageError
+from aqa_cli.errors import UsageError, WeightsError
 
 # The public record: JSON keys = CSV columns, in this order (see writers.py for the value formats).
 # Columns are only ever added at the end (a CSV with the first 14, written before score_source and the
@@ -37,7 +37,7 @@ from aqa_cli.errors import UsageError
 FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "description", "position",
           "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error",
           "score_source", *(f"p_{head}" for head in rules.HEADS), "looks_like_dive", "warning", "window_start",
-          "window_end", "window_from")
+          "window_end", "window_from", "board_side", "height", "height_from")
 # Where the final score came from, by `dd_from` (see rules.predicted_final).
 SCORE_SOURCES = {"given": "given DD", "dive": "given dive", "expected": "expected DD", "table": "score head",
                  "": "score head"}
@@ -46,7 +46,9 @@ SCORE_SOURCES = {"given": "given DD", "dive": "given dive", "expected": "expecte
 # over 400 SynDive 3 dives of every height (0.16 before: 5-95 % 0.11-0.25; 0.13 after: 0.01-0.23). A
 # located window is widened by these before it is scored, to look like what the model learned from.
 FRAMING = (0.16, 0.13)
-WINDOW_SOURCES = ("given", "located", "whole file")  # ScoreResult.window_from: how the span scored was chosen
+WINDOW_SOURCES = ("given", "located", "whole file")
+HEIGHT_SOURCES = ("given", "weights", "predicted")
+SIDES = ("left", "right")  # ScoreResult.window_from: how the span scored was chosen
 DEFAULT_HEIGHT = "3m"
 MAX_CLIPS = 64
 SYNTHETIC_NOTE = "demo weights trained on SynDive synthetic renderings: not calibrated for real footage"
@@ -85,6 +87,9 @@ class ScoreResult:
     window_start: float | None = None  # the span scored, s after the video's start (None: the whole file)
     window_end: float | None = None
     window_from: str | None = None  # WINDOW_SOURCES: "given" (start/end), "located" or "whole file"
+    board_side: str | None = None  # "left" or "right" (then the clips were mirrored), by the view model
+    height: str | None = None  # the height the DD was read at (None: not known, the score head's final)
+    height_from: str | None = None  # HEIGHT_SOURCES: "given", "weights" (trained at one) or "predicted"
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds (decode, model)
 
     @property
@@ -119,7 +124,6 @@ class FeatureInput:
 
     def __init__(self, checkpoint: Checkpoint, device):
         from aqa_cli.datasets.features import FeatureIndex
-        from aqa_cli.errors import WeightsError
         from aqa_cli.weights import file_sha256, load_i3d
 
         self.index = FeatureIndex(**checkpoint.data["features"])
@@ -178,6 +182,8 @@ class Scorer:
         self.one_height = one_height(self.data)
         self.dive_check: DiveCheck | None = None  # set by load_model when the Kinetics I3D is imported
         self.locator = None  # a locate.DiveLocator, set by load_model: the dive is found before it is scored
+        self.view = None  # a view.ViewReader, set by load_model: board side (mirrored to the left) and height
+        self.progress = None  # called with the seconds the locator has read of the video (a long one's wait)
         self._sha256: str | None = None
 
     def settings(self, height: str | None = None, dd: float | None = None, clips: int | None = None,
@@ -222,7 +228,7 @@ class Scorer:
         if window is None and self.locator is not None:
             from aqa_cli.locate import find_dives
 
-            dives = find_dives(path, self.locator)
+            dives = find_dives(path, self.locator, progress=self.progress)
             if dives:
                 best = max(dives, key=lambda d: d.confidence * (d.end - d.start))
                 lead, after = FRAMING
@@ -247,12 +253,16 @@ class Scorer:
             prepared = Prepared(prepared, check)
         # bf16 autocast only on CUDA: on CPUs without bf16 units it is ~100x slower than fp32.
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
+        view = self.view.read(prepared.clips) if self.view is not None and self.features is None else None
         with torch.inference_mode(), autocast:
             if self.features is not None:  # on I3D features: score (mtl-features: + execution, dive heads)
                 x, lengths = self.features(prepared.clips)
                 out = self.model(x.to(self.device), lengths.to(self.device))
             else:
-                out = self.model.predict(prepared.clips.unsqueeze(0).to(self.device))  # one backbone pass
+                from aqa_cli.view import board_left
+
+                clips = board_left(prepared.clips, view) if view else prepared.clips  # as if the board were left
+                out = self.model.predict(clips.unsqueeze(0).to(self.device))  # one backbone pass
         ids = out["caption"][0].tolist() if self.captions else None
         result = ScoreResult(video=video, weights=self.name, warning=prepared.warning, window_from=prepared.how)
         if prepared.window:
@@ -261,11 +271,14 @@ class Scorer:
         execution = float(out["execution"][0]) if "execution" in out else None
         log_probs = {head: torch.log_softmax(logits[0].float(), dim=0).cpu().numpy()
                      for head, logits in (out.get("logits") or {}).items()}
-        known_height = height or self.one_height  # a height the rules' DD can rely on
+        result.board_side = view.board_side if view else None
+        known_height, result.height_from = (height, "given") if height else (self.one_height, "weights") \
+            if self.one_height else (view.height, "predicted") if view else (None, None)
+        result.height = known_height  # a height the rules' DD can rely on
         table_height = known_height or self.default_height
         dive_dd = None
         if dive is not None:
-            number, dive_dd = check_dive(dive, known_height, dd)
+            number, dive_dd = check_dive(dive, height or self.one_height, dd)  # as the command checked it
             self._set_classes(result, log_probs, rules.parse_dive(number))
             result.dive_number = number
         else:
@@ -383,21 +396,21 @@ def default_height(data: dict[str, Any]) -> str:
 
 
 def load_model(weights: str | Path | None = None, device: str = "auto", dive_check: bool | None = None,
-               locate: bool | None = None) -> Scorer:
+               locate: bool | None = None, view: bool | None = None) -> Scorer:
     """Find (`weights.find_weights`), verify (manifest sha256 and size) and load weights into a Scorer.
 
     dive_check: also read the Kinetics-400 I3D on each video (`DiveCheck`); None: when it is imported
     (`aqa weights import-i3d`), True: required, False: never. locate: find the dive in each video
     before scoring it (`locate.find_dives`, the bundled locator); None: when the locator's weights are
-    there, True: required, False: never (the whole file is scored)."""
+    there, True: required, False: never (the whole file is scored). view: read the board's side (clips
+    mirrored when it is on the right) and the height (used when none is given) with the bundled view
+    model; None: when it is there and reads clips as these weights prepare them."""
     from aqa_cli.weights import find_weights, verify_file
 
     path = find_weights(weights)
     verify_file(path)
     checkpoint = Checkpoint.load(path)
     if checkpoint.model_config.backbone in ("locator", "view"):  # the helpers' weights, not a scoring model
-        from aqa_cli.errors import WeightsError
-
         raise WeightsError(f"{path} holds the {'dive locator' if checkpoint.model_config.backbone == 'locator' else 'view model'}"
                            ", which helps aqa score but scores nothing itself", hint="give scoring weights, e.g. syndive-tiny-mtl")
     explicit = weights is not None and Path(str(weights)).expanduser().is_file()
@@ -413,6 +426,18 @@ def load_model(weights: str | Path | None = None, device: str = "auto", dive_che
 
         if locate or (bundled_dir() / f"{NAME}.pt").is_file():
             scorer.locator = load_locator()
+    if view or view is None:
+        from aqa_cli.view import VIEW_FILE, load_view
+        from aqa_cli.weights import bundled_dir
+
+        if view or (bundled_dir() / VIEW_FILE).is_file():
+            reader = load_view(device=str(scorer.device))
+            # It reads the Scorer's own clips: only weights prepared as it was trained apply.
+            if reader.preprocess == scorer.preprocess and scorer.features is None:
+                scorer.view = reader
+            elif view:
+                raise WeightsError(f"{path}: the view model reads clips prepared as {VIEW_FILE}'s checkpoint says; "
+                                   "these weights prepare them otherwise")
     return scorer
 
 

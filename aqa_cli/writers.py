@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from aqa_cli.errors import UsageError
-from aqa_cli.rules import HEADS
-from aqa_cli.scoring import FIELDS, SCORE_SOURCES, WINDOW_SOURCES, ScoreResult
+from aqa_cli.rules import HEADS, HEIGHTS
+from aqa_cli.scoring import FIELDS, HEIGHT_SOURCES, SCORE_SOURCES, SIDES, WINDOW_SOURCES, ScoreResult
 from aqa_cli.shard import find_parts
 
 DECIMALS = {"final_score": 2, "execution": 2, "difficulty": 2, **{f"p_{h}": 4 for h in HEADS}, "looks_like_dive": 4,
@@ -89,8 +89,9 @@ def from_csv_row(row: dict[str, str]) -> ScoreResult:
                 raise ValueError(f"score_source {text!r}: expected one of {', '.join(sorted(set(SCORE_SOURCES.values())))}")
             dd_from = {source: key for key, source in SCORE_SOURCES.items()}.get(text, "")
             continue
-        if name == "window_from" and text and text not in WINDOW_SOURCES:
-            raise ValueError(f"window_from {text!r}: expected one of {', '.join(WINDOW_SOURCES)}")
+        choices = {"window_from": WINDOW_SOURCES, "board_side": SIDES, "height": HEIGHTS, "height_from": HEIGHT_SOURCES}
+        if text and text not in choices.get(name, (text,)):  # a closed set: also how a cut-off last cell shows
+            raise ValueError(f"{name} {text!r}: expected one of {', '.join(choices[name])}")
         if name.startswith("p_"):
             if text:
                 probabilities[name[2:]] = float(text)

@@ -23,7 +23,7 @@ def good(video: str, score: float = 71.2549) -> ScoreResult:
                        rotation_type="forward", ss_no=5, tw_no=0, commentary="A clean entry.", weights="demo",
                        probabilities={"position": 0.9, "armstand": 0.99, "rotation_type": 0.8, "ss_no": 0.71234,
                                       "tw_no": 0.6}, dd_from="expected", window_start=1.5, window_end=5.25,
-                       window_from="located")
+                       window_from="located", board_side="right", height="3m", height_from="predicted")
 
 
 def bad(video: str) -> ScoreResult:
@@ -44,7 +44,8 @@ def test_json_list_has_exactly_the_public_fields():
                        "commentary": "A clean entry.", "weights": "demo", "error": None,
                        "score_source": "expected DD", "p_position": 0.9, "p_armstand": 0.99, "p_rotation_type": 0.8,
                        "p_ss_no": 0.7123, "p_tw_no": 0.6, "looks_like_dive": None, "warning": None,
-                       "window_start": 1.5, "window_end": 5.25, "window_from": "located"}
+                       "window_start": 1.5, "window_end": 5.25, "window_from": "located", "board_side": "right",
+                       "height": "3m", "height_from": "predicted"}
     assert rows[1]["error"] == "not a media file FFmpeg can read" and rows[1]["final_score"] is None
 
 

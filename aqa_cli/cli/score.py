@@ -132,6 +132,8 @@ def score(
     panel_only = single and not quiet and job.fmt == "table" and output is None and sys.stdout.isatty()
 
     bar = views.Progress(len(job.inputs), enabled=not quiet and not single and err.is_terminal)
+    if single and not quiet and err.is_terminal and scorer.locator is not None and window is None:
+        bar = _locating_bar(job.inputs[0][0], scorer)  # one long recording: the locator's pass is the wait
     pages = _report_writer(report, scorer, single, job.settings(height, dd, clips, dive, sheet, window)) \
         if report and job.shard.main else None
 
@@ -203,6 +205,20 @@ def _report_writer(target: Path, scorer, single: bool, settings: dict) -> _Repor
     if target.suffix.lower() in (".html", ".htm") and not single:
         raise UsageError(f"--report {target}: one page is for one video; give a folder for several")
     return _ReportPages(target, scorer, single, settings, settings.get("height"))
+
+
+def _locating_bar(video: str, scorer) -> views.Progress:
+    """A bar over the recording's seconds, moved by the dive locator's pass (`Scorer.progress`)."""
+    from aqa_cli.errors import AqaError
+    from aqa_cli.video import probe
+
+    try:
+        duration = probe(video).duration
+    except AqaError:  # an unreadable file: its error comes with its result
+        return views.Progress(1, enabled=False)
+    bar = views.Progress(duration, enabled=duration > 0, label="finding the dive", seconds=True)
+    scorer.progress = bar.update
+    return bar
 
 
 def _window(start: float | None, end: float | None) -> tuple[float, float]:

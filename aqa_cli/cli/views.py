@@ -11,24 +11,32 @@ from aqa_cli.cli.common import err
 
 
 class Progress:
-    """A transient Rich progress bar on stderr while in its context; `advance()` moves it by one video."""
+    """A transient Rich progress bar on stderr while in its context; `advance()` moves it by one video,
+    or, counting `seconds` of one video (e.g. the dive locator's pass over a long recording), `update(t)`
+    sets how far it is (thread-safe, as Rich's bars are)."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.bar, self.task = total, enabled, None, None
+    def __init__(self, total: float, enabled: bool, label: str = "scoring", seconds: bool = False):
+        self.total, self.enabled, self.label, self.seconds = total, enabled, label, seconds
+        self.bar = self.task = None
 
     def __enter__(self):
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                console=err, transient=True)
+            count = TextColumn("{task.completed:.0f}/{task.total:.0f} s") if self.seconds else MofNCompleteColumn()
+            self.bar = Progress(TextColumn(self.label), BarColumn(), count, TimeRemainingColumn(), console=err,
+                                transient=True)
             self.bar.start()
-            self.task = self.bar.add_task("scoring", total=self.total)
+            self.task = self.bar.add_task(self.label, total=self.total)
         return self
 
     def advance(self) -> None:
-        if self.bar:
+        if self.bar and not self.seconds:
             self.bar.advance(self.task)
+
+    def update(self, completed: float) -> None:
+        if self.bar:
+            self.bar.update(self.task, completed=min(completed, self.total))
 
     def __exit__(self, *exc):
         if self.bar:
@@ -85,7 +93,7 @@ def print_panel(err: Console, result, scorer, height: str) -> None:
         grid.add_row("Scored span", f"{result.window_start:.2f}-{result.window_end:.2f} s  [dim]({how})[/dim]")
     if result.looks_like_dive is not None:
         seen = ", ".join(f"{name} {p:.2f}" for name, p in result.kinetics_top)
-        flag = "[yellow]no[/yellow]" if result.warning else "yes"
+        flag = "[yellow]no[/yellow]" if "does not look like a dive" in (result.warning or "") else "yes"
         grid.add_row("Looks like a dive", f"{flag}  [dim]Kinetics I3D: diving p={result.looks_like_dive:.2f}; "
                                           f"top: {escape(seen)}[/dim]")
     grid.add_row("Weights", scorer.name + (f"\n[yellow]{SYNTHETIC_NOTE}[/yellow]" if scorer.synthetic else ""))

@@ -1,0 +1,58 @@
+"""`aqa score` with the bundled helpers: the view model (board side: mirrored footage reads as filmed;
+the height when none is given) and the locator (the span scored), on a SynDive example (synthetic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from aqa_cli.scoring import load_model
+from aqa_cli.video import write_video
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "syndive_205C_3m.mp4"
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    torch.set_num_threads(1)
+    return load_model(device="cpu", dive_check=False)  # bundled weights, locator and view model
+
+
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    with av.open(str(EXAMPLE)) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    return write_video(tmp_path_factory.mktemp("mirror") / "mirrored.mp4", frames[:, :, ::-1], fps=25, crf=18)
+
+
+def test_mirrored_footage_reads_the_dive_as_filmed(scorer, mirrored):
+    assert scorer.view is not None and scorer.locator is not None
+    filmed, flipped = scorer.score(EXAMPLE), scorer.score(mirrored)
+    assert (filmed.board_side, flipped.board_side) == ("left", "right")
+    assert filmed.dive_number == flipped.dive_number == "205C"
+    assert abs(filmed.final_score - flipped.final_score) < 5
+    # without the view model the mirrored back dive reads as another group (the issue's 205C -> 305C)
+    scorer.view, view = None, scorer.view
+    try:
+        assert scorer.score(mirrored).dive_number != "205C"
+    finally:
+        scorer.view = view
+
+
+def test_the_height_is_predicted_when_not_given_and_the_given_one_wins(scorer):
+    predicted = scorer.score(EXAMPLE)
+    assert (predicted.height, predicted.height_from, predicted.score_source) == ("3m", "predicted", "expected DD")
+    given = scorer.score(EXAMPLE, height="10m")
+    assert (given.height, given.height_from) == ("10m", "given")
+    assert given.difficulty != predicted.difficulty  # the 10 m table's DDs
+
+
+def test_the_span_scored_is_the_located_dive(scorer):
+    r = scorer.score(EXAMPLE)
+    assert r.window_from == "located" and 0 <= r.window_start < 1 and 3.5 < r.window_end <= 4.2  # a 4.12 s clip
+    whole = scorer.score(EXAMPLE, window=(0.0, 4.12))
+    assert (whole.window_from, whole.window_start, whole.window_end) == ("given", 0.0, 4.12)
