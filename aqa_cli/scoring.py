@@ -197,9 +197,11 @@ class Scorer:
                 "dive_check": self.dive_check is not None, **({"dive": dive} if dive else {}),
                 **({"locator": str(self.locator.path)} if self.locator else {})}
 
-    def prepare(self, path: str | Path, clips: int | None = None, window: tuple[float, float] | None = None):
+    def prepare(self, path: str | Path, clips: int | None = None, window: tuple[float, float] | None = None,
+                problems: list[str] | None = None):
         """Decode and transform one video, or its `window` (start, end) s: float (N, 3, clip_len, crop,
-        crop) on the CPU (thread-safe)."""
+        crop) on the CPU (thread-safe). Decoding problems that still leave frames to score (damaged
+        data, an early end) are appended to `problems` when given, else warned."""
         from aqa_cli.transforms import clips_from_frames
         from aqa_cli.video import read_even
 
@@ -209,7 +211,7 @@ class Scorer:
         n_clips = clips or p.clips
         start, end = window or (None, None)
         frames = read_even(path, n=n_clips * p.clip_len, size=tuple(p.resize), clip_len=p.clip_len, start=start,
-                           end=end)
+                           end=end, on_problem=problems.append if problems is not None else None)
         return clips_from_frames(frames, n_clips, p.clip_len, p.crop, p.mean, p.std)
 
     def prepare_check(self, path: str | Path, window: tuple[float, float] | None = None):
@@ -239,7 +241,10 @@ class Scorer:
                                "(give --start/--end for another)")
             else:
                 warning = "the dive locator found no dive: scored the whole file"
-        return Prepared(self.prepare(path, clips, window), self.prepare_check(path, window), window, how, warning)
+        problems: list[str] = []
+        clips_ = self.prepare(path, clips, window, problems)
+        warnings = [w for w in (warning, *(m.removeprefix(f"{path}: ") for m in problems)) if w]
+        return Prepared(clips_, self.prepare_check(path, window), window, how, "; ".join(warnings) or None)
 
     def predict(self, video: str, prepared, *, height: str | None = None, dd: float | None = None,
                 dive: str | None = None, check=None) -> ScoreResult:

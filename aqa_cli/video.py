@@ -18,7 +18,7 @@ printed.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -122,7 +122,8 @@ def read_window(
 
 
 def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128), clip_len: int = 16,
-              start: float | None = None, end: float | None = None) -> np.ndarray:
+              start: float | None = None, end: float | None = None,
+              on_problem: Callable[[str], None] | None = None) -> np.ndarray:
     """`n` frames spread evenly in time over the whole video, or over [start, end], in seconds after the
     stream's start (`iter_resampled`'s times): uint8 (n, H, W, 3).
 
@@ -136,8 +137,13 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128),
     A video with fewer than n frames repeats frames (each holds its share of time); with fewer
     than one clip (`clip_len` frames) this also warns. When decoding stops early (truncated or corrupt
     data), the last good frame fills the remaining slots with a warning if at most 5 % of the
-    span is lost; more than that is a VideoDecodeError.
+    span is lost; more than that is a VideoDecodeError. Frames FFmpeg decoded from damaged data are a
+    warning too. Warnings go to `on_problem(message)` when given (a scorer keeps them with the result;
+    thread-safe), else to `warnings.warn`.
     """
+    def report(message: str) -> None:
+        on_problem(message) if on_problem else warnings.warn(message, stacklevel=3)
+
     if n < 1:
         raise ValueError(f"read_even: need n >= 1, got {n}")
     if start is not None and end is not None and not end > start:
@@ -171,17 +177,14 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128),
             if lost > max(3 / dec.fps, 0.05 * span):
                 dec.fail_short(f"even sampling needs frames up to {targets[-1]:.2f} s")
             if dec.error is not None or lost > 3 / dec.fps:
-                warnings.warn(
-                    f"{path}: the last {lost:.2f} s could not be decoded ({dec.error or 'stream ends early'}); "
-                    "repeating the last good frame",
-                    stacklevel=2,
-                )
+                report(f"{path}: the last {lost:.2f} s could not be decoded ({dec.error or 'stream ends early'}); "
+                       "repeating the last good frame")
             out[slot:] = _to_rgb(previous, hw)
+        if dec.corrupt:
+            report(f"{path}: {dec.corrupt} of {dec.count} frames read were decoded from damaged data")
         if dec.count < clip_len and start is None and end is None:
-            warnings.warn(
-                f"{path}: only {dec.count} frame(s), fewer than one {clip_len}-frame clip; frames are repeated to fill {n}",
-                stacklevel=2,
-            )
+            report(f"{path}: only {dec.count} frame(s), fewer than one {clip_len}-frame clip; frames are repeated "
+                   f"to fill {n}")
     return out
 
 
@@ -277,6 +280,7 @@ class _Decoder:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.count = 0
+        self.corrupt = 0  # frames FFmpeg decoded from damaged data (concealed errors: they still come)
         self.error: str | None = None
 
     def __enter__(self) -> _Decoder:
@@ -344,6 +348,7 @@ class _Decoder:
         try:
             for frame in self.container.decode(self.stream):
                 self.count += 1
+                self.corrupt += frame.is_corrupt
                 yield frame
         except av.FFmpegError as e:
             self.error = f"FFmpeg: {e.strerror or e}"

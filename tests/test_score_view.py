@@ -56,3 +56,14 @@ def test_the_span_scored_is_the_located_dive(scorer):
     assert r.window_from == "located" and 0 <= r.window_start < 1 and 3.5 < r.window_end <= 4.2  # a 4.12 s clip
     whole = scorer.score(EXAMPLE, window=(0.0, 4.12))
     assert (whole.window_from, whole.window_start, whole.window_end) == ("given", 0.0, 4.12)
+
+
+def test_frames_decoded_from_damaged_data_are_a_warning_not_silence(scorer, tmp_path):
+    data = bytearray(EXAMPLE.read_bytes())
+    for i in np.random.default_rng(0).integers(len(data) // 4, len(data) - 1000, 40):
+        data[i:i + 8] = bytes(8)  # zeroed bytes inside the coded frames: FFmpeg conceals and flags them
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    r = scorer.score(damaged)
+    assert r.error is None and "frames read were decoded from damaged data" in r.warning
+    assert scorer.score(EXAMPLE).warning is None
