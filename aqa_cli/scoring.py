@@ -46,6 +46,7 @@ SCORE_SOURCES = {"given": "given DD", "dive": "given dive", "expected": "expecte
 # over 400 SynDive 3 dives of every height (0.16 before: 5-95 % 0.11-0.25; 0.13 after: 0.01-0.23). A
 # located window is widened by these before it is scored, to look like what the model learned from.
 FRAMING = (0.16, 0.13)
+CUT_START = 0.15  # s: a dive the locator finds starting earlier is taken as cut (SynDive clips show 0.5-0.8 s first)
 WINDOW_SOURCES = ("given", "located", "whole file")
 HEIGHT_SOURCES = ("given", "weights", "predicted")
 SIDES = ("left", "right")  # ScoreResult.window_from: how the span scored was chosen
@@ -239,6 +240,8 @@ class Scorer:
                 if len(dives) > 1:
                     warning = (f"{len(dives)} dives found; scored the one at {best.start:.1f}-{best.end:.1f} s "
                                "(give --start/--end for another)")
+                elif best.start < CUT_START:
+                    warning = "the dive found begins with the recording: its take-off may be cut off"
             else:
                 warning = "the dive locator found no dive: scored the whole file"
         problems: list[str] = []

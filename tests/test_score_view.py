@@ -67,3 +67,10 @@ def test_frames_decoded_from_damaged_data_are_a_warning_not_silence(scorer, tmp_
     r = scorer.score(damaged)
     assert r.error is None and "frames read were decoded from damaged data" in r.warning
     assert scorer.score(EXAMPLE).warning is None
+
+
+def test_a_dive_whose_take_off_is_cut_off_is_a_warning(scorer, tmp_path):
+    with av.open(str(EXAMPLE)) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    second_half = write_video(tmp_path / "second_half.mp4", frames[len(frames) // 2:], fps=25, crf=18)
+    assert "take-off may be cut off" in scorer.score(second_half).warning
