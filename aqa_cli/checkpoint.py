@@ -214,3 +214,14 @@ def _without_retired(values: dict[str, Any], section: str, where: str) -> dict[s
                                    "(experiments/RESULTS.md says what it did)")
     return values
 
+
+def source_revision() -> str:
+    """git commit of the aqa source tree that is running ("" when not a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""

@@ -26,7 +26,6 @@ import gc
 import json
 import math
 import os
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -37,7 +36,7 @@ import numpy as np
 import torch
 
 from aqa_cli.budget import Budget
-from aqa_cli.checkpoint import Checkpoint, Preprocess, label_maps
+from aqa_cli.checkpoint import Checkpoint, Preprocess, label_maps, source_revision
 from aqa_cli.config import ModelConfig, RunConfig, check_values, to_dict
 from aqa_cli.datasets.frames import FramesDataset, collate, execution_target
 from aqa_cli.datasets.layout import DatasetRoot, Sample
@@ -465,16 +464,6 @@ def _finish(run: Training, state: RunState, cfg: RunConfig, data: TrainData, tes
               "data": ckpt.data, "task": ckpt.model_config.task, "backbone": ckpt.model_config.backbone}
     atomic_write_text(out_dir / "report.json", json.dumps(_jsonable(report), indent=2) + "\n")
     return report
-
-
-def source_revision() -> str:
-    """git commit of the aqa source tree that is running ("" when not a git checkout)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def _cpu_state(model) -> dict:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from aqa_cli.checkpoint import Checkpoint, Preprocess
+from aqa_cli.checkpoint import Checkpoint, Preprocess, source_revision
 from aqa_cli.errors import DataError, WeightsError
 
 SIDES = ("left", "right")
@@ -282,17 +282,7 @@ def train_view(root: str | Path, out: str | Path, preprocess: Preprocess, *, epo
                                       "version": info.version, "train_samples": len(train_set),
                                       "heights": heights, "note": "board side labels: random mirroring; "
                                       "every SynDive board is filmed on the left"},
-               source_revision=_revision()).save(out)
+               source_revision=source_revision()).save(out)
     return metrics
 
 
-def _revision() -> str:
-    """The git commit of this source tree, "" when unknown (an installed package)."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""

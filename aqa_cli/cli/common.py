@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import inspect
+from enum import Enum
 
 from rich.console import Console
 from rich.markup import escape
 
 err = Console(stderr=True, emoji=False)  # ":train:" in a message is text, not an emoji
+
+
+class DataFormat(str, Enum):
+    """What a command that writes rows of data (score, locate) writes on stdout."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
 
 
 def one_line_warnings() -> None:

@@ -5,22 +5,15 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 
-from aqa_cli.cli.common import err, one_line_warnings
+from aqa_cli.cli.common import DataFormat, err, one_line_warnings
 
 FIELDS = ("video", "dive", "start", "end", "confidence")
-
-
-class LocateFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 def locate(
@@ -29,7 +22,7 @@ def locate(
     weights: Annotated[Optional[str], typer.Option(
         "--weights", help="Locator weights NAME or FILE; default: the bundled syndive-locator.",
         show_default=False)] = None,
-    fmt: Annotated[LocateFormat, typer.Option("--format", "-f", help="Output format on stdout.")] = LocateFormat.table,
+    fmt: Annotated[DataFormat, typer.Option("--format", "-f", help="Output format on stdout.")] = DataFormat.table,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Search folders' subfolders too.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only data and errors: no notes or progress.")] = False,
 ) -> None:
@@ -84,12 +77,12 @@ def locate(
         raise typer.Exit(1)
 
 
-def _write(rows: list[dict], fmt: LocateFormat) -> None:
+def _write(rows: list[dict], fmt: DataFormat) -> None:
     """The rows on stdout as a table, a JSON list or CSV (columns FIELDS)."""
-    if fmt is LocateFormat.json:
+    if fmt is DataFormat.json:
         json.dump(rows, sys.stdout, indent=1)
         sys.stdout.write("\n")
-    elif fmt is LocateFormat.csv:
+    elif fmt is DataFormat.csv:
         writer = csv.DictWriter(sys.stdout, FIELDS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,13 +10,7 @@ import typer
 from rich.markup import escape
 
 from aqa_cli.cli import views
-from aqa_cli.cli.common import err, one_line_warnings
-
-
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
+from aqa_cli.cli.common import DataFormat, err, one_line_warnings
 
 
 def score(
@@ -28,7 +21,7 @@ def score(
         "then the bundled demo weights, then ~/.cache/aqa.", show_default=False)] = None,
     device: Annotated[str, typer.Option("--device", envvar="AQA_DEVICE",
                                         help="auto, cpu, cuda or cuda:N.")] = "auto",
-    fmt: Annotated[Optional[OutputFormat], typer.Option(
+    fmt: Annotated[Optional[DataFormat], typer.Option(
         "--format", "-f", help="Output format; default table, or from the -o suffix (.csv, .json).",
         show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option(
