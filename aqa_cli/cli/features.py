@@ -50,6 +50,8 @@ def extract(
       aqa features extract --data data/syndive --out feats/syndive-i3d
 
       aqa features extract --data data/rg --out feats/rg-i3d --stride 32 --clip-len 32
+
+      torchrun --nproc-per-node 4 -m aqa_cli features extract --data data/mtl-aqa --out feats/mtl-i3d
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -57,12 +59,15 @@ def extract(
     from aqa_cli.errors import UsageError
     from aqa_cli.features import BACKBONES
     from aqa_cli.features import extract as run_extract
+    from aqa_cli.shard import Shard
     from aqa_cli.weights import file_sha256, load_i3d
 
     if backbone not in BACKBONES:
         raise UsageError(f"--backbone {backbone!r}: expected one of {', '.join(BACKBONES)}")
     if segments is not None and stride is not None:
         raise UsageError("give --segments or --stride, not both")
+    speaks = Shard.from_env().main  # under torchrun only rank 0 speaks
+    quiet = quiet or not speaks
     model, path = load_i3d(weights)
     index = FeatureIndex(backbone=backbone, weights_sha256=file_sha256(path), weights=path.name, clip_len=clip_len,
                          segments=0 if stride else (segments or 10), stride=stride or 0, size=size,
@@ -73,6 +78,8 @@ def extract(
         task = bar.add_task("features", total=None)
         summary = run_extract(data, out, model, index, device=device, batch=batch,
                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if not speaks:
+        return
     err.print(f"{summary.out}: {summary.written} samples written, {summary.skipped} already there "
               f"({index.sampling()}, {clip_len}-frame clips at {size} px, {backbone} {index.weights_sha256[:12]})",
               markup=False, highlight=False, soft_wrap=True)
