@@ -51,7 +51,8 @@ def real_i3d(tmp_path_factory):
 def test_cricket_does_not_look_like_a_dive_and_a_syndive_dive_does(real_i3d, monkeypatch):
     if not CRICKET.is_file():
         pytest.skip(f"no Kinetics sample at {CRICKET}")
-    from aqa_cli.scoring import DiveCheck, load_model, score_video
+    from aqa_cli.kinetics import DiveCheck
+    from aqa_cli.scoring import load_model, score_video
 
     check = DiveCheck(load_i3d(real_i3d)[0], "cpu")
     scorer = load_model(dive_check=False)
