@@ -127,19 +127,15 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128),
     """`n` frames spread evenly in time over the whole video, or over [start, end], in seconds after the
     stream's start (`iter_resampled`'s times): uint8 (n, H, W, 3).
 
-    The span, from the stream's first frame (or `start`) to its declared end (or `end`), is cut into n
-    equal slots and each slot takes the frame on screen at its middle (the last frame not later than
-    it), so a variable-frame-rate file is sampled evenly in time, not in frame count. Only the chosen
-    frames are converted, so memory stays at n small frames whatever the file's length; with `start`
-    the decoder first seeks to the key frame before it, so a window late in a long recording is not
-    decoded from the beginning.
+    The span (first frame or `start` to declared end or `end`) is cut into n equal slots, each taking
+    the frame on screen at its middle, so a variable-frame-rate file is sampled evenly in time. Only the
+    chosen frames are converted (memory: n small frames, whatever the length); with `start` the decoder
+    first seeks to the key frame before it, so a late window is not decoded from the beginning.
 
-    A video with fewer than n frames repeats frames (each holds its share of time); with fewer
-    than one clip (`clip_len` frames) this also warns. When decoding stops early (truncated or corrupt
-    data), the last good frame fills the remaining slots with a warning if at most 5 % of the
-    span is lost; more than that is a VideoDecodeError. Frames FFmpeg decoded from damaged data are a
-    warning too. Warnings go to `on_problem(message)` when given (a scorer keeps them with the result;
-    thread-safe), else to `warnings.warn`.
+    Fewer than n frames are repeated (with fewer than `clip_len` this also warns). When decoding stops
+    early, the last good frame fills the remaining slots with a warning if at most 5 % of the span is
+    lost; more is a VideoDecodeError. Frames decoded from damaged data are a warning too. Warnings go to
+    `on_problem(message)` when given (a scorer keeps them with its result), else to `warnings.warn`.
     """
     def report(message: str) -> None:
         on_problem(message) if on_problem else warnings.warn(message, stacklevel=3)
