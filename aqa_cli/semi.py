@@ -152,7 +152,8 @@ def open_data(cfg: RunConfig, labeled: list[str]) -> SemiData:
         ids = [s.id for s in samples]
         x, lengths = load_features(folder, ids, segments, pad)
         execution = torch.tensor([execution_target(s) for s in samples], dtype=torch.float32)
-        labels = torch.tensor([[getattr(s, h) for h in HEADS] for s in samples], dtype=torch.long).reshape(-1, len(HEADS))
+        labels = torch.tensor([[getattr(s, h) for h in HEADS] for s in samples], dtype=torch.long)
+        labels = labels.reshape(-1, len(HEADS))  # (0, 5) for an empty split
         return Split(ids, x, torch.tensor([s.final_score for s in samples]), lengths, execution, labels, samples)
 
     lab = scored([root.samples[i] for i in labeled])
@@ -352,8 +353,9 @@ def _check_request(cfg: RunConfig, out_dir: Path, task: str) -> None:
     that is a file or already holds a run (runs on features take minutes: no --resume)."""
     if task not in TASKS:
         raise UsageError(f"--task {task}: features training runs {' or '.join(TASKS)}")
-    if cfg.train.select not in ("score", "expected_dd_x_execution") or (cfg.train.select != "score" and task != MTL_TASK):
-        raise UsageError(f"train.select={cfg.train.select!r}: expected score, or expected_dd_x_execution for "
+    select = cfg.train.select
+    if select not in ("score", "expected_dd_x_execution") or (select != "score" and task != MTL_TASK):
+        raise UsageError(f"train.select={select!r}: expected score, or expected_dd_x_execution for "
                          f"--task {MTL_TASK}", hint="--set train.select=score")
     if not cfg.data.root or not cfg.semi.features:
         raise UsageError("pass --data ROOT and --features FEATS (the features of that root)")

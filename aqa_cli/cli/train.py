@@ -21,7 +21,8 @@ class Task(str, Enum):
 
 
 FEATURE_TASKS = ("s4aqa", "regress", "mtl-features")  # trained on segment features (semi.py), not on frames
-FEATURE_CONFIGS = {"mtl-features": "i3d-frozen-mtl"}  # the default config of a features task, else s4aqa
+# The default config of each task on features (the others: c3d-avg-TASK).
+FEATURE_CONFIGS = {"s4aqa": "s4aqa", "regress": "s4aqa", "mtl-features": "i3d-frozen-mtl"}
 
 
 def train(
@@ -29,12 +30,11 @@ def train(
                                                 "default: data.root of the config.", show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", help="Run directory: last.pt, best.pt, metrics.jsonl, "
                                       "report.json.")] = Path("runs/aqa"),
-    task: Annotated[Optional[Task], typer.Option("--task", help="stl: score only; mtl: score, dive "
-                                                 "classes and commentary; s4aqa: semi-supervised on segment "
-                                                 "features (Zhang et al. 2022); regress: its supervised "
-                                                 "baseline on the same labelled subset; mtl-features: "
-                                                 "regress with execution and dive-class heads. Default: "
-                                                 "the config's.", show_default=False)] = None,
+    task: Annotated[Optional[Task], typer.Option("--task", help="stl: score only; mtl: score, dive classes and "
+                                                 "commentary; s4aqa: semi-supervised on segment features (Zhang et "
+                                                 "al. 2022); regress: its supervised baseline on the same labelled "
+                                                 "subset; mtl-features: regress with execution and dive-class "
+                                                 "heads. Default: the config's.", show_default=False)] = None,
     config: Annotated[Optional[str], typer.Option(
         "--config", "-c", help="Shipped config NAME (c3d-avg-mtl, tiny-mtl, smoke, ...) or a YAML FILE; "
         "default c3d-avg-TASK.", show_default=False)] = None,
@@ -78,14 +78,11 @@ def train(
       aqa train --task s4aqa --config s4aqa --data syndive --features feats/syndive-i3d --labeled-ratio 0.1
 
       aqa train --task s4aqa --data rg --features feats/rg-i3d --labeled-ratio 0.4 --apparatus all --out runs/rg
-
-      aqa train --task mtl-features --data syndive --features feats/syndive-i3d --out runs/frozen-mtl
     """
     from aqa_cli.config import load_config
 
     name = task.value if task else "mtl"
-    default = FEATURE_CONFIGS.get(name, "s4aqa") if name in FEATURE_TASKS else f"c3d-avg-{name}"
-    cfg = load_config(config or default, overrides or [])
+    cfg = load_config(config or FEATURE_CONFIGS.get(name, f"c3d-avg-{name}"), overrides or [])
     if data is not None:
         cfg.data.root = data
     for key, value in (("features", features), ("labeled_ratio", labeled_ratio), ("labeled_seed", labeled_seed),
@@ -140,7 +137,8 @@ def _train_features(cfg, out: Path, task: str, apparatus: str | None, quiet: boo
         cfg.semi.group = apparatus
     report = train_semi(cfg, out, task, log=None if quiet else log)
     if not quiet:
-        log(f"report: {out / 'report.json'} (test Spearman of the score head {selected_spearman(report['test']):.3f})")
+        rho = selected_spearman(report["test"])  # the score head's
+        log(f"report: {out / 'report.json'} (test Spearman {rho:.3f})")
 
 
 class EvalFormat(str, Enum):
