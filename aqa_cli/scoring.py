@@ -146,18 +146,19 @@ class Scorer:
         self.locator = None  # a locate.DiveLocator, set by load_model: the dive is found before it is scored
         self.view = None  # a view.ViewReader, set by load_model: board side (mirrored to the left) and height
         self.progress = None  # called with the seconds the locator has read of the video (a long one's wait)
-        self._sha256: str | None = None
+        self._sha256: dict[str, str] | None = None
 
     def settings(self, height: str | None = None, dd: float | None = None, clips: int | None = None,
                  dive: str | None = None) -> dict:
         """What a result depends on besides the video: the weights' bytes and the options (resume keys)."""
-        if self._sha256 is None:
-            from aqa_cli.weights import file_sha256
+        from aqa_cli.weights import file_sha256
 
-            self._sha256 = file_sha256(self.path)
-        return {"weights_sha256": self._sha256, **dict(zip(("height", "dd", "clips"), check_options(height, dd, clips))),
-                "dive_check": self.dive_check is not None, **({"dive": dive} if dive else {}),
-                **({"locator": str(self.locator.path)} if self.locator else {})}
+        if self._sha256 is None:  # the helpers' files too: other locator or view weights, other results
+            helpers = {"locator": self.locator, "view": self.view}
+            self._sha256 = {"weights_sha256": file_sha256(self.path),
+                            **{f"{k}_sha256": file_sha256(h.path) for k, h in helpers.items() if h is not None}}
+        return {**self._sha256, **dict(zip(("height", "dd", "clips"), check_options(height, dd, clips))),
+                "dive_check": self.dive_check is not None, **({"dive": dive} if dive else {})}
 
     def prepare(self, path: str | Path, clips: int | None = None, window: tuple[float, float] | None = None,
                 problems: list[str] | None = None):
