@@ -99,7 +99,8 @@ def test_extract_under_torchrun_with_two_cpu_processes_equals_one_process(tmp_pa
     (tmp_path / "two" / "d3.npy").unlink()  # an earlier run stopped: only what is missing is extracted
     (tmp_path / "two" / "d6.npy").unlink()
     script = tmp_path / "run.py"
-    script.write_text(f"""import sys
+    script.write_text(f"""import os
+import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_features import MeanBackbone
 from aqa_cli.datasets.features import FeatureIndex
@@ -107,15 +108,15 @@ from aqa_cli.features import extract
 index = FeatureIndex(backbone="mean", weights_sha256="0" * 64, clip_len=16, segments=10, size=16, dim=48)
 model = MeanBackbone()
 s = extract({str(root)!r}, {str(tmp_path / "two")!r}, model, index, device="cpu", batch=4)
-print("rank-summary", s.written, s.skipped, model.calls // 10, flush=True)
+rank = os.environ["RANK"]  # a file each: the two processes' stdout lines may interleave
+open({str(tmp_path)!r} + f"/summary-{{rank}}.txt", "w").write(f"{{s.written}} {{s.skipped}} {{model.calls // 10}}")
 """)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "AQA_RANK_TIMEOUT": "60"}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", str(script)],
                          capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0, run.stderr
     # every rank knows the job (2 written, 5 found done); each extracted one of the two missing samples
-    assert sorted(line.split()[1:] for line in run.stdout.splitlines() if line.startswith("rank-summary")) == \
-        [["2", "5", "1"], ["2", "5", "1"]], run.stdout + run.stderr
+    assert [(tmp_path / f"summary-{r}.txt").read_text() for r in (0, 1)] == ["2 5 1", "2 5 1"], run.stderr
     single, two = sorted((tmp_path / "single").iterdir()), sorted((tmp_path / "two").iterdir())
     assert [p.name for p in two] == [p.name for p in single]  # no status files left behind
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(single, two))
