@@ -4,7 +4,7 @@ the processes wait for each other through small status files next to the output.
     Shard.from_env()          this process's place: RANK / WORLD_SIZE / LOCAL_RANK / LOCAL_WORLD_SIZE as
                               torchrun sets them (rank 0 of 1 when run plainly)
     shard.take(items)         the items this rank handles: r, r+N, r+2N... of a list every rank builds
-                              the same way (`batch.expand_inputs` is deterministic, and rank 0's list is
+                              the same way (`inputs.expand_inputs` is deterministic, and rank 0's list is
                               broadcast anyway)
     part_path(out, r, N)      `out.csv.part-<r>-of-<N>`: rank r's own resumable file
     find_parts(out)           the parts next to `out` from runs of any world size, oldest first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aqa_cli.batch import expand_inputs
+from aqa_cli.inputs import expand_inputs
 from aqa_cli.errors import UsageError
 from aqa_cli.scoring import check_options
 

@@ -27,6 +27,7 @@ from aqa_cli import batch, cli, scoring, writers
 from aqa_cli.rules import difficulty
 from aqa_cli.errors import AqaError, UsageError, VideoDecodeError
 from aqa_cli.batch import score_videos
+from aqa_cli.inputs import expand_inputs
 from aqa_cli.scoring import FIELDS, ScoreResult, load_model, score_video
 
 runner = CliRunner()
@@ -301,7 +302,7 @@ def test_python_api_batch_keeps_order_and_errors(tmp_path, scorer, clip):
     with pytest.raises(VideoDecodeError):
         score_video(text, scorer)
     with pytest.raises(UsageError):
-        batch.expand_inputs([tmp_path / "nothing-here"])
+        expand_inputs([tmp_path / "nothing-here"])
 
 
 def test_csv_resume_after_killing_the_process(tmp_path, clip, ckpt):

@@ -45,7 +45,7 @@ def locate(
 
       aqa locate "clips/*.mp4" -f json
     """
-    from aqa_cli.batch import expand_inputs
+    from aqa_cli.inputs import expand_inputs
     from aqa_cli.errors import AqaError
     from aqa_cli.locate import SYNTHETIC_NOTE, find_dives, load_locator
 
