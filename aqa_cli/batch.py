@@ -128,6 +128,31 @@ def score_inputs(inputs: list[tuple[str, str | None]], scorer: Scorer, *, done=N
         fresh.close()
 
 
+def score_each_dive(inputs: list[tuple[str, str | None]], scorer: Scorer, *, height: str | None = None,
+                    dd: float | None = None, clips: int | None = None, dive: str | None = None,
+                    sheet: DiveSheet | None = None, fail_fast: bool = False, **_) -> Iterator[tuple[ScoreResult, bool]]:
+    """`--all-dives`: a result for every dive the scorer's locator finds in each input, in time order (an
+    input where it finds none: one result of the whole file, warned; one that cannot be read: its error).
+    Yields (result, False): nothing is resumed."""
+    from aqa_cli.locate import find_dives
+
+    given = {"height": height, "dd": dd, "dive": dive}
+    for video, problem in inputs:
+        results = [ScoreResult(video=video, weights=scorer.name, error=problem)] if problem else []
+        try:
+            found = [] if problem else find_dives(video, scorer.locator, progress=scorer.progress)
+            for one in ([[d] for d in found] or ([] if problem else [[]])):
+                result = scorer.predict(video, scorer.read(video, clips, dives=one),
+                                        **(sheet.options_for(video, **given) if sheet else given))
+                results.append(result)
+        except AqaError as exc:
+            results.append(ScoreResult(video=video, weights=scorer.name, error=one_line(exc, video)))
+        for result in results:
+            yield result, False
+            if fail_fast and result.error:
+                return
+
+
 def _timed_prepare(scorer: Scorer, path: str | Path, clips: int | None, window: tuple[float, float] | None):
     t0 = time.perf_counter()
     try:
@@ -217,14 +242,17 @@ class ScoreJob:
 
     def __init__(self, paths, *, weights: str | Path | None = None, device: str = "auto", recursive: bool = False,
                  fmt: str | None = None, output: Path | None = None, csv_file: Path | None = None,
-                 dive_check: bool | None = None, locate: bool | None = None):
+                 dive_check: bool | None = None, locate: bool | None = None, all_dives: bool = False):
         self.skipped: list[tuple[str, str]] = []  # files of the folders given that are not videos
         self.inputs = expand_inputs(paths, recursive=recursive, skipped=self.skipped)
         self.fmt = fmt or {".csv": "csv", ".json": "json"}.get(output.suffix.lower() if output else "", "table")
         if output is not None and csv_file is not None and self.fmt == "csv":
             raise UsageError("give either -o FILE.csv or --csv FILE, not both")
         self.output = output
-        self.resume_path = output if output is not None and self.fmt == "csv" else csv_file
+        self.all_dives = all_dives  # a row per dive found: written plainly (a resumable CSV keys rows by video)
+        if all_dives and csv_file is not None:
+            raise UsageError("--all-dives writes no resumable CSV yet: give -o FILE.csv (written whole) instead")
+        self.resume_path = output if output is not None and self.fmt == "csv" and not all_dives else csv_file
         inputs = {os.path.abspath(video) for video, _ in self.inputs}
         for flag, path in (("-o", output), ("--csv", csv_file)):
             if path is None:
@@ -241,7 +269,9 @@ class ScoreJob:
         self.shard, self.dist = Shard.from_env(), None
         if self.shard.world > 1:
             device = self._join(device)
-        self.scorer = load_model(weights, device, dive_check=dive_check, locate=locate)
+        if all_dives and (self.shard.world > 1 or locate is False):
+            raise UsageError("--all-dives needs the dive locator and one process (not torchrun, not --no-locate)")
+        self.scorer = load_model(weights, device, dive_check=dive_check, locate=True if all_dives else locate)
 
     def _join(self, device: str) -> str:
         """Under torchrun: join the process group and take rank 0's inputs; returns the device to load
@@ -296,7 +326,8 @@ class ScoreJob:
                 if folded:  # a killed torchrun job's parts were folded in: rows in input order, as it would
                     resumable.order_by(self._keys())
             data = self._data_writer(stack, stream)
-            results = score_inputs(self.inputs, self.scorer, done=resumable.done if resumable else None, **options)
+            results = score_each_dive(self.inputs, self.scorer, **options) if self.all_dives else \
+                score_inputs(self.inputs, self.scorer, done=resumable.done if resumable else None, **options)
             stack.callback(results.close)
             if display is not None:
                 stack.enter_context(display)
@@ -308,6 +339,8 @@ class ScoreJob:
                 summary.add(result, resumed)
                 if on_result:
                     on_result(result, resumed)
+        if self.all_dives:  # counted in dives, not inputs
+            summary.total = summary.scored + len(summary.failed)
         return summary
 
     def _fold(self, settings: dict) -> int:
@@ -325,7 +358,7 @@ class ScoreJob:
         resumable CSV, else `stream`."""
         if self.output is None:
             out = stream
-        elif self.fmt == "csv":
+        elif self.fmt == "csv" and self.resume_path == self.output:
             out = None  # the resumable CSV is the output
         else:
             try:

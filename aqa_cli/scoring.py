@@ -181,31 +181,32 @@ class Scorer:
         """The dive check's input, or None without a dive check (thread-safe; see DiveCheck)."""
         return self.dive_check.prepare(path, window) if self.dive_check else None
 
-    def read(self, path: str | Path, clips: int | None = None, window: tuple[float, float] | None = None
-             ) -> Prepared:
+    def read(self, path: str | Path, clips: int | None = None, window: tuple[float, float] | None = None,
+             dives: list | None = None) -> Prepared:
         """Everything `predict` needs from one video (thread-safe): the span to score (`window`, else the
-        dive the locator finds, else the whole file), its clips and the dive check's clip."""
+        best of `dives` (locate.DiveWindow, e.g. one of them: `--all-dives`), else of the dives the locator
+        finds, else the whole file), its clips and the dive check's clip."""
         how, warning = ("given", None) if window else ("whole file", None)
         if window and window[1] == float("inf"):  # from a start to the end of the file
             from aqa_cli.video import probe
 
             window = (window[0], probe(path).duration)
-        if window is None and self.locator is not None:
+        if window is None and dives is None and self.locator is not None:
             from aqa_cli.locate import find_dives
 
             dives = find_dives(path, self.locator, progress=self.progress)
-            if dives:
-                best = max(dives, key=lambda d: d.confidence * (d.end - d.start))
-                lead, after = FRAMING
-                span = best.end - best.start
-                window, how = (max(0.0, best.start - lead * span), best.end + after * span), "located"
-                if len(dives) > 1:
-                    warning = (f"{len(dives)} dives found; scored the one at {best.start:.1f}-{best.end:.1f} s "
-                               "(give --start/--end for another)")
-                elif best.start < CUT_START:
-                    warning = "the dive found begins with the recording: its take-off may be cut off"
-            else:
-                warning = "the dive locator found no dive: scored the whole file"
+        if window is None and dives is not None and not dives:
+            warning = "the dive locator found no dive: scored the whole file"
+        if window is None and dives:
+            best = max(dives, key=lambda d: d.confidence * (d.end - d.start))
+            lead, after = FRAMING
+            span = best.end - best.start
+            window, how = (max(0.0, best.start - lead * span), best.end + after * span), "located"
+            if len(dives) > 1:
+                warning = (f"{len(dives)} dives found; scored the one at {best.start:.1f}-{best.end:.1f} s "
+                           "(--all-dives scores each; --start/--end another)")
+            elif best.start < CUT_START:
+                warning = "the dive found begins with the recording: its take-off may be cut off"
         problems: list[str] = []
         clips_ = self.prepare(path, clips, window, problems)
         warnings = [w for w in (warning, *(m.removeprefix(f"{path}: ") for m in problems)) if w]

@@ -74,3 +74,27 @@ def test_a_dive_whose_take_off_is_cut_off_is_a_warning(scorer, tmp_path):
         frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
     second_half = write_video(tmp_path / "second_half.mp4", frames[len(frames) // 2:], fps=25, crf=18)
     assert "take-off may be cut off" in scorer.score(second_half).warning
+
+
+def test_all_dives_gives_a_row_per_dive_of_a_session(tmp_path):
+    import json
+
+    from test_score import score
+
+    from aqa_cli import locate
+    from aqa_cli.datasets.syndive import session as sessions
+
+    plan = sessions.plan_session(0, 3, dives=(2, 2), size=(128, 96), fps=10.0)
+    video = sessions.write_session(plan, tmp_path / "session.mp4")
+    code, out, err, res = score(str(video), "--all-dives", "--no-dive-check", "-f", "json")
+    assert code == 0, (err, res.exception)
+    rows = json.loads(out)
+    assert len(rows) == len(plan.dives) == 2 and all(r["window_from"] == "located" for r in rows)
+    for row, truth in zip(rows, plan.dives):  # in time order, each span around its own dive
+        assert row["window_start"] <= truth.start + 0.2 and row["window_end"] >= truth.end - 0.2
+        assert locate.iou((row["window_start"], row["window_end"]), (truth.start, truth.end)) > 0.5
+    assert "Scored 2/2" in err
+    code, *_, res = score(str(video), "--all-dives", "--csv", str(tmp_path / "s.csv"))
+    assert code == 2 and "no resumable CSV yet" in str(res.exception)
+    code, out, err, res = score(str(video), "--all-dives", "--no-dive-check", "-o", str(tmp_path / "s.csv"))
+    assert code == 0 and len((tmp_path / "s.csv").read_text().splitlines()) == 3  # header + a row per dive

@@ -54,6 +54,9 @@ def score(
         show_default=False)] = None,
     end: Annotated[Optional[float], typer.Option(
         "--end", min=0, help="Score up to this time (s).", show_default=False)] = None,
+    all_dives: Annotated[bool, typer.Option(
+        "--all-dives", help="A row for every dive the locator finds (a training session): each scored on its "
+        "own span. Written whole (no resumable --csv yet: use -o FILE.csv).")] = False,
     locate: Annotated[Optional[bool], typer.Option(
         "--locate/--no-locate", help="Find the dive (take-off to entry and splash) in each video and score that "
         "span; --no-locate scores the whole file. Default: when the locator's weights are there (bundled: "
@@ -100,8 +103,11 @@ def score(
       aqa score anna.mp4 --dive 5156B --height 3m
 
       aqa score meet/ --dives meet-dives.csv --csv meet.csv
+
+      aqa score session.mp4 --all-dives -o session.csv
     """
     from aqa_cli.batch import ScoreJob
+    from aqa_cli.errors import UsageError
     from aqa_cli.scoring import SYNTHETIC_NOTE, check_dive, check_options
     from aqa_cli.sheet import DiveSheet
 
@@ -109,8 +115,11 @@ def score(
     height, dd, clips = check_options(height, dd, clips)  # before the weights load
     sheet = DiveSheet.read(dives, height) if dives else None
     window = _window(start, end) if start is not None or end is not None else None
+    if all_dives and (window or report):
+        raise UsageError("--all-dives scores every dive found: not with --start/--end or --report")
     job = ScoreJob(paths, weights=weights, device=device, recursive=recursive, fmt=fmt.value if fmt else None,
-                   output=output, csv_file=csv_file, dive_check=dive_check, locate=False if window else locate)
+                   output=output, csv_file=csv_file, dive_check=dive_check, locate=False if window else locate,
+                   all_dives=all_dives)
     scorer = job.scorer
     quiet, verbose = quiet or not job.shard.main, verbose and job.shard.main  # under torchrun only rank 0 speaks
     if dive:
