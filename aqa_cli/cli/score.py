@@ -150,7 +150,7 @@ def score(
             err.print(f"{result.video}: decode {result.timings['decode']:.2f} s, "
                       f"model {result.timings['model']:.2f} s", markup=False, highlight=False)
         if single and not quiet and not result.error:
-            views.print_panel(err, result, scorer, height or scorer.default_height)
+            views.print_panel(err, result, scorer, result.height or height or scorer.default_height)
         if pages:
             pages.add(result)
         bar.advance()

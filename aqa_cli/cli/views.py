@@ -70,7 +70,8 @@ def print_panel(err: Console, result, scorer, height: str) -> None:
         grid.add_row("Execution", num(result.execution))
         dd_from = {"given": "given", "dive": "the table's, for the given dive",
                    "table": f"the predicted dive's in the {height} table, not used for the final",
-                   "expected": f"expected: the {height} table's DDs weighted by the dive's class probabilities"}
+                   "expected": f"expected: the {height} table's DDs weighted by the dive's class probabilities"
+                               + ("; the height as the view model reads it" if result.height_from == "predicted" else "")}
         missing = f"not in the {height} table"
         if result.dd_from not in dd_from and (elsewhere := listed_heights(result.dive_number)):
             missing += f"; listed at {', '.join(elsewhere)}: give --height"

@@ -130,8 +130,9 @@ def render_dive(result: Any, frames: np.ndarray | None, *, scorer_name: str, syn
         parts.append(f'<section class="card error"><h2>Could not score this video</h2><p>{esc(result.error)}</p>'
                      "</section>")
     else:
-        parts += [_warning(result), _score_card(result, height), _dive_card(result), _commentary(result),
-                  _kinetics(result)]
+        # the height the score used: given, or what the view model read (ScoreResult.height)
+        parts += [_warning(result), _score_card(result, getattr(result, "height", None) or height), _dive_card(result),
+                  _commentary(result), _kinetics(result)]
     if frames is not None and len(frames):
         parts.append(_strip(frames, duration))
     parts.append(_weights(scorer_name, synthetic_note, model_card))
