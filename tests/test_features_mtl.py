@@ -102,23 +102,12 @@ def test_selecting_on_the_rules_score_is_refused_for_a_score_only_model(tmp_path
 
 def test_aqa_score_applies_the_rules_to_an_mtl_features_model(tmp_path, monkeypatch):
     from media import make_video
-    from test_features import MeanBackbone
+    from test_score_features import train_on_stand_in_features
 
-    from aqa_cli import weights
-    from aqa_cli.datasets.features import FeatureIndex
-    from aqa_cli.features import extract
     from aqa_cli.scoring import load_model
 
-    torch.manual_seed(0)
-    backbone_file = tmp_path / "i3d-stand-in.pt"
-    backbone_file.write_bytes(b"a stand-in for the imported I3D")
-    root = make_root(tmp_path / "root", n=20, splits=(12, 4, 4))
-    index = FeatureIndex(backbone="i3d", weights_sha256=weights.file_sha256(backbone_file), clip_len=16,
-                         segments=10, size=16, dim=48)
-    extract(root, tmp_path / "feats", MeanBackbone(), index, device="cpu", batch=4)
-    train_semi(tiny_config(root, str(tmp_path / "feats"), labeled_ratio=1.0), tmp_path / "run", "mtl-features")
-    monkeypatch.setattr(weights, "load_i3d", lambda path=None: (MeanBackbone(), backbone_file))
-    scorer = load_model(tmp_path / "run" / "best.pt", device="cpu", dive_check=False, locate=False)
+    ckpt, _, _ = train_on_stand_in_features(tmp_path, monkeypatch, "mtl-features", labeled_ratio=1.0)
+    scorer = load_model(ckpt, device="cpu", dive_check=False, locate=False)
     clip = make_video(tmp_path / "dive.mp4", 40)
     result = scorer.score(clip, height="3m")
     x, lengths = scorer.features(scorer.features.prepare(clip))

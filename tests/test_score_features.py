@@ -21,10 +21,10 @@ from aqa_cli.scoring import load_model
 from aqa_cli.semi import train_semi
 
 
-@pytest.fixture
-def features_run(tmp_path, monkeypatch):
-    """A regress model trained on MeanBackbone features of a tiny root, the backbone standing in for the
-    imported I3D (a file whose sha256 the features' index names)."""
+def train_on_stand_in_features(tmp_path, monkeypatch, task: str = "regress", **semi):
+    """A `task` model trained on MeanBackbone features of a tiny root, the backbone standing in for the
+    imported I3D (a file whose sha256 the features' index names, returned by `weights.load_i3d` from now
+    on): (checkpoint, backbone file, training report)."""
     torch.manual_seed(0)
     backbone_file = tmp_path / "i3d-stand-in.pt"
     backbone_file.write_bytes(b"a stand-in for the imported I3D")
@@ -32,9 +32,14 @@ def features_run(tmp_path, monkeypatch):
     index = FeatureIndex(backbone="i3d", weights_sha256=weights.file_sha256(backbone_file), clip_len=16,
                          segments=10, size=16, dim=48)
     extract(root, tmp_path / "feats", MeanBackbone(), index, device="cpu", batch=4)
-    report = train_semi(tiny_config(root, str(tmp_path / "feats")), tmp_path / "run", "regress")
+    report = train_semi(tiny_config(root, str(tmp_path / "feats"), **semi), tmp_path / "run", task)
     monkeypatch.setattr(weights, "load_i3d", lambda path=None: (MeanBackbone(), backbone_file))
     return tmp_path / "run" / "best.pt", backbone_file, report
+
+
+@pytest.fixture
+def features_run(tmp_path, monkeypatch):
+    return train_on_stand_in_features(tmp_path, monkeypatch)
 
 
 def test_a_features_model_scores_a_video_through_its_backbone(tmp_path, features_run):
