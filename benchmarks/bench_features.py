@@ -32,8 +32,12 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_video import best_of  # noqa: E402
 
 CLIP_LEN, SEGMENTS, CROP = 16, 10, 224
 
@@ -43,21 +47,11 @@ def load_note() -> str:
     return f"load {one:.2f}/{five:.2f} (1/5 min) on {os.cpu_count()} CPUs"
 
 
-def best_of(fn, repeats: int) -> float:
-    """Fastest wall time (s) of `repeats` calls."""
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def find_weights(given: Path | None) -> Path | None:
-    """The I3D file: --weights, else the imported one (~/.cache/aqa), else /work/data's copy."""
+    """The I3D file: --weights, else the imported one (~/.cache/aqa)."""
     from aqa_cli.weights import I3D_FILE, backbones_dir
 
-    for path in ([given] if given else [backbones_dir() / I3D_FILE, Path("/work/data/i3d-kinetics400.pt")]):
+    for path in ([given] if given else [backbones_dir() / I3D_FILE]):
         if path.is_file():
             return path
     return None

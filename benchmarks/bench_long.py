@@ -190,13 +190,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, default=60, help="length of the recording (default 60)")
     parser.add_argument("--video", type=Path, default=None, help="where the recording is cached (default "
-                        "/work/data/bench/long_1080p_<minutes>min.mp4); reused when it exists")
+                        "$TMPDIR/aqa-bench/long_1080p_<minutes>min.mp4); reused when it exists")
     parser.add_argument("--score-args", default="-f csv --verbose",
                         help="arguments after `aqa score VIDEO` (default: %(default)s)")
     args = parser.parse_args()
     if args.minutes < 1:
         parser.error("--minutes must be at least 1")
-    video = args.video or Path(f"/work/data/bench/long_1080p_{args.minutes}min.mp4")
+    video = args.video or Path(tempfile.gettempdir()) / "aqa-bench" / f"long_1080p_{args.minutes}min.mp4"
     make_recording(video, args.minutes)
 
     version = code_version()

@@ -21,6 +21,7 @@ import pytest
 import torch
 from checkpoints import make_checkpoint
 from media import make_video
+from test_writers import make_files, read_rows
 
 from aqa_cli import writers
 from aqa_cli.batch import ScoreJob
@@ -40,17 +41,7 @@ def result(video, score: float = 50.0, error: str | None = None) -> ScoreResult:
 
 def files(folder, n):
     folder.mkdir(exist_ok=True)
-    out = []
-    for i in range(n):
-        path = folder / f"v{i}.mp4"
-        path.write_bytes(b"x" * (i + 1))
-        out.append(str(path))
-    return out
-
-
-def rows(path):
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    return make_files(folder, n)
 
 
 def write_part(out, rank, world, results, settings=SETTINGS):
@@ -99,8 +90,8 @@ def test_merge_puts_every_ranks_rows_in_input_order_and_removes_the_parts(tmp_pa
     for rank in range(3):  # each rank scored its inputs rank, rank + 3, ...
         write_part(out, rank, 3, [result(v, score=i) for i, v in enumerate(videos) if i % 3 == rank])
     assert writers.merge_parts(out, SETTINGS, [writers.row_key(v) for v in videos]) == 3
-    assert [r["video"] for r in rows(out)] == videos
-    assert [float(r["final_score"]) for r in rows(out)] == list(range(7))
+    assert [r["video"] for r in read_rows(out)] == videos
+    assert [float(r["final_score"]) for r in read_rows(out)] == list(range(7))
     assert find_parts(out) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
         "in", "out.csv", "out.csv" + writers.STATE_SUFFIX]
     again = writers.ResumableCsv(out, SETTINGS)
@@ -120,7 +111,7 @@ def test_merge_keeps_rows_of_other_inputs_in_place_and_replaces_rescored_ones(tm
     write_part(out, 0, 2, [result(videos[0], 10), result(videos[2], 12)])
     write_part(out, 1, 2, [result(videos[1], 11)])  # videos[3] was resumed by rank 1: no row in its part
     writers.merge_parts(out, SETTINGS, [writers.row_key(v) for v in videos])
-    got = [(r["video"], r["final_score"], r["error"]) for r in rows(out)]
+    got = [(r["video"], r["final_score"], r["error"]) for r in read_rows(out)]
     assert got == [("elsewhere.mp4", "1.0", ""), (videos[0], "10.0", ""), (videos[1], "11.0", ""),
                    (videos[2], "12.0", ""), (videos[3], "1.0", "")]
 
@@ -141,7 +132,7 @@ def test_a_killed_run_of_another_world_size_resumes(tmp_path):
     merged = writers.ResumableCsv(out, SETTINGS, readonly=True)
     assert [bool(merged.done(v)) for v in videos] == [True, True, True, True, False, False]
     assert merged.done(videos[1]).final_score == 2
-    assert [r["video"] for r in rows(out)] == videos[:4]
+    assert [r["video"] for r in read_rows(out)] == videos[:4]
 
 
 def test_a_waiter_names_the_rank_that_failed_or_went_silent(tmp_path):
@@ -196,7 +187,7 @@ def test_a_plain_run_folds_in_the_parts_a_killed_torchrun_job_left(tmp_path, ckp
     write_part(out, 1, 3, [planted], settings=job.scorer.settings())
     summary = job.run(None)
     assert (summary.total, summary.scored, summary.resumed, summary.failed) == (5, 5, 1, [])
-    got = rows(out)
+    got = read_rows(out)
     assert [r["video"] for r in got] == videos and got[3]["final_score"] == "12.34"
     assert find_parts(out) == []
 
