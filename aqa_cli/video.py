@@ -123,7 +123,7 @@ def read_window(
 
 def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128), clip_len: int = 16,
               start: float | None = None, end: float | None = None,
-              on_problem: Callable[[str], None] | None = None) -> np.ndarray:
+              on_problem: Callable[[str], None] | None = None, hold_end: bool = False) -> np.ndarray:
     """`n` frames spread evenly in time over the whole video, or over [start, end], in seconds after the
     stream's start (`iter_resampled`'s times): uint8 (n, H, W, 3).
 
@@ -136,6 +136,10 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128),
     early, the last good frame fills the remaining slots with a warning if at most 5 % of the span is
     lost; more is a VideoDecodeError. Frames decoded from damaged data are a warning too. Warnings go to
     `on_problem(message)` when given (a scorer keeps them with its result), else to `warnings.warn`.
+
+    With `hold_end`, an `end` past the stream's end still sets the span, and the slots after the last
+    frame hold it (no warning): a located dive's margin after the entry then reads a recording that stops
+    at the splash as one with still water recorded after it.
     """
     def report(message: str) -> None:
         on_problem(message) if on_problem else warnings.warn(message, stacklevel=3)
@@ -150,14 +154,15 @@ def read_even(path: str | Path, n: int = 96, size: tuple[int, int] = (171, 128),
     with _Decoder(path) as dec:
         if start:
             dec.seek(start)
-        stop = dec.end_time if end is None else min(dec.start_time + end, dec.end_time)
+        limit = dec.end_time if end is None else dec.start_time + end
+        stop = min(limit, dec.end_time)
         for frame in dec:
             t = dec.time_of(frame)
             if out is None:
                 hw = _output_hw(frame, size)
                 out = np.empty((n, *hw, 3), np.uint8)
                 first = t if start is None else max(t, dec.start_time + start)
-                span = max(stop - first, 1e-9)
+                span = max((limit if hold_end else stop) - first, 1e-9)
                 targets = first + (np.arange(n) + 0.5) * span / n
             while slot < n and previous is not None and t > targets[slot]:
                 out[slot] = _to_rgb(previous, hw)

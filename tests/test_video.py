@@ -139,6 +139,9 @@ def test_read_even_over_a_window_seeks_and_spreads_inside_it(videos):
     assert indices(out) == [300 + math.floor((k + 0.5) * 100 / 32) for k in range(32)]
     # an end past the stream is the stream's end
     assert indices(read_even(videos["500"], n=8, start=18.0, end=99.0)) == [450 + math.floor((k + 0.5) * 50 / 8) for k in range(8)]
+    # ... unless the end is held: [18 s, 22 s] of a 20 s video, its second half the last frame held
+    held = read_even(videos["500"], n=8, start=18.0, end=22.0, hold_end=True)
+    assert indices(held) == [450 + math.floor((k + 0.5) * 100 / 8) for k in range(4)] + [499] * 4
 
 
 def test_read_even_uses_timestamps_for_variable_frame_rate(videos):
