@@ -242,7 +242,8 @@ class ScoreJob:
 
     def __init__(self, paths, *, weights: str | Path | None = None, device: str = "auto", recursive: bool = False,
                  fmt: str | None = None, output: Path | None = None, csv_file: Path | None = None,
-                 dive_check: bool | None = None, locate: bool | None = None, all_dives: bool = False):
+                 dive_check: bool | None = None, locate: bool | None = None, all_dives: bool = False,
+                 reframe: bool | None = None):
         self.skipped: list[tuple[str, str]] = []  # files of the folders given that are not videos
         self.inputs = expand_inputs(paths, recursive=recursive, skipped=self.skipped)
         self.fmt = fmt or {".csv": "csv", ".json": "json"}.get(output.suffix.lower() if output else "", "table")
@@ -271,7 +272,8 @@ class ScoreJob:
             device = self._join(device)
         if all_dives and (self.shard.world > 1 or locate is False):
             raise UsageError("--all-dives needs the dive locator and one process (not torchrun, not --no-locate)")
-        self.scorer = load_model(weights, device, dive_check=dive_check, locate=True if all_dives else locate)
+        self.scorer = load_model(weights, device, dive_check=dive_check, locate=True if all_dives else locate,
+                                 reframe=reframe)
 
     def _join(self, device: str) -> str:
         """Under torchrun: join the process group and take rank 0's inputs; returns the device to load

@@ -144,6 +144,16 @@ def dive_probability(path: str | Path, locator: DiveLocator, chunk: int = 256,
     return np.concatenate(times), torch.sigmoid(logits).numpy().astype(np.float64)
 
 
+def span_probability(frames: np.ndarray, locator: DiveLocator) -> np.ndarray:
+    """In-dive probability (T,) of one span's frames uint8 (T, H, W, 3), sampled at the locator's rate and
+    size (the scorer's second look at a reframed dive: the frames cropped to the diver first)."""
+    import torch
+
+    with torch.inference_mode():
+        logits = locator.model(torch.from_numpy(np.ascontiguousarray(frames))[None])[0]
+    return torch.sigmoid(logits).numpy().astype(np.float64)
+
+
 def find_dives(path: str | Path, locator: DiveLocator, progress: Callable[[float], None] | None = None
                ) -> list[DiveWindow]:
     """The dives in the video at `path`, in time order (see the module docstring).

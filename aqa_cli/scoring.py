@@ -38,7 +38,7 @@ from aqa_cli.kinetics import DiveCheck, FeatureInput
 FIELDS = ("video", "final_score", "execution", "difficulty", "dive_number", "description", "position",
           "armstand", "rotation_type", "ss_no", "tw_no", "commentary", "weights", "error",
           "score_source", *(f"p_{head}" for head in rules.HEADS), "looks_like_dive", "warning", "window_start",
-          "window_end", "window_from", "board_side", "height", "height_from")
+          "window_end", "window_from", "board_side", "height", "height_from", "zoom", "framing")
 # Where the final score came from, by `dd_from` (see rules.predicted_final).
 SCORE_SOURCES = {"given": "given DD", "dive": "given dive", "expected": "expected DD", "table": "score head",
                  "": "score head"}
@@ -47,10 +47,14 @@ SCORE_SOURCES = {"given": "given DD", "dive": "given dive", "expected": "expecte
 # over 400 SynDive 3 dives of every height (0.16 before: 5-95 % 0.11-0.25; 0.13 after: 0.01-0.23). A
 # located window is widened by these before it is scored, to look like what the model learned from.
 FRAMING = (0.16, 0.13)
-CUT_START = 0.15  # s: a dive the locator finds starting earlier is taken as cut (SynDive clips show 0.5-0.8 s first)
+RELOCATE = 1.0  # s: a reframed dive is located again in its window and this much either side
+# s: a dive the locator finds starting earlier is taken as cut. SynDive clips show 0.5-0.8 s before the
+# take-off (the examples are found at 0.55-0.76 s); the second halves of the examples are found at 0.05-0.15 s.
+CUT_START = 0.3
 WINDOW_SOURCES = ("given", "located", "whole file")  # ScoreResult.window_from: how the span scored was chosen
 HEIGHT_SOURCES = ("given", "weights", "predicted")  # ScoreResult.height_from
 SIDES = ("left", "right")  # ScoreResult.board_side (the view model's classes)
+FRAMINGS = ("as filmed", "reframed")  # ScoreResult.framing: left as decoded, or cropped to the framer's boxes
 DEFAULT_HEIGHT = "3m"
 MAX_CLIPS = 64
 SYNTHETIC_NOTE = "demo weights trained on SynDive synthetic renderings: not calibrated for real footage"
@@ -92,6 +96,8 @@ class ScoreResult:
     board_side: str | None = None  # "left" or "right" (then the clips were mirrored), by the view model
     height: str | None = None  # the height the DD was read at (None: not known, the score head's final)
     height_from: str | None = None  # HEIGHT_SOURCES: "given", "weights" (trained at one) or "predicted"
+    zoom: float | None = None  # the framer's median zoom (1 / box height); None: no framer ran
+    framing: str | None = None  # FRAMINGS: "reframed" when zoom >= reframe.MIN_ZOOM (each frame cropped)
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds (decode, model)
 
     @property
@@ -110,13 +116,15 @@ class ScoreResult:
 @dataclass
 class Prepared:
     """One video read for the model (`Scorer.read`): clips float (N, 3, T, H, W), the dive check's clip
-    (or None), the span scored (start, end) s (None: the whole file), how it was chosen and a warning."""
+    (or None), the span scored (start, end) s (None: the whole file), how it was chosen, a warning and
+    the framer's zoom (None: no framer ran; reframed when >= reframe.MIN_ZOOM)."""
 
     clips: Any
     check: Any = None
     window: tuple[float, float] | None = None
     how: str = "whole file"
     warning: str | None = None
+    zoom: float | None = None
 
 
 class Scorer:
@@ -145,6 +153,7 @@ class Scorer:
         self.dive_check: DiveCheck | None = None  # set by load_model when the Kinetics I3D is imported
         self.locator = None  # a locate.DiveLocator, set by load_model: the dive is found before it is scored
         self.view = None  # a view.ViewReader, set by load_model: board side (mirrored to the left) and height
+        self.framer = None  # a reframe.Framer, set by load_model: a diver filmed wider is cropped to its box
         self.progress = None  # called with the seconds the locator has read of the video (a long one's wait)
         self._sha256: dict[str, str] | None = None
 
@@ -154,7 +163,7 @@ class Scorer:
         from aqa_cli.weights import file_sha256
 
         if self._sha256 is None:  # the helpers' files too: other locator or view weights, other results
-            helpers = {"locator": self.locator, "view": self.view}
+            helpers = {"locator": self.locator, "view": self.view, "framer": self.framer}
             self._sha256 = {"weights_sha256": file_sha256(self.path),
                             **{f"{k}_sha256": file_sha256(h.path) for k, h in helpers.items() if h is not None}}
         return {**self._sha256, **dict(zip(("height", "dd", "clips"), check_options(height, dd, clips))),
@@ -165,17 +174,34 @@ class Scorer:
         """Decode and transform one video, or its `window` (start, end) s: float (N, 3, clip_len, crop,
         crop) on the CPU (thread-safe). Decoding problems that still leave frames to score (damaged
         data, an early end) are appended to `problems` when given, else warned."""
+        return self._prepare(path, clips, window, problems)[0]
+
+    def _prepare(self, path: str | Path, clips: int | None = None, window: tuple[float, float] | None = None,
+                 problems: list[str] | None = None, hold_end: bool = False) -> tuple[Any, float | None]:
+        """`prepare`'s clips and the framer's zoom (None without a framer): a picture framed wider than
+        the models learned is decoded again, larger, and each frame cropped to its box (reframe.py).
+        hold_end: a window running past the file's end holds its last frame (`video.read_even`)."""
         from aqa_cli.transforms import clips_from_frames
         from aqa_cli.video import read_even
 
         if self.features is not None:
-            return self.features.prepare(path, window)
+            return self.features.prepare(path, window), None
         p = self.preprocess
         n_clips = clips or p.clips
         start, end = window or (None, None)
-        frames = read_even(path, n=n_clips * p.clip_len, size=tuple(p.resize), clip_len=p.clip_len, start=start,
-                           end=end, on_problem=problems.append if problems is not None else None)
-        return clips_from_frames(frames, n_clips, p.clip_len, p.crop, p.mean, p.std)
+        read = dict(n=n_clips * p.clip_len, clip_len=p.clip_len, start=start, end=end, hold_end=hold_end)
+        frames = read_even(path, size=tuple(p.resize), on_problem=problems.append if problems is not None else None,
+                           **read)
+        zoom = None
+        if self.framer is not None:
+            from aqa_cli.reframe import crop, decode_size
+
+            framing = self.framer.frame(frames)
+            zoom = framing.zoom
+            if framing.needed:  # the same frames again, larger (their problems were reported above)
+                large = read_even(path, size=decode_size(framing, tuple(p.resize)), on_problem=lambda _: None, **read)
+                frames = crop(large, framing, tuple(p.resize))
+        return clips_from_frames(frames, n_clips, p.clip_len, p.crop, p.mean, p.std), zoom
 
     def prepare_check(self, path: str | Path, window: tuple[float, float] | None = None):
         """The dive check's input, or None without a dive check (thread-safe; see DiveCheck)."""
@@ -197,20 +223,54 @@ class Scorer:
             dives = find_dives(path, self.locator, progress=self.progress)
         if window is None and dives is not None and not dives:
             warning = "the dive locator found no dive: scored the whole file"
+        best = None
         if window is None and dives:
             best = max(dives, key=lambda d: d.confidence * (d.end - d.start))
-            lead, after = FRAMING
-            span = best.end - best.start
-            window, how = (max(0.0, best.start - lead * span), best.end + after * span), "located"
+            window, how = widen(best), "located"
             if len(dives) > 1:
                 warning = (f"{len(dives)} dives found; scored the one at {best.start:.1f}-{best.end:.1f} s "
                            "(--all-dives scores each; --start/--end another)")
             elif best.start < CUT_START:
                 warning = "the dive found begins with the recording: its take-off may be cut off"
         problems: list[str] = []
-        clips_ = self.prepare(path, clips, window, problems)
+        # A located window widened past the file's end (FRAMING) holds the last frame: the dive is read the
+        # same whether the recording stops at the splash or goes on filming still water.
+        clips_, zoom = self._prepare(path, clips, window, problems, hold_end=how == "located")
+        if best is not None and zoom is not None and self._reframed(zoom):
+            # The locator read a small diver: look again at the dive's surroundings cropped to the diver,
+            # so the span scored is the one the same dive filmed closer would give.
+            again = self._relocate(path, window, zoom)
+            if again is not None and widen(again) != window:
+                window = widen(again)
+                clips_, zoom = self._prepare(path, clips, window, [], hold_end=True)
         warnings = [w for w in (warning, *(m.removeprefix(f"{path}: ") for m in problems)) if w]
-        return Prepared(clips_, self.prepare_check(path, window), window, how, "; ".join(warnings) or None)
+        return Prepared(clips_, self.prepare_check(path, window), window, how, "; ".join(warnings) or None, zoom)
+
+    @staticmethod
+    def _reframed(zoom: float) -> bool:
+        from aqa_cli.reframe import MIN_ZOOM
+
+        return zoom >= MIN_ZOOM
+
+    def _relocate(self, path: str | Path, window: tuple[float, float], zoom: float):
+        """The dive found in `window` (and RELOCATE s either side) once its frames are cropped to the
+        framer's boxes: the best locate.DiveWindow, or None when none is found there."""
+        import numpy as np
+
+        from aqa_cli.locate import span_probability, windows
+        from aqa_cli.reframe import crop
+        from aqa_cli.video import probe, read_even
+
+        cfg = self.locator.config
+        start, end = max(0.0, window[0] - RELOCATE), min(window[1] + RELOCATE, probe(path).duration)
+        n = max(8, round((end - start) * cfg.fps))
+        size = tuple(cfg.size)
+        frames = read_even(path, n=n, size=(round(size[0] * zoom), round(size[1] * zoom)), clip_len=1, start=start,
+                           end=end, on_problem=lambda _: None)
+        frames = crop(frames, self.framer.frame(frames), size)
+        times = start + (np.arange(n) + 0.5) * (end - start) / n
+        found = windows(times, span_probability(frames, self.locator), cfg)
+        return max(found, key=lambda d: d.confidence * (d.end - d.start)) if found else None
 
     def predict(self, video: str, prepared, *, height: str | None = None, dd: float | None = None,
                 dive: str | None = None, check=None) -> ScoreResult:
@@ -243,6 +303,9 @@ class Scorer:
         log_probs = {head: torch.log_softmax(logits[0].float(), dim=0).cpu().numpy()
                      for head, logits in (out.get("logits") or {}).items()}
         result.board_side = view.board_side if view else None
+        if prepared.zoom is not None:
+            result.zoom = round(prepared.zoom, 2)
+            result.framing = FRAMINGS[self._reframed(prepared.zoom)]
         known_height, result.height_from = (height, "given") if height else (self.one_height, "weights") \
             if self.one_height else (view.height, "predicted") if view else (None, None)
         result.height = known_height  # a height the rules' DD can rely on
@@ -315,6 +378,13 @@ class Scorer:
         return result
 
 
+def widen(dive) -> tuple[float, float]:
+    """The span scored for a found dive (locate.DiveWindow): widened by FRAMING, from 0 s at the earliest."""
+    lead, after = FRAMING
+    span = dive.end - dive.start
+    return max(0.0, dive.start - lead * span), dive.end + after * span
+
+
 def check_options(height: str | None = None, dd: float | str | None = None,
                   clips: int | None = None) -> tuple[str | None, float | None, int | None]:
     """The scoring options as `predict` takes them ("10", "10M", "10 m" → "10m"; "3,2" → 3.2), or
@@ -367,7 +437,7 @@ def default_height(data: dict[str, Any]) -> str:
 
 
 def load_model(weights: str | Path | None = None, device: str = "auto", dive_check: bool | None = None,
-               locate: bool | None = None, view: bool | None = None) -> Scorer:
+               locate: bool | None = None, view: bool | None = None, reframe: bool | None = None) -> Scorer:
     """Find (`weights.find_weights`), verify (manifest sha256 and size) and load weights into a Scorer.
 
     dive_check: also read the Kinetics-400 I3D on each video (`DiveCheck`); None: when it is imported
@@ -375,15 +445,18 @@ def load_model(weights: str | Path | None = None, device: str = "auto", dive_che
     before scoring it (`locate.find_dives`, the bundled locator); None: when the locator's weights are
     there, True: required, False: never (the whole file is scored). view: read the board's side (clips
     mirrored when it is on the right) and the height (used when none is given) with the bundled view
-    model; None: when it is there and reads clips as these weights prepare them."""
+    model; None: when it is there and reads clips as these weights prepare them. reframe: crop a diver
+    filmed wider than the models learned to the framer's boxes (reframe.py, the bundled framer); None:
+    when its weights are there and the model reads frames (not features)."""
     from aqa_cli.weights import find_weights, verify_file
 
     path = find_weights(weights)
     verify_file(path)
     checkpoint = Checkpoint.load(path)
-    if checkpoint.model_config.backbone in ("locator", "view"):  # the helpers' weights, not a scoring model
-        raise WeightsError(f"{path} holds the {'dive locator' if checkpoint.model_config.backbone == 'locator' else 'view model'}"
-                           ", which helps aqa score but scores nothing itself", hint="give scoring weights, e.g. syndive-tiny-mtl")
+    helper = {"locator": "dive locator", "view": "view model", "framer": "framer"}.get(checkpoint.model_config.backbone)
+    if helper:  # the helpers' weights, not a scoring model
+        raise WeightsError(f"{path} holds the {helper}, which helps aqa score but scores nothing itself",
+                           hint="give scoring weights, e.g. syndive-tiny-mtl")
     explicit = weights is not None and Path(str(weights)).expanduser().is_file()
     scorer = Scorer(checkpoint, path, device=device, name=str(weights) if explicit else path.stem)
     if dive_check or dive_check is None:
@@ -409,6 +482,15 @@ def load_model(weights: str | Path | None = None, device: str = "auto", dive_che
             elif view:
                 raise WeightsError(f"{path}: the view model reads clips prepared as {VIEW_FILE}'s checkpoint says; "
                                    "these weights prepare them otherwise")
+    if reframe and scorer.features is not None:
+        raise WeightsError(f"{path}: a model on I3D segment features reads whole frames through the I3D; "
+                           "the framer crops only the frames of models that read video clips")
+    if (reframe or reframe is None) and scorer.features is None:
+        from aqa_cli.reframe import FRAMER_FILE, load_framer
+        from aqa_cli.weights import bundled_dir
+
+        if reframe or (bundled_dir() / FRAMER_FILE).is_file():
+            scorer.framer = load_framer(device=str(scorer.device))
     return scorer
 
 

@@ -48,14 +48,14 @@ from typing import IO, Any
 
 from aqa_cli.errors import UsageError
 from aqa_cli.rules import HEADS, HEIGHTS
-from aqa_cli.scoring import FIELDS, HEIGHT_SOURCES, SCORE_SOURCES, SIDES, WINDOW_SOURCES, ScoreResult
+from aqa_cli.scoring import FIELDS, FRAMINGS, HEIGHT_SOURCES, SCORE_SOURCES, SIDES, WINDOW_SOURCES, ScoreResult
 from aqa_cli.shard import find_parts
 
 DECIMALS = {"final_score": 2, "execution": 2, "difficulty": 2, **{f"p_{h}": 4 for h in HEADS}, "looks_like_dive": 4,
-            "window_start": 2, "window_end": 2}
+            "window_start": 2, "window_end": 2, "zoom": 2}
 # The columns of CSVs earlier versions wrote (before score_source and the probabilities; before the
-# scored window): resumed, such a CSV is upgraded, the new columns of its rows left empty.
-EARLIER_FIELDS = (FIELDS[:14], FIELDS[:FIELDS.index("warning") + 1])
+# scored window; before the framer): resumed, such a CSV is upgraded, the new columns of its rows left empty.
+EARLIER_FIELDS = (FIELDS[:14], FIELDS[:FIELDS.index("warning") + 1], FIELDS[:FIELDS.index("height_from") + 1])
 INTS = ("ss_no", "tw_no")
 STATE_SUFFIX = ".aqa-resume.jsonl"
 
@@ -89,7 +89,8 @@ def from_csv_row(row: dict[str, str]) -> ScoreResult:
                 raise ValueError(f"score_source {text!r}: expected one of {', '.join(sorted(set(SCORE_SOURCES.values())))}")
             dd_from = {source: key for key, source in SCORE_SOURCES.items()}.get(text, "")
             continue
-        choices = {"window_from": WINDOW_SOURCES, "board_side": SIDES, "height": HEIGHTS, "height_from": HEIGHT_SOURCES}
+        choices = {"window_from": WINDOW_SOURCES, "board_side": SIDES, "height": HEIGHTS, "height_from": HEIGHT_SOURCES,
+                   "framing": FRAMINGS}
         if text and text not in choices.get(name, (text,)):  # a closed set: also how a cut-off last cell shows
             raise ValueError(f"{name} {text!r}: expected one of {', '.join(choices[name])}")
         if name.startswith("p_"):

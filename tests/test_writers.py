@@ -23,7 +23,8 @@ def good(video: str, score: float = 71.2549) -> ScoreResult:
                        rotation_type="forward", ss_no=5, tw_no=0, commentary="A clean entry.", weights="demo",
                        probabilities={"position": 0.9, "armstand": 0.99, "rotation_type": 0.8, "ss_no": 0.71234,
                                       "tw_no": 0.6}, dd_from="expected", window_start=1.5, window_end=5.25,
-                       window_from="located", board_side="right", height="3m", height_from="predicted")
+                       window_from="located", board_side="right", height="3m", height_from="predicted",
+                       zoom=2.034, framing="reframed")
 
 
 def bad(video: str) -> ScoreResult:
@@ -45,7 +46,7 @@ def test_json_list_has_exactly_the_public_fields():
                        "score_source": "expected DD", "p_position": 0.9, "p_armstand": 0.99, "p_rotation_type": 0.8,
                        "p_ss_no": 0.7123, "p_tw_no": 0.6, "looks_like_dive": None, "warning": None,
                        "window_start": 1.5, "window_end": 5.25, "window_from": "located", "board_side": "right",
-                       "height": "3m", "height_from": "predicted"}
+                       "height": "3m", "height_from": "predicted", "zoom": 2.03, "framing": "reframed"}
     assert rows[1]["error"] == "not a media file FFmpeg can read" and rows[1]["final_score"] is None
 
 
@@ -287,12 +288,13 @@ def test_a_row_cut_inside_a_character_is_dropped_alone(tmp_path):
     assert [r["video"] for r in read_rows(out)] == [a]
 
 
-def test_a_csv_written_before_score_source_and_probabilities_is_upgraded_on_resume(tmp_path):
+@pytest.mark.parametrize("columns", [len(f) for f in writers.EARLIER_FIELDS])
+def test_a_csv_of_an_earlier_version_is_upgraded_on_resume(tmp_path, columns):
     a, b = make_files(tmp_path, 2)
     out = tmp_path / "out.csv"
     write_csv(out, good(a))
     rows = list(csv.reader(io.StringIO(out.read_text())))
-    out.write_text("".join(",".join(r[:14]) + "\n" for r in rows))  # the 14 columns of earlier versions
+    out.write_text("".join(",".join(r[:columns]) + "\n" for r in rows))  # the columns of an earlier version
     w = writers.ResumableCsv(out, SETTINGS)
     assert w.done(a).final_score == 71.25  # its state line still matches: not scored again
     w.write(good(b))
@@ -300,7 +302,8 @@ def test_a_csv_written_before_score_source_and_probabilities_is_upgraded_on_resu
     upgraded = list(csv.DictReader(io.StringIO(out.read_text())))
     assert list(upgraded[0]) == list(FIELDS)
     assert [r["video"] for r in upgraded] == [a, b]
-    assert upgraded[0]["p_position"] == "" and upgraded[1]["p_position"] == "0.9"
+    assert upgraded[0]["framing"] == "" and upgraded[1]["framing"] == "reframed"
+    assert (upgraded[0]["p_position"] == "") == (columns == 14) and upgraded[1]["p_position"] == "0.9"
     assert upgraded[1]["score_source"] == "expected DD"
 
 

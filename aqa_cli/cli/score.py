@@ -61,6 +61,11 @@ def score(
         "--locate/--no-locate", help="Find the dive (take-off to entry and splash) in each video and score that "
         "span; --no-locate scores the whole file. Default: when the locator's weights are there (bundled: "
         "trained on synthetic SynDive sessions).", show_default=False)] = None,
+    reframe: Annotated[Optional[bool], typer.Option(
+        "--reframe/--no-reframe", help="Crop a diver filmed wider than the weights learned (small in the picture) "
+        "to the framing they know, frame by frame; footage framed as they learned is left as it is. Default: "
+        "when the framer's weights are there (bundled: trained on synthetic SynDive frames).",
+        show_default=False)] = None,
     clips: Annotated[Optional[int], typer.Option(
         "--clips", min=1, max=64, help="Clips per video (each as many frames as the weights' clips: 32 for "
         "the bundled ones); default: the weights' setting.",
@@ -119,7 +124,7 @@ def score(
         raise UsageError("--all-dives scores every dive found: not with --start/--end or --report")
     job = ScoreJob(paths, weights=weights, device=device, recursive=recursive, fmt=fmt.value if fmt else None,
                    output=output, csv_file=csv_file, dive_check=dive_check, locate=False if window else locate,
-                   all_dives=all_dives)
+                   all_dives=all_dives, reframe=reframe)
     scorer = job.scorer
     quiet, verbose = quiet or not job.shard.main, verbose and job.shard.main  # under torchrun only rank 0 speaks
     if dive:

@@ -92,6 +92,11 @@ def print_panel(err: Console, result, scorer, height: str) -> None:
     if result.window_start is not None:
         how = {"located": "the dive the locator found", "given": "--start/--end"}.get(result.window_from, "")
         grid.add_row("Scored span", f"{result.window_start:.2f}-{result.window_end:.2f} s  [dim]({how})[/dim]")
+    if result.board_side == "right":
+        grid.add_row("Board side", "right  [dim](mirrored for the model, which learned the board on the left)[/dim]")
+    if result.framing == "reframed":
+        grid.add_row("Framing", f"zoomed {result.zoom:.1f}x  [dim](the diver was small in the picture: each frame "
+                                "cropped to where a replay camera would point)[/dim]")
     if result.looks_like_dive is not None:
         seen = ", ".join(f"{name} {p:.2f}" for name, p in result.kinetics_top)
         flag = "[yellow]no[/yellow]" if "does not look like a dive" in (result.warning or "") else "yes"
