@@ -98,7 +98,7 @@ def main() -> None:
                 write_video(path, clip, fps=rate, crf=18)
             r = scorer.score(path, height=height)
             rows.append({"video": video.name, "edit": name, "dive": r.dive_number, "final": r.final_score,
-                         "warning": r.warning, **{k: getattr(r, k, None) for k in ("window_start", "window_end")}})
+                         "warning": r.warning, **{k: getattr(r, k, None) for k in ("window_start", "window_end", "zoom", "framing")}})
             print(f"{video.name:28s} {name:16s} {r.dive_number or '-':7s} {r.final_score:7.2f}", flush=True)
     (args.out / "results.json").write_text(json.dumps(rows, indent=1))
     print_table(rows)

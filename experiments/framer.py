@@ -233,7 +233,8 @@ def make_wide(args) -> None:
 
 def score_wide(args) -> None:
     """Dive number accuracy (true height given) and score Spearman of the bundled model on a `wide` set,
-    as `aqa score` runs it or with one of its steps switched off (--no-framer, --no-relocate, --no-hold)."""
+    as `aqa score` runs it or with steps switched off (--no-framer, --no-relocate, --no-hold, --no-locate:
+    the whole file, which is the dive's own SynDive window)."""
     from scipy.stats import spearmanr
 
     import aqa_cli.video
@@ -247,7 +248,8 @@ def score_wide(args) -> None:
         read_even = aqa_cli.video.read_even
         aqa_cli.video.read_even = lambda *a, **k: read_even(*a, **{**k, "hold_end": False})
     truth = json.loads((args.root / "truth.json").read_text())
-    scorer = load_model(None, device="cpu", dive_check=False, reframe=not args.no_framer)
+    scorer = load_model(None, device="cpu", dive_check=False, reframe=not args.no_framer,
+                        locate=False if args.no_locate else None)
     right, pred, true, zooms = 0, [], [], []
     for row in truth["dives"]:
         r = scorer.score(args.root / row["video"], height=row["height"])
@@ -255,7 +257,7 @@ def score_wide(args) -> None:
         pred.append(r.final_score)
         true.append(row["final_score"])
         zooms.append(r.zoom if r.zoom is not None else float("nan"))
-    n, off = len(truth["dives"]), [k for k in ("no_framer", "no_relocate", "no_hold") if getattr(args, k)]
+    n, off = len(truth["dives"]), [k for k in ("no_framer", "no_relocate", "no_hold", "no_locate") if getattr(args, k)]
     print(f"{args.root.name} (k={truth['k']}) {' '.join(off) or 'as shipped'}: dive number {right}/{n} = "
           f"{right / n:.3f}, Spearman {spearmanr(pred, true)[0]:.3f}, median zoom "
           f"{np.nanmedian(zooms) if zooms and not all(z != z for z in zooms) else float('nan'):.2f}, "
@@ -290,7 +292,7 @@ def main() -> None:
     p = sub.add_parser("aqa")
     p.add_argument("root", type=Path)
     p.add_argument("--threads", type=int, default=1)
-    for flag in ("--no-framer", "--no-relocate", "--no-hold"):
+    for flag in ("--no-framer", "--no-relocate", "--no-hold", "--no-locate"):
         p.add_argument(flag, action="store_true")
     args = parser.parse_args()
     {"data": make_data, "train": train, "wide": make_wide, "aqa": score_wide}[args.cmd](args)
