@@ -57,6 +57,9 @@ def test_a_features_model_scores_a_video_through_its_backbone(tmp_path, features
     code, out, err, _ = score(str(clip), "--no-locate", "--no-dive-check", "-f", "csv", ckpt=str(ckpt))
     assert code == 0, err
     assert out.splitlines()[1].split(",")[1] == f"{first.final_score:.2f}"
+    assert scorer.framer is None and first.zoom is None  # whole frames go to the I3D: nothing is cropped
+    with pytest.raises(WeightsError, match="framer crops only"):
+        load_model(ckpt, device="cpu", dive_check=False, locate=False, reframe=True)
 
 
 def test_a_features_model_refuses_another_backbone_in_one_line(tmp_path, features_run, monkeypatch):
