@@ -130,23 +130,34 @@ def score_inputs(inputs: list[tuple[str, str | None]], scorer: Scorer, *, done=N
 
 def score_each_dive(inputs: list[tuple[str, str | None]], scorer: Scorer, *, height: str | None = None,
                     dd: float | None = None, clips: int | None = None, dive: str | None = None,
-                    sheet: DiveSheet | None = None, fail_fast: bool = False, **_) -> Iterator[tuple[ScoreResult, bool]]:
+                    sheet: DiveSheet | None = None, fail_fast: bool = False,
+                    done: Callable[[str], list[ScoreResult] | None] | None = None, **_
+                    ) -> Iterator[tuple[ScoreResult, bool]]:
     """`--all-dives`: a result for every dive the scorer's locator finds in each input, in time order (an
-    input where it finds none: one result of the whole file, warned; one that cannot be read: its error).
-    Yields (result, False): nothing is resumed."""
+    input where it finds none: one result of the whole file, warned; one that cannot be read: its error),
+    each with `dive_of` = (k, n). `done(path)` (`writers.ResumableCsv.done_dives`) gives the stored
+    results of an input an earlier run scored whole: those are yielded with resumed=True."""
     from aqa_cli.locate import find_dives
 
     given = {"height": height, "dd": dd, "dive": dive}
     for video, problem in inputs:
-        results = [ScoreResult(video=video, weights=scorer.name, error=problem)] if problem else []
+        stored = done(video) if done and problem is None else None
+        if stored is not None:
+            for result in stored:
+                result.video = video
+                yield result, True
+            continue
+        results = [ScoreResult(video=video, weights=scorer.name, error=problem, dive_of=(0, 1))] if problem else []
         try:
             found = [] if problem else find_dives(video, scorer.locator, progress=scorer.progress)
-            for one in ([[d] for d in found] or ([] if problem else [[]])):
+            spans = [[d] for d in found] or ([] if problem else [[]])
+            for k, one in enumerate(spans):
                 result = scorer.predict(video, scorer.read(video, clips, dives=one),
                                         **(sheet.options_for(video, **given) if sheet else given))
+                result.dive_of = (k, len(spans))
                 results.append(result)
         except AqaError as exc:
-            results.append(ScoreResult(video=video, weights=scorer.name, error=one_line(exc, video)))
+            results = [ScoreResult(video=video, weights=scorer.name, error=one_line(exc, video), dive_of=(0, 1))]
         for result in results:
             yield result, False
             if fail_fast and result.error:
@@ -250,10 +261,8 @@ class ScoreJob:
         if output is not None and csv_file is not None and self.fmt == "csv":
             raise UsageError("give either -o FILE.csv or --csv FILE, not both")
         self.output = output
-        self.all_dives = all_dives  # a row per dive found: written plainly (a resumable CSV keys rows by video)
-        if all_dives and csv_file is not None:
-            raise UsageError("--all-dives writes no resumable CSV yet: give -o FILE.csv (written whole) instead")
-        self.resume_path = output if output is not None and self.fmt == "csv" and not all_dives else csv_file
+        self.all_dives = all_dives  # a row per dive found, keyed by the video and the dive's index
+        self.resume_path = output if output is not None and self.fmt == "csv" else csv_file
         inputs = {os.path.abspath(video) for video, _ in self.inputs}
         for flag, path in (("-o", output), ("--csv", csv_file)):
             if path is None:
@@ -328,8 +337,11 @@ class ScoreJob:
                 if folded:  # a killed torchrun job's parts were folded in: rows in input order, as it would
                     resumable.order_by(self._keys())
             data = self._data_writer(stack, stream)
-            results = score_each_dive(self.inputs, self.scorer, **options) if self.all_dives else \
-                score_inputs(self.inputs, self.scorer, done=resumable.done if resumable else None, **options)
+            if self.all_dives:
+                results = score_each_dive(self.inputs, self.scorer, done=resumable.done_dives if resumable else None,
+                                          **options)
+            else:
+                results = score_inputs(self.inputs, self.scorer, done=resumable.done if resumable else None, **options)
             stack.callback(results.close)
             if display is not None:
                 stack.enter_context(display)

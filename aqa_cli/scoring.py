@@ -99,6 +99,7 @@ class ScoreResult:
     zoom: float | None = None  # the framer's median zoom (1 / box height); None: no framer ran
     framing: str | None = None  # FRAMINGS: "reframed" when zoom >= reframe.MIN_ZOOM (each frame cropped)
     timings: dict[str, float] = field(default_factory=dict)  # stage → seconds (decode, model)
+    dive_of: tuple[int, int] | None = None  # (k, n): the k-th of the n dives found in the video (--all-dives)
 
     @property
     def score_source(self) -> str | None:

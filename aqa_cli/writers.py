@@ -26,8 +26,9 @@ again) when its file still has the size and mtime it was scored at, the settings
 has no error. Every other row stays in the file until its input is scored again, and then the new row
 takes its place: a file that is offline today, or was scored from another folder under the same name,
 keeps its row; an input has one row; a row cut off mid-write is dropped (its input is scored again).
-An input's row key is `row_key` (the file's absolute path): the one place to change when one input
-gives several rows (e.g. one per dive found).
+An input's row key is `row_key` (the file's absolute path). With `--all-dives` an input has a row per
+dive found: each state line adds "dive" (its index k) and "dives" (n), the key is "PATH#k", the input
+is reused only when all n rows are (`done_dives`), and its dive 0 written again replaces every row it had.
 
 **Parts** (scoring under torchrun, `batch.py` and `shard.py`): each process writes its own resumable
 CSV `<path>.part-<r>-of-<N>`; `merge_parts(path, settings, keys)` folds every part found (any world
@@ -196,11 +197,11 @@ def open_writer(fmt: str, stream: IO[str]):
     return writers[fmt](stream)
 
 
-def row_key(video: str | Path) -> str:
-    """Which input a row is of: the video file's absolute path (a state line's "path"). Resume, merge
-    and output order all key rows by this alone, so that `--all-dives` (one row per dive found) changes
-    only this function and the state line (adding the dive's index)."""
-    return os.path.abspath(video)
+def row_key(video: str | Path, dive: int | None = None) -> str:
+    """Which input a row is of: the video file's absolute path (a state line's "path"), and for a row
+    of `--all-dives` the index of its dive in the video ("PATH#k"). Resume, merge and output order all
+    key rows by this alone."""
+    return os.path.abspath(video) + ("" if dive is None else f"#{dive}")
 
 
 def _stat_key(path: str | Path) -> dict[str, Any] | None:
@@ -251,7 +252,7 @@ class ResumableCsv:
     def _key(self, i: int) -> str:
         """Which input row i is of: its absolute path, or for a row without state its `video` as written."""
         state = self._states[i]
-        return row_key(state["path"]) if state else "video:" + self._rows[i][0]
+        return row_key(state["path"], state.get("dive")) if state else "video:" + self._rows[i][0]
 
     def _load(self) -> tuple[list[list[str]], list[dict[str, Any] | None], bool]:
         """The existing rows, each with its state line (None when it has none) and whether to rewrite."""
@@ -360,6 +361,23 @@ class ResumableCsv:
             return None
         return self._result(i)
 
+    def done_dives(self, path: str | Path) -> list[ScoreResult] | None:
+        """`--all-dives`: the stored result of every dive of `path`, in order, when an earlier run wrote
+        all of them (as `done` checks each: no error, the same file and settings); else None."""
+        now = _stat_key(path)
+        first = self._index.get(row_key(now["path"], 0)) if now else None
+        if first is None:
+            return None
+        rows = [self._index.get(row_key(now["path"], k)) for k in range(self._states[first].get("dives", 0))]
+        if not rows or None in rows:
+            return None
+        for i in rows:
+            state, cells = self._states[i], self._rows[i]
+            if (cells[FIELDS.index("error")] or (state["size"], state["mtime_ns"]) != (now["size"], now["mtime_ns"])
+                    or state.get("settings") != self.settings):
+                return None
+        return [self._result(i) for i in rows]
+
     def stored(self, path: str | Path) -> ScoreResult | None:
         """The row stored for input `path` (with an error or not, whatever its file and settings are
         now), or None when it has none: what another process wrote into its part."""
@@ -371,6 +389,8 @@ class ResumableCsv:
         result = from_csv_row(dict(zip(FIELDS, cells)))
         result.probabilities = dict(state.get("probabilities") or result.probabilities)
         result.dd_from = state.get("dd_from") or ""
+        if "dive" in state:
+            result.dive_of = (state["dive"], state["dives"])
         return result
 
     def absorb(self, other: ResumableCsv) -> None:
@@ -396,14 +416,22 @@ class ResumableCsv:
         key = _stat_key(result.video) or {"path": row_key(result.video), "size": None, "mtime_ns": None}
         state = {"video": result.video, **key, "settings": self.settings,
                  "probabilities": result.probabilities, "dd_from": result.dd_from}
+        index = key["path"]
+        if result.dive_of is not None:  # --all-dives: its k-th of n dives; the first replaces all it had
+            state["dive"], state["dives"] = result.dive_of
+            index = row_key(key["path"], result.dive_of[0])
+            if result.dive_of[0] == 0:
+                for old in [k for k in self._index if k.startswith(key["path"] + "#")]:
+                    del self._index[old]
+                    self._replaced = True
         self._state.write(json.dumps(state) + "\n")
         self._state.flush()
         self._csv.write(result)
         self._rows.append(csv_cells(result))
         self._states.append(state)
         unkeyed = self._index.pop("video:" + result.video, None)  # a row without state, of the same name
-        self._replaced = self._replaced or unkeyed is not None or key["path"] in self._index
-        self._index[key["path"]] = len(self._rows) - 1
+        self._replaced = self._replaced or unkeyed is not None or index in self._index
+        self._index[index] = len(self._rows) - 1
 
     def close(self) -> None:
         if self.readonly:

@@ -3,6 +3,8 @@ the height when none is given) and the locator (the span scored), on a SynDive e
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import av
@@ -94,7 +96,14 @@ def test_all_dives_gives_a_row_per_dive_of_a_session(tmp_path):
         assert row["window_start"] <= truth.start + 0.2 and row["window_end"] >= truth.end - 0.2
         assert locate.iou((row["window_start"], row["window_end"]), (truth.start, truth.end)) > 0.5
     assert "Scored 2/2" in err
-    code, *_, res = score(str(video), "--all-dives", "--csv", str(tmp_path / "s.csv"))
-    assert code == 2 and "no resumable CSV yet" in str(res.exception)
-    code, out, err, res = score(str(video), "--all-dives", "--no-dive-check", "-o", str(tmp_path / "s.csv"))
-    assert code == 0 and len((tmp_path / "s.csv").read_text().splitlines()) == 3  # header + a row per dive
+    # resumable per video: a rerun takes both dives from the CSV; a changed video is scored again, its
+    # rows replaced (not added to)
+    csv_file = tmp_path / "s.csv"
+    code, out, err, res = score(str(video), "--all-dives", "--no-dive-check", "-o", str(csv_file))
+    assert code == 0 and len(csv_file.read_text().splitlines()) == 3  # header + a row per dive
+    first = csv_file.read_text()
+    code, out, err, res = score(str(video), "--all-dives", "--no-dive-check", "--csv", str(csv_file))
+    assert code == 0 and "Scored 2/2 (2 already in" in err and csv_file.read_text() == first
+    os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))
+    code, out, err, res = score(str(video), "--all-dives", "--no-dive-check", "--csv", str(csv_file))
+    assert code == 0 and "already in" not in err and csv_file.read_text() == first

@@ -322,3 +322,28 @@ def test_read_only_never_rewrites_and_gives_any_stored_row(tmp_path):
     view.close()
     assert out.read_bytes() == before
     assert writers.row_key(videos[0]) == os.path.abspath(videos[0])
+
+
+def dive_row(video: str, k: int, n: int, score: float = 70.0) -> ScoreResult:
+    result = good(video, score + k)
+    result.dive_of = (k, n)
+    return result
+
+
+def test_all_dives_rows_resume_per_video_and_a_rescored_video_replaces_all_its_rows(tmp_path):
+    a, b = make_files(tmp_path, 2)
+    out = tmp_path / "out.csv"
+    write_csv(out, *(dive_row(a, k, 3) for k in range(3)), dive_row(b, 0, 2))  # b: cut after its first dive
+    w = writers.ResumableCsv(out, SETTINGS)
+    assert [r.final_score for r in w.done_dives(a)] == [70.0, 71.0, 72.0]
+    assert [r.dive_of for r in w.done_dives(a)] == [(0, 3), (1, 3), (2, 3)]
+    assert w.done_dives(b) is None and w.done(a) is None  # b is incomplete; a has no whole-file row
+    w.write(dive_row(a, 0, 1, 60.0))  # a scored again (changed): one dive now
+    w.write(dive_row(b, 0, 2, 50.0))
+    w.write(dive_row(b, 1, 2, 50.0))
+    w.close()
+    rows = read_rows(out)
+    assert [(r["video"], r["final_score"]) for r in rows] == [(a, "60.0"), (b, "50.0"), (b, "51.0")]
+    again = writers.ResumableCsv(out, SETTINGS)
+    assert [r.final_score for r in again.done_dives(b)] == [50.0, 51.0] and len(again.done_dives(a)) == 1
+    again.close()

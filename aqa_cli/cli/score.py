@@ -56,7 +56,8 @@ def score(
         "--end", min=0, help="Score up to this time (s).", show_default=False)] = None,
     all_dives: Annotated[bool, typer.Option(
         "--all-dives", help="A row for every dive the locator finds (a training session): each scored on its "
-        "own span. Written whole (no resumable --csv yet: use -o FILE.csv).")] = False,
+        "own span. With --csv (or -o FILE.csv) resumable: a video whose dives are all there is not scored "
+        "again.")] = False,
     locate: Annotated[Optional[bool], typer.Option(
         "--locate/--no-locate", help="Find the dive (take-off to entry and splash) in each video and score that "
         "span; --no-locate scores the whole file. Default: when the locator's weights are there (bundled: "
