@@ -123,11 +123,15 @@ class Checkpoint:
         heads from model_config.classes."""
         from aqa_cli.models import build_model
 
-        model = self._build_features_model() if self.on_features else build_model(self.model_config)
+        return self.load_into(self._build_features_model() if self.on_features else build_model(self.model_config))
+
+    def load_into(self, model, path: str | Path | None = None):
+        """`model` (built from `model_config`) with these weights, in eval mode; WeightsError in one line
+        (naming `path` when given) when they do not fit it."""
         missing, unexpected = model.load_state_dict(self.model, strict=False)
         if missing or unexpected:
-            raise WeightsError(f"checkpoint does not fit its own model config: missing {list(missing)[:5]}, "
-                               f"unexpected {list(unexpected)[:5]}")
+            raise WeightsError(f"{path or 'checkpoint'}: weights do not fit their own model config: missing "
+                               f"{list(missing)[:5]}, unexpected {list(unexpected)[:5]}")
         return model.eval()
 
     def _build_features_model(self):

@@ -58,12 +58,7 @@ class Framer:
         self.size = input_size(checkpoint.model_config)
         self.metrics = checkpoint.metrics
         self.data = checkpoint.data
-        model = FramerNet(checkpoint.model_config)
-        missing, unexpected = model.load_state_dict(checkpoint.model, strict=False)
-        if missing or unexpected:
-            raise WeightsError(f"{path}: framer weights do not fit their own config: missing {list(missing)[:3]}, "
-                               f"unexpected {list(unexpected)[:3]}")
-        self.model = model.to(self.device).eval()
+        self.model = checkpoint.load_into(FramerNet(checkpoint.model_config), path).to(self.device)
 
     def boxes(self, frames: np.ndarray) -> np.ndarray:
         """Each frame's box as the network reads it: uint8 (T, H, W, 3) → float (T, 3) (cx, cy, s)."""

@@ -62,12 +62,7 @@ class ViewReader:
         self.heights = tuple(checkpoint.label_maps.get("height") or HEIGHTS)
         self.data = checkpoint.data
         self.metrics = checkpoint.metrics
-        model = ViewNet(checkpoint.model_config)
-        missing, unexpected = model.load_state_dict(checkpoint.model, strict=False)
-        if missing or unexpected:
-            raise WeightsError(f"{path}: view weights do not fit their own config: missing {list(missing)[:3]}, "
-                               f"unexpected {list(unexpected)[:3]}")
-        self.model = model.to(self.device).eval()
+        self.model = checkpoint.load_into(ViewNet(checkpoint.model_config), path).to(self.device)
 
     def prepare(self, path: str | Path) -> torch.Tensor:
         """Decode a video into clips as this model was trained on: float (N, 3, clip_len, crop, crop)."""
