@@ -1,11 +1,11 @@
 """The framer (issue 29, "half-size diver"): its training frames, its training, and what it buys.
 
-    python experiments/framer.py data --out /work/data/framer-train.npz --dives 1500 --seed 101
-    python experiments/framer.py data --out /work/data/framer-val.npz --dives 200 --seed 102
+    python experiments/framer.py data --out /work/data/framer-train.npz --dives 4000 --seed 101
+    python experiments/framer.py data --out /work/data/framer-val.npz --dives 300 --seed 102
     python experiments/framer.py train --train /work/data/framer-train.npz --val /work/data/framer-val.npz \
         --out weights/syndive-framer.pt
-    python experiments/framer.py wide --out /work/data/syndive-wide --dives 200 --seed 103
-    python experiments/framer.py aqa /work/data/syndive-wide
+    python experiments/framer.py wide --out /work/data/syndive-wide2-hd --dives 200 --k 2 --scale 2 --seed 103
+    python experiments/framer.py aqa /work/data/syndive-wide2-hd [--no-framer|--no-relocate|--no-hold|--no-locate]
 
 Every picture here is a SynDive rendering (synthetic). `data` renders single frames of SynDive dives
 (seeds of their own, no dive of the bundled models' sets) three ways, each labelled with the box the
@@ -17,7 +17,8 @@ replay camera shows (centre and height as fractions of the frame, see aqa_cli/mo
   edge colour, the way an edited video letterboxes a small picture.
 Half the frames are mirrored (the box too); half are first shrunk to 86x64 as the bundled tiny-mtl
 decodes. `wide` renders whole dives through a camera 2x wider than the replay camera, centred on it,
-as videos with their annotations; `aqa` scores them with the bundled model with and without the framer.
+as videos with their annotations; `aqa` scores them with the bundled model as `aqa score` does, or with
+one of its steps switched off. Results and the tries: experiments/framer.md.
 """
 
 from __future__ import annotations
