@@ -244,25 +244,29 @@ def session_example(seed: int, index: int, cfg: LocatorConfig, workdir: str | Pa
 
 def train_locator(examples: list[tuple[np.ndarray, np.ndarray]], cfg: LocatorConfig, frame_steps: int = 400,
                   frame_batch: int = 192, epochs: int = 80, batch: int = 16, length: int = 300, lr: float = 2e-3,
-                  seed: int = 0, log: Callable[[str, int, float], None] | None = None) -> DiveLocator:
+                  seed: int = 0, shrink: float = 0.0, log: Callable[[str, int, float], None] | None = None
+                  ) -> DiveLocator:
     """Fit a locator on (frames uint8 (T, H, W, 3), labels (T,)) examples in two stages, so that one
     CPU thread trains it in minutes: (1) the frame CNN with a linear "in a dive" head on `frame_steps`
     batches of single frames (and the frame before each), mirrored half the time (the board may be on
     either side); (2) frozen, it encodes every example and its mirror once, and the temporal net learns
     on random `length`-sample crops of those features for `epochs` passes. Both: per-sample binary
-    cross-entropy, Adam, one-cycle schedule. `log(stage, step, mean loss)`."""
+    cross-entropy, Adam, one-cycle schedule. `shrink` > 0: that share of the frames (stage 1), and one
+    more copy of every example and its mirror (stage 2), show the picture shrunk to 40-90 % on its edge
+    colour (`shrunk`): a diver filmed from further away. `log(stage, step, mean loss)`."""
     import torch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = cfg.network()
     head = torch.nn.Linear(cfg.hidden, 1)
-    _fit_frames(model, head, examples, frame_steps, frame_batch, lr, rng, log)
+    _fit_frames(model, head, examples, frame_steps, frame_batch, lr, rng, log, shrink)
     model.eval()
     feats = []
     with torch.inference_mode():
         for frames, labels in examples:
-            for mirrored in (frames, frames[:, :, ::-1]):
+            copies = [frames] + ([shrunk(frames, float(rng.uniform(0.4, 0.9)), rng)] if shrink > 0 else [])
+            for mirrored in [v for c in copies for v in (c, c[:, :, ::-1])]:
                 x = torch.from_numpy(np.ascontiguousarray(mirrored))
                 f = torch.cat([model.encode(x[None, a:a + 512], None if a == 0 else x[None, a - 1])[0]
                                for a in range(0, len(x), 512)])
@@ -271,7 +275,26 @@ def train_locator(examples: list[tuple[np.ndarray, np.ndarray]], cfg: LocatorCon
     return DiveLocator(model.eval(), cfg, None, {}, {})
 
 
-def _fit_frames(model, head, examples, steps: int, batch: int, lr: float, rng: np.random.Generator, log) -> None:
+def shrunk(frames: np.ndarray, s: float, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Frames uint8 (T, H, W, 3) with the picture shrunk by `s` (antialiased) onto each frame's edge colour,
+    at one place for all frames (random with `rng`, else centred)."""
+    import torch
+
+    t, h, w, _ = frames.shape
+    sh, sw = max(1, round(h * s)), max(1, round(w * s))
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    small = torch.nn.functional.interpolate(x, size=(sh, sw), mode="bilinear", antialias=True, align_corners=False)
+    edges = np.concatenate([frames[:, 0], frames[:, -1], frames[:, :, 0], frames[:, :, -1]], axis=1)
+    out = np.empty_like(frames)
+    out[:] = np.median(edges, axis=1)[:, None, None, :].astype(np.uint8)
+    top, left = ((h - sh) // 2, (w - sw) // 2) if rng is None else \
+        (int(rng.integers(0, h - sh + 1)), int(rng.integers(0, w - sw + 1)))
+    out[:, top:top + sh, left:left + sw] = small.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return out
+
+
+def _fit_frames(model, head, examples, steps: int, batch: int, lr: float, rng: np.random.Generator, log,
+                shrink: float = 0.0) -> None:
     """Stage 1: the frame CNN (model.frames, model.project) and `head` on random frames."""
     import torch
 
@@ -289,6 +312,9 @@ def _fit_frames(model, head, examples, steps: int, batch: int, lr: float, rng: n
         before = np.stack([examples[k][0][max(i - 1, 0)] for k, i in zip(which, at)])
         flip = rng.random(batch) < 0.5
         now[flip], before[flip] = now[flip][:, :, ::-1], before[flip][:, :, ::-1]
+        for k in np.nonzero(rng.random(batch) < shrink)[0]:  # the frame and the one before, alike
+            pair = shrunk(np.stack([now[k], before[k]]), float(rng.uniform(0.4, 0.9)), rng)
+            now[k], before[k] = pair
         labels = torch.tensor([examples[k][1][i] for k, i in zip(which, at)])
         logits = head(model.encode(torch.from_numpy(now)[:, None], torch.from_numpy(before))[:, 0])[:, 0]
         loss = loss_fn(logits, labels)

@@ -72,7 +72,7 @@ def train(args) -> None:
     log = lambda stage, step, loss: print(f"{stage} {step}: loss {loss:.4f} ({time.time() - start:.0f} s)",
                                           file=sys.stderr, flush=True)
     locator = locate.train_locator(examples, cfg, frame_steps=args.frame_steps, epochs=args.epochs, seed=args.seed,
-                                   log=log)
+                                   shrink=args.shrink, log=log)
     minutes = (time.time() - start) / 60
     revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     data = {"name": "syndive-sessions", "source": "SynDive sessions (synthetic)", "synthetic": True,
@@ -80,6 +80,7 @@ def train(args) -> None:
             "note": "generated sessions of SynDive renderings, 1-4 dives each; synthetic, not real footage"}
     ckpt = locator.checkpoint(data=data)
     ckpt.train_config["recipe"] = {"frame_steps": args.frame_steps, "epochs": args.epochs, "seed": args.seed,
+                                   "shrink": args.shrink,
                                    "minutes": round(minutes, 1), "threads": 1}
     ckpt.source_revision = revision
     ckpt.save(args.out)
@@ -127,6 +128,8 @@ def validate(args) -> None:
         index = int(f.stem[1:])
         plan = sessions.plan_session(args.seed, index, size=(128, 96), fps=locator.config.fps)
         frames = np.load(f)["frames"]
+        if args.shrink:
+            frames = locate.shrunk(frames, args.shrink)
         frames = torch.from_numpy(np.ascontiguousarray(frames[:, :, ::-1] if args.mirror else frames))[None]
         with torch.inference_mode():
             prob = torch.sigmoid(locator.model(frames))[0].numpy()
@@ -251,6 +254,7 @@ def main() -> None:
     p.add_argument("--frame-steps", type=int, default=400)
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shrink", type=float, default=0.0, help="share of training frames shown shrunk (locate.train_locator)")
     p.add_argument("--out", required=True)
     p.set_defaults(run=train)
     p = sub.add_parser("measure", help="find_dives on held-out session videos")
@@ -267,6 +271,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7])
     p.add_argument("--mirror", action="store_true", help="flip the frames left-right (board on the right)")
+    p.add_argument("--shrink", type=float, default=0.0, help="the picture shrunk to this on its edge colour")
     p.add_argument("--json", help="write the last threshold's numbers here")
     p.set_defaults(run=validate)
     p = sub.add_parser("speed", help="decode + locate time and peak RSS on a long 1080p file")
