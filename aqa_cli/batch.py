@@ -234,11 +234,12 @@ class _OtherParts:
             except AqaError:
                 continue  # e.g. not written yet: the merge shows its rows
             for video, _ in Shard(rank, shard.world).take(self.job.inputs):
-                result = part.stored(video) if row_key(video) not in self.shown else None
-                if result is not None:
+                rows = self.job.stored_rows(part, video) if row_key(video) not in self.shown else None
+                if rows is not None:
                     self.shown.add(row_key(video))
-                    result.video = video
-                    self.on_result(result, False)
+                    for result in rows:
+                        result.video = video
+                        self.on_result(result, False)
 
 class ScoreJob:
     """One batch of `aqa score`: inputs (`expand_inputs`), output format and a loaded `scorer`.
@@ -279,8 +280,8 @@ class ScoreJob:
         self.shard, self.dist = Shard.from_env(), None
         if self.shard.world > 1:
             device = self._join(device)
-        if all_dives and (self.shard.world > 1 or locate is False):
-            raise UsageError("--all-dives needs the dive locator and one process (not torchrun, not --no-locate)")
+        if all_dives and locate is False:
+            raise UsageError("--all-dives needs the dive locator: not with --no-locate")
         self.scorer = load_model(weights, device, dive_check=dive_check, locate=True if all_dives else locate,
                                  reframe=reframe)
 
@@ -437,32 +438,51 @@ class ScoreJob:
             if r == 0:
                 got = own.get(row_key(video))
             else:
-                fresh = parts[r].stored(video)
-                previous = stored.done(video) if fresh is None else None  # resumed by rank r, or never tried
-                got = (fresh, False) if fresh is not None else (previous, True) if previous is not None else None
+                fresh = self.stored_rows(parts[r], video)
+                previous = self.done_rows(stored, video) if fresh is None else None  # resumed by rank r, or never tried
+                got = [(x, False) for x in fresh] if fresh else [(x, True) for x in previous] if previous else None
             if got is None:  # --fail-fast stopped that rank before this input
                 continue
-            result, resumed = got
-            result.video = video
-            if data:
-                data.write(result)
-            summary.add(result, resumed)
-            if on_result and r and not (others and row_key(video) in others.shown):
-                on_result(result, resumed)
+            for result, resumed in got:
+                result.video = video
+                if data:
+                    data.write(result)
+                summary.add(result, resumed)
+                if on_result and r and not (others and row_key(video) in others.shown):
+                    on_result(result, resumed)
+        if self.all_dives:  # counted in dives, not inputs
+            summary.total = summary.scored + len(summary.failed)
+
+    def stored_rows(self, csv_file: ResumableCsv, video: str) -> list[ScoreResult] | None:
+        """The rows `csv_file` holds for input `video` (another process's part): its one row, or with
+        --all-dives all of its dives' rows; None when it holds none (or not all of them)."""
+        if self.all_dives:
+            return csv_file.stored_dives(video)
+        result = csv_file.stored(video)
+        return None if result is None else [result]
+
+    def done_rows(self, csv_file: ResumableCsv, video: str) -> list[ScoreResult] | None:
+        """The rows of `video` an earlier run left in `csv_file` that are still valid (see `done`)."""
+        if self.all_dives:
+            return csv_file.done_dives(video)
+        result = csv_file.done(video)
+        return None if result is None else [result]
 
     def _score_part(self, stored: ResumableCsv, options: dict, on_result,
-                    others: _OtherParts | None = None) -> dict[str, tuple[ScoreResult, bool]]:
+                    others: _OtherParts | None = None) -> dict[str, list[tuple[ScoreResult, bool]]]:
         """Score this rank's inputs into its part, skipping those `stored` (the CSV) holds, calling
-        `others()` after each (rank 0: the other ranks' progress); returns {row_key: (result, resumed)}
-        of this rank's inputs."""
+        `others()` after each (rank 0: the other ranks' progress); returns {row_key: [(result, resumed), ...]}
+        of this rank's inputs (one each; --all-dives: one per dive)."""
         part = ResumableCsv(part_path(self.resume_path, self.shard.rank, self.shard.world), stored.settings)
-        own = {}
-        results = score_inputs(self.shard.take(self.inputs), self.scorer, done=stored.done, **options)
+        own: dict[str, list[tuple[ScoreResult, bool]]] = {}
+        mine = self.shard.take(self.inputs)
+        results = score_each_dive(mine, self.scorer, done=stored.done_dives, **options) if self.all_dives else \
+            score_inputs(mine, self.scorer, done=stored.done, **options)
         try:
             for result, resumed in results:
                 if not resumed:
                     part.write(result)
-                own[row_key(result.video)] = (result, resumed)
+                own.setdefault(row_key(result.video), []).append((result, resumed))
                 if on_result:
                     on_result(result, resumed)
                 if others:

@@ -329,8 +329,8 @@ class ResumableCsv:
                 seen.add(key)
                 order.append(self._index[key])
         if self._order:  # the ordered inputs' rows trade places among themselves; the others stay put
-            slots = [j for j, i in enumerate(order) if self._key(i) in self._order]
-            ordered = sorted((order[j] for j in slots), key=lambda i: self._order[self._key(i)])
+            slots = [j for j, i in enumerate(order) if self._place(i) is not None]
+            ordered = sorted((order[j] for j in slots), key=self._place)
             for j, i in zip(slots, ordered):
                 order[j] = i
         buf = io.StringIO()
@@ -347,6 +347,13 @@ class ResumableCsv:
         self._rows = [rows[i] for i in order]
         self._states = [states[i] for i in order]
         self._index = {self._key(i): i for i in range(len(self._rows))}
+
+    def _place(self, i: int) -> tuple[int, int] | None:
+        """Where row i goes under `order_by`: (its input's place, its dive's index), or None when its
+        input is not among the ordered ones."""
+        state = self._states[i]
+        place = self._order.get(row_key(state["path"]) if state else self._key(i))
+        return None if place is None else (place, state.get("dive", 0) if state else 0)
 
     def done(self, path: str | Path) -> ScoreResult | None:
         """The stored result when `path` is already in the CSV, without error, and the file (size, mtime)
@@ -377,6 +384,15 @@ class ResumableCsv:
                     or state.get("settings") != self.settings):
                 return None
         return [self._result(i) for i in rows]
+
+    def stored_dives(self, path: str | Path) -> list[ScoreResult] | None:
+        """`--all-dives`: every row stored for input `path` (errors too, whatever its file and settings
+        are now), in dive order, or None unless all n of them are there: what another process wrote."""
+        first = self._index.get(row_key(path, 0))
+        if first is None or self._states[first] is None:
+            return None
+        rows = [self._index.get(row_key(path, k)) for k in range(self._states[first].get("dives", 0))]
+        return None if not rows or None in rows else [self._result(i) for i in rows]
 
     def stored(self, path: str | Path) -> ScoreResult | None:
         """The row stored for input `path` (with an error or not, whatever its file and settings are

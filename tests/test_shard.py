@@ -216,3 +216,29 @@ def test_torchrun_with_two_cpu_processes_equals_one_process(tmp_path, ckpt, meet
         ["single.csv", "single.csv" + writers.STATE_SUFFIX, "out.csv", "out.csv" + writers.STATE_SUFFIX])
     again = ScoreJob(inputs, weights=ckpt, device="cpu", csv_file=out).run(None)  # the state came along
     assert (again.scored, again.resumed, len(again.failed)) == (5, 5, 1)
+
+
+def test_torchrun_all_dives_equals_one_process_and_resumes(tmp_path, ckpt):
+    """--all-dives under torchrun: each rank writes every dive of its videos; the merged CSV holds them in
+    input and dive order, as one process writes them, and a rerun takes them all from it."""
+    from aqa_cli.datasets.syndive import session as sessions
+
+    torch.set_num_threads(1)
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    for i in range(3):
+        sessions.write_session(sessions.plan_session(0, i, dives=(1, 2), size=(128, 96), fps=10.0),
+                               folder / f"s{i}.mp4")
+    single = tmp_path / "single.csv"
+    ScoreJob([folder], weights=ckpt, device="cpu", csv_file=single, all_dives=True).run(None)
+    out = tmp_path / "out.csv"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "aqa_cli", "score",
+           str(folder), "--all-dives", "--csv", str(out), "--weights", str(ckpt), "--device", "cpu", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AQA_RANK_TIMEOUT": "60"}
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    assert run.returncode == 0, run.stderr
+    rows = read_rows(out)
+    assert out.read_text() == single.read_text(), run.stderr
+    assert len(rows) > 3 and [r["video"] for r in rows] == sorted(r["video"] for r in rows)  # several dives a video
+    again = ScoreJob([folder], weights=ckpt, device="cpu", csv_file=out, all_dives=True).run(None)
+    assert again.resumed == again.scored == len(rows)

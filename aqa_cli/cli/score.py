@@ -57,7 +57,7 @@ def score(
     all_dives: Annotated[bool, typer.Option(
         "--all-dives", help="A row for every dive the locator finds (a training session): each scored on its "
         "own span. With --csv (or -o FILE.csv) resumable: a video whose dives are all there is not scored "
-        "again.")] = False,
+        "again; under torchrun each process takes whole videos.")] = False,
     locate: Annotated[Optional[bool], typer.Option(
         "--locate/--no-locate", help="Find the dive (take-off to entry and splash) in each video and score that "
         "span; --no-locate scores the whole file. Default: when the locator's weights are there (bundled: "
