@@ -27,7 +27,7 @@ has no error. Every other row stays in the file until its input is scored again,
 takes its place: a file that is offline today, or was scored from another folder under the same name,
 keeps its row; an input has one row; a row cut off mid-write is dropped (its input is scored again).
 An input's row key is `row_key` (the file's absolute path). With `--all-dives` an input has a row per
-dive found: each state line adds "dive" (its index k) and "dives" (n), the key is "PATH#k", the input
+dive found: each state line adds "dive" (its index k) and "dives" (n), the key is `row_key(path, k)`, the input
 is reused only when all n rows are (`done_dives`), and its dive 0 written again replaces every row it had.
 
 **Parts** (scoring under torchrun, `batch.py` and `shard.py`): each process writes its own resumable
@@ -199,9 +199,9 @@ def open_writer(fmt: str, stream: IO[str]):
 
 def row_key(video: str | Path, dive: int | None = None) -> str:
     """Which input a row is of: the video file's absolute path (a state line's "path"), and for a row
-    of `--all-dives` the index of its dive in the video ("PATH#k"). Resume, merge and output order all
-    key rows by this alone."""
-    return os.path.abspath(video) + ("" if dive is None else f"#{dive}")
+    of `--all-dives` the index k of its dive in the video ("PATH<NUL>k"). Resume, merge and output order
+    all key rows by this alone."""
+    return os.path.abspath(video) + ("" if dive is None else f"\0{dive}")  # NUL: in no file's path
 
 
 def _stat_key(path: str | Path) -> dict[str, Any] | None:
@@ -360,39 +360,34 @@ class ResumableCsv:
         and the settings are those it was scored with; else None."""
         now = _stat_key(path)
         i = self._index.get(now["path"]) if now else None
-        if i is None:
-            return None
-        state, cells = self._states[i], self._rows[i]
-        if (cells[FIELDS.index("error")] or (state["size"], state["mtime_ns"]) != (now["size"], now["mtime_ns"])
-                or state.get("settings") != self.settings):
-            return None
-        return self._result(i)
+        return self._result(i) if i is not None and self._valid(i, now) else None
 
     def done_dives(self, path: str | Path) -> list[ScoreResult] | None:
         """`--all-dives`: the stored result of every dive of `path`, in order, when an earlier run wrote
-        all of them (as `done` checks each: no error, the same file and settings); else None."""
+        all of them and each is valid as `done` checks it; else None."""
         now = _stat_key(path)
-        first = self._index.get(row_key(now["path"], 0)) if now else None
-        if first is None:
-            return None
-        rows = [self._index.get(row_key(now["path"], k)) for k in range(self._states[first].get("dives", 0))]
-        if not rows or None in rows:
-            return None
-        for i in rows:
-            state, cells = self._states[i], self._rows[i]
-            if (cells[FIELDS.index("error")] or (state["size"], state["mtime_ns"]) != (now["size"], now["mtime_ns"])
-                    or state.get("settings") != self.settings):
-                return None
-        return [self._result(i) for i in rows]
+        rows = self._dive_rows(path) if now else None
+        return [self._result(i) for i in rows] if rows and all(self._valid(i, now) for i in rows) else None
 
     def stored_dives(self, path: str | Path) -> list[ScoreResult] | None:
         """`--all-dives`: every row stored for input `path` (errors too, whatever its file and settings
         are now), in dive order, or None unless all n of them are there: what another process wrote."""
+        rows = self._dive_rows(path)
+        return [self._result(i) for i in rows] if rows else None
+
+    def _dive_rows(self, path: str | Path) -> list[int] | None:
+        """The rows of all n dives of input `path` (n from its dive 0's state line), or None."""
         first = self._index.get(row_key(path, 0))
         if first is None or self._states[first] is None:
             return None
         rows = [self._index.get(row_key(path, k)) for k in range(self._states[first].get("dives", 0))]
-        return None if not rows or None in rows else [self._result(i) for i in rows]
+        return None if not rows or None in rows else rows
+
+    def _valid(self, i: int, now: dict[str, Any]) -> bool:
+        """Whether row i can be reused: no error, its file's size and mtime are `now`'s, the same settings."""
+        state, cells = self._states[i], self._rows[i]
+        return not cells[FIELDS.index("error")] and (state["size"], state["mtime_ns"]) == (now["size"], now["mtime_ns"]) \
+            and state.get("settings") == self.settings
 
     def stored(self, path: str | Path) -> ScoreResult | None:
         """The row stored for input `path` (with an error or not, whatever its file and settings are
@@ -437,7 +432,7 @@ class ResumableCsv:
             state["dive"], state["dives"] = result.dive_of
             index = row_key(key["path"], result.dive_of[0])
             if result.dive_of[0] == 0:
-                for old in [k for k in self._index if k.startswith(key["path"] + "#")]:
+                for old in [k for k in self._index if k.startswith(row_key(key["path"], 0)[:-1])]:
                     del self._index[old]
                     self._replaced = True
         self._state.write(json.dumps(state) + "\n")

@@ -270,7 +270,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("data")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--dives", type=int, default=1500)
+    p.add_argument("--dives", type=int, default=4000)
     p.add_argument("--per-dive", type=int, default=8)
     p.add_argument("--seed", type=int, default=101)
     p.add_argument("--workers", type=int, default=2)
